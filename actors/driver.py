@@ -1,0 +1,207 @@
+"""Runs one pure ``Session`` with its store over a transport.
+
+This is the shell around the session core: it feeds the session, executes
+its outputs in order and hands bytes to the transport. It owns the rules that
+need I/O:
+
+* persist before send: a new outgoing message is appended to the store as
+  its ``Send`` output is executed; the batch reaches the transport only after
+  ``store.sync()`` (group commit: one fsync per batch in BATCH mode);
+* store after processing: the next expected incoming number is saved after
+  the application has handled each delivered message;
+* resend: ``Resend`` outputs are answered from the store at once, so the
+  answer keeps its place in the outgoing order.
+
+The transport is a TCP socket in production (``actors.transport``) and an
+in-memory link in tests; the driver cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from actors import clock
+from actors.fix.codec import serialize
+from actors.fix.message import Message
+from actors.fix.outputs import (
+    Deliver,
+    Disconnect,
+    Log,
+    Output,
+    Resend,
+    ResetStore,
+    Send,
+    SessionEvent,
+    StateChanged,
+)
+from actors.fix.session import Session
+from actors.fix.timefmt import Instant
+from actors.store import MessageStore
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> None:
+        """Queue bytes for the peer, in order."""
+
+    def close(self) -> None:
+        """Flush what is queued (best effort, bounded) and close."""
+
+
+class Application(Protocol):
+    """What a driver hands up: application messages and session events."""
+
+    def on_message(self, driver: SessionDriver, message: Message) -> None: ...
+
+    def on_output(self, driver: SessionDriver, output: Output) -> None: ...
+
+
+class NullApplication:
+    def on_message(self, driver: SessionDriver, message: Message) -> None:
+        pass
+
+    def on_output(self, driver: SessionDriver, output: Output) -> None:
+        pass
+
+
+class SessionDriver:
+    """Glue between a Session, a transport, a store and an application."""
+
+    def __init__(
+        self,
+        session: Session,
+        store: MessageStore,
+        app: Application,
+        *,
+        name: str,
+        keep_incoming: bool = False,
+        now: Callable[[], Instant] = clock.now,
+    ) -> None:
+        self.session = session
+        self.store = store
+        self.app = app
+        self.name = name
+        self.log = logging.getLogger(f"fixmesh.session.{name}")
+        self.transport: Transport | None = None
+        self._now = now
+        self._keep_incoming = keep_incoming
+        self._pending: list[bytes] = []
+
+    # ------------------------------------------------------------ connection
+
+    @property
+    def connected(self) -> bool:
+        return self.transport is not None
+
+    def attach(self, transport: Transport, initial: bytes = b"") -> None:
+        """A connection is up (and may already have brought bytes)."""
+        self.transport = transport
+        self.run(self.session.connection_made(self._now()))
+        if initial and self.transport is not None:
+            self.feed(initial)
+
+    def feed(self, data: bytes) -> None:
+        self.session.receive(data)
+        self.run(self.session.process(self._now()))
+
+    def connection_lost(self, reason: str) -> None:
+        """The transport reports that the peer closed or the link broke."""
+        if self.transport is None:
+            return
+        self.transport = None
+        self._pending.clear()
+        self.log.info("connection lost: %s", reason)
+        self.run(self.session.connection_lost(self._now(), reason))
+
+    def next_deadline(self) -> float | None:
+        return self.session.next_deadline()
+
+    def on_timer(self) -> None:
+        self.run(self.session.on_timer(self._now()))
+
+    # ------------------------------------------------------------- commands
+
+    def send(self, msg_type: str, body: list[tuple[int, bytes]], header: list[tuple[int, bytes]] | None = None) -> int:
+        """Send an application message; returns its MsgSeqNum."""
+        seq = self.session.next_sender
+        self.run(self.session.send(msg_type, body, self._now(), header))
+        return seq
+
+    def logout(self, text: str | None = None) -> None:
+        self.run(self.session.logout(self._now(), text))
+
+    def disconnect(self, reason: str) -> None:
+        self.run(self.session.disconnect(self._now(), reason))
+
+    # ------------------------------------------------------------ execution
+
+    def run(self, outputs: list[Output]) -> None:
+        """Execute outputs in order, then sync the store and write."""
+        for output in outputs:
+            self._execute(output)
+        self._save_seqnums()
+        self._flush()
+
+    def _execute(self, output: Output) -> None:
+        if isinstance(output, Send):
+            if output.store:
+                self.store.save_outgoing(output.seq, output.data)
+            if output.transmit and self.transport is not None:
+                self._pending.append(output.data)
+        elif isinstance(output, Deliver):
+            self.app.on_message(self, output.message)
+            if self._keep_incoming:
+                self.store.save_incoming(output.seq, serialize(output.message))
+            else:
+                self.store.set_next_target_seq(output.seq + 1)
+        elif isinstance(output, Resend):
+            stored = self.store.get_outgoing(output.begin, output.end)
+            for inner in self.session.answer_resend(output.begin, output.end, stored, self._now()):
+                self._execute(inner)
+        elif isinstance(output, ResetStore):
+            self.store.reset(output.utc_ns)
+        elif isinstance(output, Disconnect):
+            self._close(output.reason)
+        else:
+            self._report(output)
+
+    def _report(self, output: Output) -> None:
+        if isinstance(output, StateChanged):
+            self.log.info(
+                "state %s -> %s: %s (next out %d, next in %d)",
+                output.old.value, output.new.value, output.reason, output.next_sender, output.next_target,
+            )
+        elif isinstance(output, SessionEvent):
+            self.log.info("%s: %s", output.kind, output.text)
+        elif isinstance(output, Log):
+            getattr(self.log, output.level, self.log.info)("%s", output.text)
+        self.app.on_output(self, output)
+
+    def _save_seqnums(self) -> None:
+        store, session = self.store, self.session
+        if store.next_target_seq != session.next_target:
+            store.set_next_target_seq(session.next_target)
+        if store.next_sender_seq != session.next_sender:
+            store.set_next_sender_seq(session.next_sender)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        self.store.sync()
+        data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending.clear()
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def _close(self, reason: str) -> None:
+        """Write what is due (a final Logout), then close the transport."""
+        transport = self.transport
+        if transport is None:
+            return
+        self._flush()
+        self.transport = None
+        self.log.info("disconnecting: %s", reason)
+        transport.close()
+        for inner in self.session.connection_lost(self._now(), reason):
+            self._execute(inner)

@@ -1,0 +1,100 @@
+"""What the session core hands back to its runner: actions and events.
+
+The core never performs I/O. Each call returns a list of outputs that the
+runner executes in order: ``Send`` (store first when ``store`` is set, then
+write), ``Deliver`` (hand to the application, then persist the incoming
+sequence number), ``Resend`` (read the range from the store and call
+``Session.answer_resend``), ``ResetStore``, ``Disconnect``, and the events
+``StateChanged`` / ``SessionEvent`` / ``Log`` that the runner logs and
+publishes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from actors.fix.message import Message
+from actors.fix.states import SessionState
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Bytes for the counterparty.
+
+    ``store``: a new message with sequence number ``seq`` that must be in the
+    store before it is written (persist before send). ``transmit`` is False
+    for a message created while the session is not logged on: it is stored
+    and will reach the peer through the peer's ResendRequest.
+    """
+
+    data: bytes
+    seq: int
+    msg_type: str
+    store: bool
+    transmit: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """An application message for the application, in sequence order."""
+
+    message: Message
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """The peer asked for ``begin``..``end`` (inclusive); the runner reads them."""
+
+    begin: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResetStore:
+    """Both sequence numbers went back to ``next_sender``/``next_target``."""
+
+    next_sender: int
+    next_target: int
+    utc_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """Close the TCP connection now; ``reason`` is for the log."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    old: SessionState
+    new: SessionState
+    reason: str
+    next_sender: int
+    next_target: int
+    utc_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """A session-level occurrence worth publishing.
+
+    ``kind`` is one of: logon, logout, resend, resend_request, reject,
+    business_reject, seqreset, gap, test_request, heartbeat_timeout, garbled.
+    """
+
+    kind: str
+    text: str
+    next_sender: int
+    next_target: int
+    utc_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    level: str  # "debug" | "info" | "warning" | "error"
+    text: str
+
+
+Output = Send | Deliver | Resend | ResetStore | Disconnect | StateChanged | SessionEvent | Log

@@ -1,0 +1,915 @@
+"""The FIX session layer as a pure state machine.
+
+Bytes and clock readings go in; bytes to send, application messages and
+events come out as a list of outputs (``actors.fix.outputs``). The session
+never touches a socket, a file or a clock, so every rule below can be tested
+by feeding it bytes and stepping a fake clock.
+
+The order of checks for each inbound message is the one counterparties and
+the FIX session test cases expect:
+
+1. framing (BodyLength, CheckSum) and parsing: garbled -> ignored (before
+   Logon: disconnect);
+2. BeginString must be ours: before Logon -> disconnect, after -> Logout
+   "Incorrect BeginString";
+3. data-dictionary validation -> session Reject (35=3);
+4. per message type, ``_verify``: Logon state, SendingTime accuracy, CompIDs,
+   MsgSeqNum too high (queue + ResendRequest) or too low (Logout, or ignore
+   a PossDup with a sane OrigSendingTime).
+
+A message whose MsgSeqNum is too high is queued and processed in order once
+the gap is filled. The next expected incoming number advances only when a
+message has been handled; the runner persists it after executing ``Deliver``
+(store-and-forward: incoming is stored after it is processed).
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+
+from actors.fix import tags as T
+from actors.fix.codec import Frame, Framer, GarbledMessage, encode, parse
+from actors.fix.config import Role, SessionConfig
+from actors.fix.dictionary import DataDictionary
+from actors.fix.message import Message
+from actors.fix.outputs import (
+    Deliver,
+    Disconnect,
+    Log,
+    Output,
+    Resend,
+    ResetStore,
+    Send,
+    SessionEvent,
+    StateChanged,
+)
+from actors.fix.states import LOGGED_ON, OFFLINE, SessionState, check_transition
+from actors.fix.tags import MsgType
+from actors.fix.timefmt import NS_PER_S, Instant, TimestampFormatter, parse_utc_timestamp
+from actors.fix.validation import REJECT_TEXT, RejectReason, validate
+
+S = SessionState
+_by_tag = itemgetter(0)
+_NOT_QUEUED = object()
+
+#: BusinessRejectReason (380) values used by the session.
+BUSINESS_REJECT_UNSUPPORTED_MESSAGE_TYPE = 3
+
+
+class SessionHooks:
+    """Application decisions the session needs synchronously.
+
+    Subclass and override; the defaults accept every logon and resend every
+    application message.
+    """
+
+    def on_logon_request(self, logon: Message) -> str | None:
+        """Return a refusal text to refuse the Logon (it is sent in a Logout), or None."""
+        return None
+
+    def on_resend(self, message: Message) -> bool:
+        """Return False to replace this stored message by a gap fill when resending."""
+        return True
+
+
+class Session:
+    """One FIX session: sequence numbers, state and the session protocol."""
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        *,
+        next_sender: int = 1,
+        next_target: int = 1,
+        transport_dictionary: DataDictionary | None = None,
+        app_dictionary: DataDictionary | None = None,
+        hooks: SessionHooks | None = None,
+    ) -> None:
+        self.config = config
+        self.hooks = hooks or SessionHooks()
+        self._transport_dd = transport_dictionary
+        self._app_dd = app_dictionary if app_dictionary is not None else transport_dictionary
+        self._validate = config.use_data_dictionary
+        self._begin = config.begin_string.encode()
+        self._sender = config.sender_comp_id.encode()
+        self._target = config.target_comp_id.encode()
+        self._rank = config.version_rank
+        self._ts = TimestampFormatter(config.effective_timestamp_precision)
+        self.state = S.DISCONNECTED
+        self.next_sender = next_sender
+        self.next_target = next_target
+        self.heartbeat_interval_s = float(config.heartbeat_interval_s)
+        self._framer = Framer()
+        self._out: list[Output] = []
+        self._now = Instant(0.0, 0)
+        self._reset_connection_state()
+
+    # ------------------------------------------------------------------ status
+
+    @property
+    def app_dictionary(self) -> DataDictionary | None:
+        return self._app_dd
+
+    @property
+    def is_logged_on(self) -> bool:
+        return self.state in LOGGED_ON
+
+    def status(self) -> dict[str, object]:
+        return {
+            "state": self.state.value,
+            "next_sender_seq": self.next_sender,
+            "next_target_seq": self.next_target,
+            "heartbeat_interval_s": self.heartbeat_interval_s,
+            "queued": sorted(self._queue),
+            "resend_range": self._resend_range,
+        }
+
+    # ----------------------------------------------------- connection lifecycle
+
+    def start_connecting(self, now: Instant, reason: str = "connecting") -> list[Output]:
+        """Initiator: the runner is opening the TCP connection."""
+        self._begin_call(now)
+        self._transition(S.CONNECTING, reason)
+        return self._end_call()
+
+    def start_reconnecting(self, now: Instant, reason: str) -> list[Output]:
+        """Initiator: waiting for the next reconnect attempt."""
+        self._begin_call(now)
+        self._transition(S.RECONNECTING, reason)
+        return self._end_call()
+
+    def give_up(self, now: Instant, reason: str) -> list[Output]:
+        """Initiator: no more reconnect attempts."""
+        self._begin_call(now)
+        if self.state is not S.DISCONNECTED:
+            self._transition(S.DISCONNECTED, reason)
+        return self._end_call()
+
+    def connection_made(self, now: Instant) -> list[Output]:
+        """The TCP connection is up: an initiator sends Logon, an acceptor waits for one."""
+        self._begin_call(now)
+        self._reset_connection_state()
+        self._last_received = self._last_sent = now.mono_s
+        self._logon_deadline = now.mono_s + self.config.logon_timeout_s
+        if self.config.role is Role.INITIATOR:
+            if self.state is not S.CONNECTING:
+                self._transition(S.CONNECTING, "connection established")
+            if self.config.reset_on_logon:
+                self._reset_seqnums("ResetOnLogon: sequence numbers reset before Logon")
+                self._sent_reset = True
+            self._send_logon(reset=self._sent_reset)
+        else:
+            self._transition(S.WAITING_FOR_LOGON, "connection accepted")
+        return self._end_call()
+
+    def connection_failed(self, now: Instant, reason: str) -> list[Output]:
+        """Initiator: the TCP connect did not succeed."""
+        self._begin_call(now)
+        self._transition(S.DISCONNECTED_ABNORMALLY, reason)
+        return self._end_call()
+
+    def connection_lost(self, now: Instant, reason: str = "connection closed") -> list[Output]:
+        """The runner's socket is closed (by either side)."""
+        self._begin_call(now)
+        if self.state is S.WAITING_FOR_FORCED_DISCONNECT:
+            self._transition(S.DISCONNECTED_ABNORMALLY, self._drop_reason or reason)
+        elif self.state not in OFFLINE:
+            if self.state is S.WAITING_FOR_LOGOFF:
+                self._transition(S.DISCONNECTED, f"{reason} while waiting for the Logout reply")
+            else:
+                self._transition(S.DISCONNECTED_ABNORMALLY, reason)
+            self._after_disconnect()
+        self._framer.clear()
+        return self._end_call()
+
+    def shutdown(self, now: Instant, reason: str = "shut down") -> list[Output]:
+        """The session will not be used again."""
+        self._begin_call(now)
+        if self.state is not S.DEAD:
+            self._transition(S.DEAD, reason)
+        return self._end_call()
+
+    # ------------------------------------------------------------------ inbound
+
+    def receive(self, data: bytes) -> None:
+        """Buffer bytes from the socket; ``process`` acts on them."""
+        self._framer.feed(data)
+
+    def process(self, now: Instant) -> list[Output]:
+        """Handle every complete message buffered so far."""
+        self._begin_call(now)
+        framer = self._framer
+        while self.state not in OFFLINE and self.state is not S.WAITING_FOR_FORCED_DISCONNECT:
+            frame = framer.next_frame()
+            if frame is None:
+                break
+            self._on_frame(frame)
+        if self.state in OFFLINE or self.state is S.WAITING_FOR_FORCED_DISCONNECT:
+            framer.clear()
+        return self._end_call()
+
+    def on_timer(self, now: Instant) -> list[Output]:
+        """Heartbeats, TestRequests and the logon/logout/heartbeat timeouts."""
+        self._begin_call(now)
+        t = now.mono_s
+        st = self.state
+        if st in (S.CONNECTING, S.WAITING_FOR_LOGON, S.LOGON_RECEIVED):
+            if self._logon_deadline is not None and t >= self._logon_deadline:
+                self._drop(f"no Logon within {self.config.logon_timeout_s:g} s")
+        elif st in (S.WAITING_FOR_LOGOFF, S.WAITING_FOR_FORCED_LOGOFF) and (
+            self._logout_deadline is not None and t >= self._logout_deadline
+        ):
+            text = f"no Logout reply within {self.config.logout_timeout_s:g} s"
+            if st is S.WAITING_FOR_LOGOFF:
+                self._disconnect_clean(text)
+            else:
+                self._drop(text)
+        elif st in LOGGED_ON and self.heartbeat_interval_s > 0:
+            self._heartbeat_duties(t)
+        return self._end_call()
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time at which ``on_timer`` has something to do, or None."""
+        st = self.state
+        if st in (S.CONNECTING, S.WAITING_FOR_LOGON, S.LOGON_RECEIVED):
+            return self._logon_deadline
+        deadlines: list[float] = []
+        if st in (S.WAITING_FOR_LOGOFF, S.WAITING_FOR_FORCED_LOGOFF) and self._logout_deadline is not None:
+            deadlines.append(self._logout_deadline)
+        if st in LOGGED_ON and self.heartbeat_interval_s > 0:
+            hbi = self.heartbeat_interval_s
+            factor = self.config.test_request_factor
+            if self._test_requests == 0:
+                deadlines.append(self._last_sent + hbi)
+            deadlines.append(self._last_received + factor * (self._test_requests + 1) * hbi)
+            deadlines.append(self._last_received + 2 * factor * hbi)
+        return min(deadlines) if deadlines else None
+
+    # ----------------------------------------------------------------- outbound
+
+    def send(
+        self,
+        msg_type: str,
+        body: list[tuple[int, bytes]],
+        now: Instant,
+        header: list[tuple[int, bytes]] | None = None,
+    ) -> list[Output]:
+        """Send an application message.
+
+        It gets the next MsgSeqNum and is always stored; it is written only
+        while the session is CONNECTED. Otherwise the counterparty receives it
+        through its ResendRequest after the next Logon (late delivery).
+        """
+        self._begin_call(now)
+        self._send(msg_type, body, header=header, transmit=self.state is S.CONNECTED)
+        return self._end_call()
+
+    def logout(self, now: Instant, text: str | None = None) -> list[Output]:
+        """Start a clean logout: send Logout and wait a bounded time for the reply."""
+        self._begin_call(now)
+        if self.state is S.CONNECTED:
+            self._send_logout(text)
+            self._transition(S.WAITING_FOR_LOGOFF, text or "logout requested")
+        elif self.state in (S.CONNECTING, S.WAITING_FOR_LOGON, S.LOGON_RECEIVED):
+            if self.state is not S.WAITING_FOR_LOGON:
+                self._send_logout(text)
+            self._drop(text or "logout requested before logon completed")
+        return self._end_call()
+
+    def disconnect(self, now: Instant, reason: str) -> list[Output]:
+        """Drop the connection without a Logout."""
+        self._begin_call(now)
+        if self.state not in OFFLINE and self.state is not S.WAITING_FOR_FORCED_DISCONNECT:
+            self._drop(reason)
+        return self._end_call()
+
+    def answer_resend(
+        self, begin: int, end: int, stored: list[tuple[int, bytes]], now: Instant
+    ) -> list[Output]:
+        """Answer a ``Resend`` output with the stored messages of ``begin``..``end``.
+
+        Application messages go out again with PossDupFlag=Y, OrigSendingTime
+        and their original MsgSeqNum; session messages, missing numbers and
+        messages the ``on_resend`` hook vetoes become SequenceReset-GapFill,
+        one per run. No new sequence number is used.
+        """
+        self._begin_call(now)
+        gap_start: int | None = None
+        cursor = begin
+        resent = 0
+        for seq, data in stored:
+            if seq < cursor or seq > end:
+                continue
+            if seq > cursor and gap_start is None:
+                gap_start = cursor
+            message = self._parse_stored(seq, data)
+            if message is None or message.msg_type in T.ADMIN_MSG_TYPES or not self.hooks.on_resend(message):
+                if gap_start is None:
+                    gap_start = seq
+            else:
+                if gap_start is not None:
+                    self._send_gap_fill(gap_start, seq)
+                    gap_start = None
+                self._send_possdup(message, seq)
+                resent += 1
+            cursor = seq + 1
+        if cursor <= end and gap_start is None:
+            gap_start = cursor
+        if gap_start is not None:
+            self._send_gap_fill(gap_start, end + 1)
+        self._event("resend", f"resent {resent} application message(s) of {begin}..{end}")
+        return self._end_call()
+
+    def reset_sequence_numbers(self, now: Instant, reason: str) -> list[Output]:
+        """Both sequence numbers back to 1 (end of day, schedule, operator)."""
+        self._begin_call(now)
+        self._reset_seqnums(reason)
+        return self._end_call()
+
+    def set_sequence_numbers(
+        self, now: Instant, next_sender: int | None, next_target: int | None
+    ) -> list[Output]:
+        """Operator override of the next outgoing / expected incoming numbers."""
+        self._begin_call(now)
+        if next_sender is not None:
+            self.next_sender = next_sender
+        if next_target is not None:
+            self.next_target = next_target
+        self._event("seqreset", f"sequence numbers set to sender={self.next_sender} target={self.next_target}")
+        return self._end_call()
+
+    # ============================================================== internals
+
+    def _begin_call(self, now: Instant) -> None:
+        self._now = now
+        self._out = []
+
+    def _end_call(self) -> list[Output]:
+        out = self._out
+        self._out = []
+        return out
+
+    def _reset_connection_state(self) -> None:
+        self._queue: dict[int, Message | None] = {}
+        self._resend_range: tuple[int, int] | None = None
+        self._sent_logon = False
+        self._received_logon = False
+        self._sent_logout = False
+        self._sent_reset = False
+        self._received_reset = False
+        self._test_requests = 0
+        self._last_sent = 0.0
+        self._last_received = 0.0
+        self._logon_deadline: float | None = None
+        self._logout_deadline: float | None = None
+        self._drop_reason: str | None = None
+
+    def _transition(self, new: SessionState, reason: str) -> None:
+        old = self.state
+        check_transition(old, new)
+        self.state = new
+        self._out.append(
+            StateChanged(old, new, reason, self.next_sender, self.next_target, self._now.utc_ns)
+        )
+
+    def _event(self, kind: str, text: str) -> None:
+        self._out.append(SessionEvent(kind, text, self.next_sender, self.next_target, self._now.utc_ns))
+
+    def _log(self, level: str, text: str) -> None:
+        self._out.append(Log(level, text))
+
+    # ---------------------------------------------------------------- frames
+
+    def _on_frame(self, frame: Frame) -> None:
+        if frame.error is not None:
+            self._garbled(frame.error, frame.data)
+            return
+        try:
+            message = parse(frame.data)
+        except GarbledMessage as exc:
+            self._garbled(str(exc), frame.data)
+            return
+        self._next(message, queued=False)
+
+    def _garbled(self, reason: str, data: bytes) -> None:
+        shown = data[:200].replace(b"\x01", b"|").decode("latin-1")
+        if not self._received_logon:
+            self._log("warning", f"garbled message before Logon, disconnecting: {reason}: {shown}")
+            self._drop(f"garbled message before Logon: {reason}")
+            return
+        self._log("warning", f"garbled message ignored: {reason}: {shown}")
+        self._event("garbled", reason)
+
+    # -------------------------------------------------------- message dispatch
+
+    def _next(self, msg: Message, queued: bool) -> None:
+        mt = msg.msg_type
+        if not msg.has(T.SENDER_COMP_ID) or not msg.has(T.TARGET_COMP_ID):
+            if mt == MsgType.LOGON or not self._received_logon:
+                self._drop("message without SenderCompID or TargetCompID before Logon")
+            else:
+                missing = T.SENDER_COMP_ID if not msg.has(T.SENDER_COMP_ID) else T.TARGET_COMP_ID
+                self._reject(msg, RejectReason.REQUIRED_TAG_MISSING, missing)
+            return
+        if msg.get(T.BEGIN_STRING) != self._begin:
+            self._wrong_begin_string(msg, mt)
+            return
+        if self._validate:
+            rejection = validate(msg, self._transport_dd, self._app_dd, self.config.validation)
+            if rejection is not None:
+                if mt == MsgType.LOGON or not self._received_logon:
+                    self._drop(f"invalid {_name(mt)} before Logon completed: {rejection.text} (tag {rejection.tag})")
+                else:
+                    self._reject(msg, rejection.reason, rejection.tag, rejection.text)
+                    if not queued:
+                        self._next_queued()
+                return
+        handler = _HANDLERS.get(mt)
+        if handler is not None:
+            handler(self, msg)
+        else:
+            self._next_app(msg)
+        if not queued:
+            self._next_queued()
+
+    def _wrong_begin_string(self, msg: Message, mt: str) -> None:
+        got = msg.begin_string
+        if not self._received_logon:
+            self._drop(f"BeginString {got} does not match {self.config.begin_string}")
+        elif mt == MsgType.LOGOUT:
+            self._next_logout(msg)
+        else:
+            self._log("warning", f"BeginString {got} does not match {self.config.begin_string}")
+            self._force_logout("Incorrect BeginString")
+            self._advance_if_expected(msg)
+
+    # ---------------------------------------------------------- verification
+
+    def _verify(self, msg: Message, check_too_high: bool, check_too_low: bool) -> bool:
+        """The checks every message type shares (FIX session-level rules)."""
+        mt = msg.msg_type
+        seq = msg.seq_num
+        if (check_too_high or check_too_low) and seq is None:
+            self._force_logout("MsgSeqNum (34) missing", then_drop=True)
+            return False
+        if not self._valid_logon_state(mt):
+            self._drop(f"{_name(mt)} is not valid before Logon" if not self._received_logon
+                       else f"unexpected {_name(mt)} while logged on")
+            return False
+        raw_time = msg.get(T.SENDING_TIME)
+        sending_ns = parse_utc_timestamp(raw_time) if raw_time is not None else None
+        if sending_ns is None:
+            reason = RejectReason.REQUIRED_TAG_MISSING if raw_time is None else RejectReason.INCORRECT_DATA_FORMAT_FOR_VALUE
+            self._reject(msg, reason, T.SENDING_TIME)
+            return False
+        if self.config.check_latency and abs(self._now.utc_ns - sending_ns) > self.config.max_latency_s * NS_PER_S:
+            self._reject(msg, RejectReason.SENDING_TIME_ACCURACY_PROBLEM, None)
+            self._force_logout(None)
+            return False
+        if self.config.check_comp_id and (
+            msg.get(T.SENDER_COMP_ID) != self._target or msg.get(T.TARGET_COMP_ID) != self._sender
+        ):
+            self._reject(msg, RejectReason.COMPID_PROBLEM, None)
+            self._force_logout(None)
+            return False
+        if seq is not None:
+            if check_too_high and seq > self.next_target:
+                self._target_too_high(msg, seq)
+                return False
+            if check_too_low and seq < self.next_target:
+                self._target_too_low(msg, seq, sending_ns)
+                return False
+            if (check_too_high or check_too_low) and self._resend_range is not None:
+                if seq >= self._resend_range[1]:
+                    self._event("resend", f"ResendRequest {self._resend_range[0]}..{self._resend_range[1]} satisfied")
+                    self._resend_range = None
+        self._last_received = self._now.mono_s
+        self._test_requests = 0
+        return True
+
+    def _valid_logon_state(self, mt: str) -> bool:
+        if (mt == MsgType.LOGON and self._sent_reset) or self._received_reset:
+            return True
+        if (mt == MsgType.LOGON) != self._received_logon:
+            return True
+        if mt == MsgType.LOGOUT and self._sent_logon:
+            return True
+        if mt != MsgType.LOGOUT and self._sent_logout:
+            return True
+        return mt in (MsgType.SEQUENCE_RESET, MsgType.REJECT)
+
+    def _target_too_high(self, msg: Message | None, seq: int) -> None:
+        self._event("gap", f"MsgSeqNum too high, expecting {self.next_target} but received {seq}")
+        self._queue[seq] = msg
+        if (
+            self._resend_range is not None
+            and not self.config.send_redundant_resend_requests
+            and seq >= self._resend_range[0]
+        ):
+            return
+        begin = self.next_target
+        end = 0 if self._rank >= 42 else 999999
+        self._send(MsgType.RESEND_REQUEST, [(T.BEGIN_SEQ_NO, b"%d" % begin), (T.END_SEQ_NO, b"%d" % end)])
+        self._resend_range = (begin, seq - 1)
+        self._event("resend_request", f"sent ResendRequest for {begin}..{seq - 1}")
+
+    def _target_too_low(self, msg: Message, seq: int, sending_ns: int) -> None:
+        mt = msg.msg_type
+        if not msg.flag(T.POSS_DUP_FLAG):
+            self._force_logout(f"MsgSeqNum too low, expecting {self.next_target} but received {seq}", then_drop=True)
+            return
+        if mt != MsgType.SEQUENCE_RESET:
+            raw_orig = msg.get(T.ORIG_SENDING_TIME)
+            if raw_orig is None:
+                self._reject(msg, RejectReason.REQUIRED_TAG_MISSING, T.ORIG_SENDING_TIME)
+                return
+            orig_ns = parse_utc_timestamp(raw_orig)
+            if orig_ns is None:
+                self._reject(msg, RejectReason.INCORRECT_DATA_FORMAT_FOR_VALUE, T.ORIG_SENDING_TIME)
+                return
+            if orig_ns > sending_ns:
+                self._reject(msg, RejectReason.SENDING_TIME_ACCURACY_PROBLEM, None)
+                self._force_logout(None)
+                return
+        self._log("debug", f"duplicate {_name(mt)} {seq} ignored (PossDupFlag=Y, expecting {self.next_target})")
+
+    def _next_queued(self) -> None:
+        queue = self._queue
+        while queue and self.state in LOGGED_ON:
+            for stale in [s for s in queue if s < self.next_target]:
+                del queue[stale]
+            msg = queue.pop(self.next_target, _NOT_QUEUED)
+            if msg is _NOT_QUEUED:
+                return
+            if msg is None or msg.msg_type in (MsgType.LOGON, MsgType.RESEND_REQUEST):  # type: ignore[union-attr]
+                self.next_target += 1
+                continue
+            assert isinstance(msg, Message)
+            self._log("debug", f"processing queued message {self.next_target}")
+            self._next(msg, queued=True)
+
+    # ------------------------------------------------------- message handlers
+
+    def _next_logon(self, msg: Message) -> None:
+        reset_flag = msg.flag(T.RESET_SEQ_NUM_FLAG)
+        self._received_reset = reset_flag
+        first_logon = not self._received_logon
+        if reset_flag:
+            if not self._sent_reset:
+                self._reset_seqnums("Logon with ResetSeqNumFlag=Y")
+        elif self.config.role is Role.ACCEPTOR and self.config.reset_on_logon and first_logon:
+            self._reset_seqnums("ResetOnLogon")
+        if not self._verify(msg, check_too_high=False, check_too_low=True):
+            return
+        heartbeat = msg.get_int(T.HEART_BT_INT)
+        if heartbeat is None or heartbeat < 0:
+            self._drop("Logon without a valid HeartBtInt (108)")
+            return
+        acceptor = self.config.role is Role.ACCEPTOR
+        if acceptor and first_logon:
+            self._transition(S.LOGON_RECEIVED, "Logon received")
+            refusal = self.hooks.on_logon_request(msg)
+            if refusal is not None:
+                self._sent_logon = True
+                self._send_logout(refusal)
+                self._drop(f"Logon refused: {refusal}")
+                return
+        self._received_logon = True
+        if acceptor or (self._received_reset and not self._sent_reset):
+            self.heartbeat_interval_s = float(heartbeat)
+            self._send_logon(reset=self._received_reset)
+        self._sent_reset = False
+        self._received_reset = False
+        if self.state is not S.CONNECTED:
+            self._transition(S.CONNECTED, "Logon accepted" if acceptor else "Logon reply received")
+        self._event("logon", f"logged on, HeartBtInt={heartbeat}" + (", sequence reset" if reset_flag else ""))
+        seq = msg.seq_num or 0
+        if seq > self.next_target and not reset_flag:
+            self._target_too_high(msg, seq)
+        else:
+            self.next_target += 1
+        self._next_expected_from_logon(msg)
+
+    def _next_expected_from_logon(self, msg: Message) -> None:
+        """NextExpectedMsgSeqNum (789): the peer tells us what it has from us."""
+        expected = msg.get_int(T.NEXT_EXPECTED_MSG_SEQ_NUM)
+        if expected is None or self.state is not S.CONNECTED:
+            return
+        if expected > self.next_sender:
+            self._force_logout(
+                f"NextExpectedMsgSeqNum {expected} is higher than our next MsgSeqNum {self.next_sender}",
+                then_drop=True,
+            )
+        elif expected < self.next_sender:
+            self._out.append(Resend(expected, self.next_sender - 1))
+
+    def _next_heartbeat(self, msg: Message) -> None:
+        if self._verify(msg, True, True):
+            self.next_target += 1
+
+    def _next_test_request(self, msg: Message) -> None:
+        if not self._verify(msg, True, True):
+            return
+        test_id = msg.get(T.TEST_REQ_ID)
+        self._send(MsgType.HEARTBEAT, [(T.TEST_REQ_ID, test_id)] if test_id is not None else [])
+        self.next_target += 1
+
+    def _next_reject(self, msg: Message) -> None:
+        if self._verify(msg, True, True):
+            self._event("reject", f"peer rejected our message {msg.get_str(T.REF_SEQ_NUM)}: {msg.get_str(T.TEXT, '')}")
+            self.next_target += 1
+
+    def _next_sequence_reset(self, msg: Message) -> None:
+        gap_fill = msg.flag(T.GAP_FILL_FLAG)
+        if not self._verify(msg, gap_fill, gap_fill):
+            return
+        new_seq = msg.get_int(T.NEW_SEQ_NO)
+        if new_seq is None:
+            self._reject(msg, RejectReason.REQUIRED_TAG_MISSING, T.NEW_SEQ_NO)
+            return
+        mode = "GapFill" if gap_fill else "Reset"
+        self._event("seqreset", f"SequenceReset-{mode} from {self.next_target} to {new_seq}")
+        if new_seq > self.next_target:
+            self.next_target = new_seq
+        elif new_seq < self.next_target:
+            self._reject(msg, RejectReason.VALUE_IS_INCORRECT, None)
+
+    def _next_resend_request(self, msg: Message) -> None:
+        if not self._verify(msg, False, False):
+            return
+        begin = msg.get_int(T.BEGIN_SEQ_NO)
+        end = msg.get_int(T.END_SEQ_NO)
+        if begin is None or end is None:
+            self._reject(msg, RejectReason.REQUIRED_TAG_MISSING, T.BEGIN_SEQ_NO if begin is None else T.END_SEQ_NO)
+            return
+        self._event("resend_request", f"peer asked for {begin}..{end}")
+        last_sent = self.next_sender - 1
+        if (self._rank >= 42 and end == 0) or (self._rank <= 42 and end == 999999) or end > last_sent:
+            end = last_sent
+        if begin <= end:
+            if self.config.persist_messages:
+                self._out.append(Resend(begin, end))
+            else:
+                self._send_gap_fill(begin, self.next_sender)
+        else:
+            self._log("warning", f"ResendRequest from {begin} asks for nothing we have sent (last {last_sent})")
+        seq = msg.seq_num
+        if seq is not None:
+            if seq == self.next_target:
+                self.next_target += 1
+            elif seq > self.next_target:
+                # Answered now; its number is consumed once the gap before it is filled.
+                self._target_too_high(None, seq)
+
+    def _advance_if_expected(self, msg: Message) -> None:
+        if msg.seq_num == self.next_target:
+            self.next_target += 1
+
+    def _next_logout(self, msg: Message) -> None:
+        if not self._verify(msg, False, False):
+            return
+        text = msg.get_str(T.TEXT, "") or ""
+        if self._sent_logout:
+            self._event("logout", "Logout reply received" + (f": {text}" if text else ""))
+        else:
+            self._event("logout", "Logout received" + (f": {text}" if text else ""))
+            self._send_logout(None)
+        # Logout is accepted whatever its MsgSeqNum; it advances the expected
+        # number only when it is the expected one, so that a gap before it is
+        # still asked for after the next Logon.
+        self._advance_if_expected(msg)
+        if self.config.reset_on_logout:
+            self._reset_seqnums("ResetOnLogout")
+        if self.state is S.CONNECTING:
+            self._drop(f"Logon refused by the counterparty: {text}" if text else "Logon refused by the counterparty")
+        else:
+            self._disconnect_clean("Logout exchange complete" + (f": {text}" if text else ""))
+
+    def _next_app(self, msg: Message) -> None:
+        if not self._verify(msg, True, True):
+            return
+        mt = msg.msg_type
+        allowed = self.config.app_msg_types
+        if allowed is not None and mt not in allowed and mt != MsgType.BUSINESS_MESSAGE_REJECT:
+            self._business_reject(msg, BUSINESS_REJECT_UNSUPPORTED_MESSAGE_TYPE, "Unsupported Message Type")
+            return
+        seq = self.next_target
+        self.next_target += 1
+        self._out.append(Deliver(msg, seq))
+
+    # --------------------------------------------------------------- sending
+
+    def _header(self, seq: int, extra: list[tuple[int, bytes]] | None) -> list[tuple[int, bytes]]:
+        header = [
+            (T.MSG_SEQ_NUM, b"%d" % seq),
+            (T.SENDER_COMP_ID, self._sender),
+            (T.SENDING_TIME, self._ts.format(self._now.utc_ns)),
+            (T.TARGET_COMP_ID, self._target),
+        ]
+        if extra:
+            skip = (T.MSG_SEQ_NUM, T.SENDER_COMP_ID, T.SENDING_TIME, T.TARGET_COMP_ID,
+                    T.BEGIN_STRING, T.BODY_LENGTH, T.MSG_TYPE, T.CHECKSUM)
+            header += [f for f in extra if f[0] not in skip]
+            header.sort(key=_by_tag)
+        return header
+
+    def _send(
+        self,
+        msg_type: str,
+        body: list[tuple[int, bytes]],
+        header: list[tuple[int, bytes]] | None = None,
+        transmit: bool = True,
+    ) -> None:
+        seq = self.next_sender
+        data = encode(self._begin, msg_type.encode(), self._header(seq, header), body)
+        self.next_sender = seq + 1
+        if transmit:
+            self._last_sent = self._now.mono_s
+        self._out.append(Send(data, seq, msg_type, store=True, transmit=transmit))
+
+    def _send_logon(self, reset: bool) -> None:
+        cfg = self.config
+        body: list[tuple[int, bytes]] = [
+            (T.ENCRYPT_METHOD, b"0"),
+            (T.HEART_BT_INT, b"%d" % int(self.heartbeat_interval_s)),
+        ]
+        if reset:
+            body.append((T.RESET_SEQ_NUM_FLAG, b"Y"))
+        if cfg.role is Role.INITIATOR:
+            if cfg.username is not None:
+                body.append((T.USERNAME, cfg.username.encode()))
+            if cfg.password is not None:
+                body.append((T.PASSWORD, cfg.password.encode()))
+            if cfg.session_qualifier is not None:
+                body.append((cfg.qualifier_tag, cfg.session_qualifier.encode()))
+        if cfg.send_next_expected_msg_seq_num:
+            body.append((T.NEXT_EXPECTED_MSG_SEQ_NUM, b"%d" % self.next_target))
+        if cfg.is_fixt and cfg.default_appl_ver_id:
+            body.append((T.DEFAULT_APPL_VER_ID, cfg.default_appl_ver_id.encode()))
+        body.sort(key=_by_tag)
+        self._send(MsgType.LOGON, body)
+        self._sent_logon = True
+
+    def _send_logout(self, text: str | None) -> None:
+        self._send(MsgType.LOGOUT, [(T.TEXT, text.encode("latin-1", "replace"))] if text else [])
+        self._sent_logout = True
+        self._logout_deadline = self._now.mono_s + self.config.logout_timeout_s
+
+    def _force_logout(self, text: str | None, then_drop: bool = False) -> None:
+        """Logout because of a protocol error; wait for the reply or drop at once."""
+        self._send_logout(text)
+        self._event("logout", f"Logout sent: {text}" if text else "Logout sent")
+        if then_drop:
+            self._drop(text or "protocol error")
+        elif self.state is S.CONNECTED:
+            self._transition(S.WAITING_FOR_FORCED_LOGOFF, text or "protocol error")
+
+    def _send_gap_fill(self, seq: int, new_seq: int) -> None:
+        now_ts = self._ts.format(self._now.utc_ns)
+        header = [
+            (T.MSG_SEQ_NUM, b"%d" % seq),
+            (T.POSS_DUP_FLAG, b"Y"),
+            (T.SENDER_COMP_ID, self._sender),
+            (T.SENDING_TIME, now_ts),
+            (T.TARGET_COMP_ID, self._target),
+            (T.ORIG_SENDING_TIME, now_ts),
+        ]
+        body = [(T.NEW_SEQ_NO, b"%d" % new_seq), (T.GAP_FILL_FLAG, b"Y")]
+        data = encode(self._begin, b"4", header, body)
+        self._last_sent = self._now.mono_s
+        self._out.append(Send(data, seq, MsgType.SEQUENCE_RESET, store=False))
+
+    def _send_possdup(self, message: Message, seq: int) -> None:
+        orig = message.get(T.SENDING_TIME)
+        header: list[tuple[int, bytes]] = [(T.POSS_DUP_FLAG, b"Y"), (T.SENDING_TIME, self._ts.format(self._now.utc_ns))]
+        if orig is not None:
+            header.append((T.ORIG_SENDING_TIME, orig))
+        body: list[tuple[int, bytes]] = []
+        for tag, value in message.fields[3:-1]:
+            if tag in (T.POSS_DUP_FLAG, T.SENDING_TIME, T.ORIG_SENDING_TIME):
+                continue
+            (header if tag in T.HEADER_TAGS else body).append((tag, value))
+        header.sort(key=_by_tag)
+        data = encode(self._begin, message.msg_type.encode(), header, body)
+        self._last_sent = self._now.mono_s
+        self._out.append(Send(data, seq, message.msg_type, store=False))
+
+    def _parse_stored(self, seq: int, data: bytes) -> Message | None:
+        try:
+            return parse(data)
+        except GarbledMessage as exc:
+            self._log("error", f"stored message {seq} is unreadable ({exc}); gap-filling it")
+            return None
+
+    def _reject(self, msg: Message, reason: RejectReason, tag: int | None, text: str | None = None) -> None:
+        """Session-level Reject (35=3), in the field layout of the session's FIX version."""
+        if not self._received_logon:
+            self._drop(f"{_name(msg.msg_type)} rejected before Logon: {REJECT_TEXT[reason]}")
+            return
+        text = text or REJECT_TEXT[reason]
+        mt = msg.get(T.MSG_TYPE) or b""
+        raw_seq = msg.get(T.MSG_SEQ_NUM)
+        header = [(to, value) for frm, to in T.REVERSE_ROUTE if (value := msg.get(frm))]
+        body: list[tuple[int, bytes]] = []
+        if raw_seq:
+            body.append((T.REF_SEQ_NUM, raw_seq))
+        if self._rank >= 42:
+            body.append((T.TEXT, text.encode()))
+            if tag is not None:
+                body.append((T.REF_TAG_ID, b"%d" % tag))
+            if mt:
+                body.append((T.REF_MSG_TYPE, mt))
+            if self._rank > 42 or reason <= RejectReason.INVALID_MSG_TYPE:
+                body.append((T.SESSION_REJECT_REASON, b"%d" % reason))
+        else:
+            body.append((T.TEXT, (f"{text} ({tag})" if tag is not None else text).encode()))
+        if mt not in (b"A", b"4") and msg.seq_num == self.next_target:
+            self.next_target += 1
+        self._send(MsgType.REJECT, body, header=header)
+        self._event("reject", f"rejected {mt.decode('latin-1')} {raw_seq.decode() if raw_seq else '?'}: {text}"
+                    + (f" (tag {tag})" if tag is not None else ""))
+
+    def _business_reject(self, msg: Message, reason: int, text: str) -> None:
+        mt = msg.get(T.MSG_TYPE) or b""
+        raw_seq = msg.get(T.MSG_SEQ_NUM) or b""
+        self.next_target += 1
+        if self._rank < 42:
+            self._send(MsgType.REJECT, [(T.REF_SEQ_NUM, raw_seq), (T.TEXT, b"Unsupported message type")])
+        else:
+            body = [(T.REF_SEQ_NUM, raw_seq), (T.TEXT, text.encode()), (T.REF_MSG_TYPE, mt),
+                    (T.BUSINESS_REJECT_REASON, b"%d" % reason)]
+            self._send(MsgType.BUSINESS_MESSAGE_REJECT, body)
+        self._event("business_reject", f"rejected {mt.decode('latin-1')} {raw_seq.decode()}: {text}")
+
+    # -------------------------------------------------- timers and disconnects
+
+    def _heartbeat_duties(self, t: float) -> None:
+        hbi = self.heartbeat_interval_s
+        factor = self.config.test_request_factor
+        since_in = t - self._last_received
+        if since_in >= 2 * factor * hbi:
+            self._event("heartbeat_timeout", f"nothing received for {since_in:.1f} s")
+            self._drop(f"nothing received for {since_in:.1f} s (HeartBtInt {hbi:g} s)")
+        elif since_in >= factor * (self._test_requests + 1) * hbi:
+            self._send(MsgType.TEST_REQUEST, [(T.TEST_REQ_ID, b"TEST")])
+            self._test_requests += 1
+            self._event("test_request", f"TestRequest sent after {since_in:.1f} s of silence")
+        elif t - self._last_sent >= hbi and self._test_requests == 0:
+            self._send(MsgType.HEARTBEAT, [])
+
+    def _drop(self, reason: str) -> None:
+        """Close the connection because of an error or timeout."""
+        if self.state in OFFLINE or self.state is S.WAITING_FOR_FORCED_DISCONNECT:
+            return
+        self._drop_reason = reason
+        self._transition(S.WAITING_FOR_FORCED_DISCONNECT, reason)
+        self._out.append(Disconnect(reason))
+        self._after_disconnect()
+
+    def _disconnect_clean(self, reason: str) -> None:
+        self._transition(S.DISCONNECTED, reason)
+        self._out.append(Disconnect(reason))
+        self._after_disconnect()
+
+    def _after_disconnect(self) -> None:
+        self._framer.clear()
+        self._queue.clear()
+        self._resend_range = None
+        self._received_logon = False
+        self._sent_logon = False
+        self._sent_logout = False
+        if self.config.reset_on_disconnect:
+            self._reset_seqnums("ResetOnDisconnect")
+
+    def _reset_seqnums(self, reason: str) -> None:
+        self.next_sender = 1
+        self.next_target = 1
+        self._queue.clear()
+        self._resend_range = None
+        self._out.append(ResetStore(1, 1, self._now.utc_ns))
+        self._event("seqreset", f"sequence numbers reset to 1: {reason}")
+
+
+def _name(msg_type: str) -> str:
+    return _MSG_NAMES.get(msg_type, f"message 35={msg_type}")
+
+
+_MSG_NAMES = {
+    MsgType.HEARTBEAT: "Heartbeat",
+    MsgType.TEST_REQUEST: "TestRequest",
+    MsgType.RESEND_REQUEST: "ResendRequest",
+    MsgType.REJECT: "Reject",
+    MsgType.SEQUENCE_RESET: "SequenceReset",
+    MsgType.LOGOUT: "Logout",
+    MsgType.LOGON: "Logon",
+}
+
+_HANDLERS = {
+    MsgType.LOGON: Session._next_logon,
+    MsgType.HEARTBEAT: Session._next_heartbeat,
+    MsgType.TEST_REQUEST: Session._next_test_request,
+    MsgType.RESEND_REQUEST: Session._next_resend_request,
+    MsgType.REJECT: Session._next_reject,
+    MsgType.SEQUENCE_RESET: Session._next_sequence_reset,
+    MsgType.LOGOUT: Session._next_logout,
+}

@@ -1,0 +1,66 @@
+"""Message stores: persist before send, restore the same sequence numbers after a crash.
+
+``open_store("file", directory, session_id, now_ns=...)`` is what a session
+actor calls; ``docs/store.md`` describes the contract, the file formats and
+the durability modes.
+"""
+
+from __future__ import annotations
+
+import os
+
+from actors.store.api import (
+    Durability,
+    MessageStore,
+    StoreClosedError,
+    StoreCorruptError,
+    StoreError,
+    StoreIdentityError,
+    StoreLockedError,
+    StoreNotFoundError,
+)
+from actors.store.file import FileStore
+from actors.store.layout import remove_store
+from actors.store.memory import MemoryStore
+
+__all__ = [
+    "Durability",
+    "FileStore",
+    "MemoryStore",
+    "MessageStore",
+    "StoreClosedError",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreIdentityError",
+    "StoreLockedError",
+    "StoreNotFoundError",
+    "open_store",
+    "remove_store",
+]
+
+STORE_KINDS = ("file", "memory")
+
+
+def open_store(
+    kind: str,
+    directory: str | os.PathLike[str] | None,
+    session_id: str,
+    *,
+    now_ns: int,
+    durability: Durability = Durability.BATCH,
+    keep_incoming: bool = False,
+) -> MessageStore:
+    """Open (creating if needed) the store of one session.
+
+    ``now_ns`` (UTC epoch ns) becomes the creation time of a store that does
+    not exist yet; an existing store keeps its own.
+    """
+    if kind == "memory":
+        return MemoryStore(session_id, now_ns=now_ns, keep_incoming=keep_incoming)
+    if kind == "file":
+        if directory is None:
+            raise ValueError("a file store needs a directory")
+        return FileStore(
+            directory, session_id, now_ns=now_ns, durability=durability, keep_incoming=keep_incoming
+        )
+    raise ValueError(f"store kind {kind!r} is not one of {', '.join(STORE_KINDS)}")

@@ -1,0 +1,76 @@
+"""Operator commands for a session's file store.
+
+``python -m actors.store show --dir D --session S`` prints the sequence
+numbers, creation time and message counts without locking or changing the
+store, so it works while the session runs. ``python -m actors.store reset
+--dir D --session S`` removes the store (the end-of-day reset); the session
+must be stopped first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from actors.store.api import StoreError
+from actors.store.file import FileStore
+from actors.store.layout import remove_store
+
+_NS_PER_S = 1_000_000_000
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "show":
+            return _show(args.dir, args.session)
+        return _reset(args.dir, args.session)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m actors.store", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("show", "print sequence numbers and counts"), ("reset", "remove the store")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--dir", required=True, help="the store directory of the settings")
+        cmd.add_argument("--session", required=True, help="the session id, exactly as configured")
+    return parser
+
+
+def _show(directory: str, session_id: str) -> int:
+    store = FileStore.inspect(directory, session_id)
+    try:
+        incoming = len(store.get_incoming(1, (1 << 63) - 1))
+        print(f"session:          {store.session_id}")
+        print(f"path:             {store.path} (generation {store.generation})")
+        print(f"creation time:    {_utc_text(store.creation_time_ns)} ({store.creation_time_ns} ns)")
+        print(f"next sender seq:  {store.next_sender_seq}")
+        print(f"next target seq:  {store.next_target_seq}")
+        print(f"outgoing stored:  {store.outgoing_count} messages")
+        print(f"incoming journal: {incoming} messages")
+    finally:
+        store.close()
+    return 0
+
+
+def _reset(directory: str, session_id: str) -> int:
+    if remove_store(directory, session_id):
+        print(f"removed the store of {session_id!r} in {directory}")
+    else:
+        print(f"no store of {session_id!r} in {directory}; nothing to remove")
+    return 0
+
+
+def _utc_text(ns: int) -> str:
+    seconds, rest = divmod(ns, _NS_PER_S)
+    stamp = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{stamp}.{rest:09d} UTC"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""The contract between a session actor and its message store.
+
+A FIX session must never lose or repeat a sequence number. The actor stores
+every outgoing message before writing it to the socket, so that a
+ResendRequest arriving after a crash can still be answered, and saves the
+next expected incoming sequence number only after the application has
+processed the message, so that a crash makes the peer resend it rather than
+lose it. Both implementations (memory and file) honour the same contract and
+are tested against the same suite.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Protocol, runtime_checkable
+
+
+class Durability(Enum):
+    """How far a write has travelled when a store call returns.
+
+    ``BATCH`` is the default: the actor calls ``sync()`` once per batch of
+    outgoing messages, before writing that batch to the socket, so one fsync
+    covers many messages (group commit) while nothing reaches the peer before
+    it is on disk.
+    """
+
+    #: fsync inside every save/set call: safest, slowest (one disk flush per message).
+    FSYNC_EACH = "fsync_each"
+    #: write to the OS at once, fsync in ``sync()`` only (group commit).
+    BATCH = "batch"
+    #: write to the OS, never fsync: survives kill -9, not a power loss.
+    OS_BUFFER = "os_buffer"
+
+
+class StoreError(Exception):
+    """A store cannot be used; the message says which file and what to do."""
+
+
+class StoreIdentityError(StoreError):
+    """The files on disk belong to another session or another format version."""
+
+
+class StoreCorruptError(StoreError):
+    """A file holds bytes that are neither valid records nor a torn tail."""
+
+
+class StoreLockedError(StoreError):
+    """Another process has the store open; two writers would corrupt it."""
+
+
+class StoreNotFoundError(StoreError):
+    """A read-only open or a removal found no store for the session."""
+
+
+class StoreClosedError(StoreError):
+    """The store was closed, or failed an I/O call and must be reopened."""
+
+
+@runtime_checkable
+class MessageStore(Protocol):
+    """What the session actor needs from a store; see ``docs/store.md``."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    @property
+    def next_sender_seq(self) -> int: ...
+
+    @property
+    def next_target_seq(self) -> int: ...
+
+    @property
+    def creation_time_ns(self) -> int:
+        """UTC epoch ns when the sequence was created or last reset (for daily resets)."""
+        ...
+
+    def save_outgoing(self, seq: int, data: bytes) -> None:
+        """Store a message before it is sent; next_sender_seq becomes ``seq + 1``."""
+        ...
+
+    def save_incoming(self, seq: int, data: bytes) -> None:
+        """Record a processed incoming message; next_target_seq becomes ``seq + 1``."""
+        ...
+
+    def set_next_sender_seq(self, n: int) -> None: ...
+
+    def set_next_target_seq(self, n: int) -> None: ...
+
+    def get_outgoing(self, begin: int, end: int) -> list[tuple[int, bytes]]:
+        """Stored messages with ``begin <= seq <= end``, ascending; gaps are absent."""
+        ...
+
+    def reset(self, creation_time_ns: int) -> None:
+        """Drop every message, both sequence numbers back to 1, new creation time."""
+        ...
+
+    def sync(self) -> None:
+        """Make everything written so far durable per the durability mode."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def check_seq(name: str, seq: int) -> None:
+    """FIX sequence numbers start at 1 (MsgSeqNum, tag 34); 0 or less is a caller bug."""
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {seq!r}")
+    if seq >= 1 << 63:
+        raise ValueError(f"{name} {seq} does not fit in 63 bits")
+
+
+def check_data(data: bytes) -> None:
+    """Only raw bytes are stored; a str would silently pick an encoding."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"message data must be bytes, got {type(data).__name__}")

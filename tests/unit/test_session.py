@@ -1,0 +1,237 @@
+"""Session scenarios over an in-memory link, each checked in both roles where it applies."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.fix.codec import encode, parse
+from actors.fix.config import Role
+from actors.fix.message import Message
+from actors.fix.outputs import Disconnect, StateChanged
+from actors.fix.session import Session, SessionHooks
+from actors.fix.states import SessionState as S
+from actors.fix.states import TRANSITIONS
+from actors.fix.timefmt import TimestampFormatter
+from tests.pair import FakeClock, SessionPair, app_payloads, make_config, send_orders
+
+ROLES = ["initiator", "acceptor"]
+
+
+def states(side) -> list[S]:  # type: ignore[no-untyped-def]
+    return [o.new for o in side.app.outputs if isinstance(o, StateChanged)]
+
+
+def test_logon_walks_the_documented_states() -> None:
+    pair = SessionPair()
+    pair.connect()
+    assert states(pair.initiator) == [S.CONNECTING, S.CONNECTED]
+    assert states(pair.acceptor) == [S.WAITING_FOR_LOGON, S.LOGON_RECEIVED, S.CONNECTED]
+    for side in (pair.initiator, pair.acceptor):
+        for o in side.app.outputs:
+            if isinstance(o, StateChanged):
+                assert (o.old, o.new) in TRANSITIONS
+                assert o.utc_ns == pair.clock.utc_ns and o.reason
+
+
+@pytest.mark.parametrize("sender", ROLES)
+def test_application_messages_flow_in_order(sender: str) -> None:
+    pair = SessionPair()
+    pair.connect()
+    src = getattr(pair, sender)
+    dst = pair.acceptor if sender == "initiator" else pair.initiator
+    send_orders(src, list(range(50)))
+    pair.pump()
+    assert app_payloads(dst.app.messages) == [b"%d" % i for i in range(50)]
+    assert dst.driver.session.next_target == src.driver.session.next_sender
+
+
+def test_heartbeat_then_test_request_then_disconnect_without_logout() -> None:
+    pair = SessionPair(heartbeat_interval_s=10)
+    pair.connect()
+    silenced: list[bytes] = []
+    pair.acceptor.end.write = silenced.append  # type: ignore[method-assign]  # the acceptor goes silent
+    sent_types: list[str] = []
+    init_write = pair.initiator.end.write
+
+    def spy(data: bytes) -> None:
+        sent_types.append(parse(data).msg_type)
+        init_write(data)
+
+    pair.initiator.end.write = spy  # type: ignore[method-assign]
+    pair.advance(10)
+    assert sent_types == ["0"], "one Heartbeat after one silent interval"
+    pair.advance(2)
+    assert sent_types == ["0", "1"], "TestRequest after 1.2 intervals without input"
+    pair.advance(12)
+    assert "5" not in sent_types, "no Logout when the peer is silent"
+    assert states(pair.initiator)[-1] is S.DISCONNECTED_ABNORMALLY
+
+
+@pytest.mark.parametrize("sender", ROLES)
+def test_gap_is_filled_by_resend_with_possdup(sender: str) -> None:
+    pair = SessionPair()
+    pair.connect()
+    src = getattr(pair, sender)
+    dst = pair.acceptor if sender == "initiator" else pair.initiator
+    pair.fault.drop = 1.0
+    send_orders(src, [1, 2, 3])
+    pair.pump()
+    pair.fault.drop = 0.0
+    send_orders(src, [4])
+    pair.pump()
+    assert app_payloads(dst.app.messages) == [b"1", b"2", b"3", b"4"]
+    resent = [m for m in dst.app.messages[:3]]
+    assert all(m.get(43) == b"Y" and m.get(122) is not None for m in resent)
+    assert dst.app.messages[3].get(43) is None
+
+
+@pytest.mark.parametrize("sender", ROLES)
+def test_duplicate_without_possdup_ends_with_logout(sender: str) -> None:
+    pair = SessionPair()
+    pair.connect()
+    src = getattr(pair, sender)
+    dst = pair.acceptor if sender == "initiator" else pair.initiator
+    send_orders(src, [1])
+    pair.fault.duplicate = 1.0
+    send_orders(src, [2])
+    pair.pump()
+    pair.fault.duplicate = 0.0
+    assert app_payloads(dst.app.messages) == [b"1", b"2"]
+    logout_texts = [m.get_str(58) for m in sent_messages(dst) if m.msg_type == "5"]
+    seq = src.driver.session.next_sender - 1
+    assert logout_texts == [f"MsgSeqNum too low, expecting {seq + 1} but received {seq}"]
+    assert not pair.initiator.driver.connected and not pair.acceptor.driver.connected
+
+
+def sent_messages(side) -> list[Message]:  # type: ignore[no-untyped-def]
+    return [parse(data) for _, data in side.store.get_outgoing(1, 10**9)]
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_clean_logout_both_ways(who: str) -> None:
+    pair = SessionPair()
+    pair.connect()
+    getattr(pair, who).driver.logout("end of day")
+    pair.pump()
+    assert states(getattr(pair, who))[-2:] == [S.WAITING_FOR_LOGOFF, S.DISCONNECTED]
+    other = pair.acceptor if who == "initiator" else pair.initiator
+    assert states(other)[-1] is S.DISCONNECTED
+
+
+def test_logout_reply_wait_is_bounded() -> None:
+    pair = SessionPair()
+    pair.connect()
+    pair.fault.drop = 1.0
+    pair.initiator.driver.logout()
+    pair.advance(1)
+    assert pair.initiator.driver.session.state is S.WAITING_FOR_LOGOFF
+    pair.advance(1.5)
+    assert pair.initiator.driver.session.state is S.DISCONNECTED
+
+
+def test_messages_sent_while_disconnected_arrive_after_logon() -> None:
+    pair = SessionPair()
+    pair.connect()
+    send_orders(pair.initiator, [1])
+    pair.pump()
+    pair.cut()
+    send_orders(pair.initiator, [2, 3])
+    send_orders(pair.acceptor, [7, 8])
+    pair.connect()
+    assert app_payloads(pair.acceptor.app.messages) == [b"1", b"2", b"3"]
+    assert app_payloads(pair.initiator.app.messages) == [b"7", b"8"]
+
+
+def test_resend_merges_session_messages_and_vetoed_ones_into_gap_fills() -> None:
+    class Veto(SessionHooks):
+        def on_resend(self, message: Message) -> bool:
+            return message.get(11) != b"2"
+
+    pair = SessionPair()
+    pair.initiator.driver.session.hooks = Veto()
+    pair.connect()
+    pair.fault.drop = 1.0
+    send_orders(pair.initiator, [1, 2, 3])
+    pair.advance(30)  # a Heartbeat, dropped too
+    pair.fault.drop = 0.0
+    send_orders(pair.initiator, [4])
+    pair.pump()
+    assert app_payloads(pair.acceptor.app.messages) == [b"1", b"3", b"4"]
+
+
+def test_logon_refused_by_the_application_gets_a_logout_with_its_text() -> None:
+    class Refuse(SessionHooks):
+        def on_logon_request(self, logon: Message) -> str | None:
+            return "bad password" if logon.get(554) != b"secret" else None
+
+    pair = SessionPair(password="wrong")
+    pair.acceptor.driver.session.hooks = Refuse()
+    pair.connect()
+    assert not pair.both_logged_on
+    texts = [m.get_str(58) for m in sent_messages(pair.acceptor) if m.msg_type == "5"]
+    assert texts == ["bad password"]
+
+
+def test_reset_seq_num_flag_resets_both_sides() -> None:
+    pair = SessionPair()
+    pair.connect()
+    send_orders(pair.initiator, list(range(5)))
+    pair.pump()
+    pair.initiator.driver.logout()
+    pair.pump()
+    pair.initiator.driver.session.config = make_config(Role.INITIATOR, reset_on_logon=True)
+    pair.connect()
+    assert pair.both_logged_on
+    assert pair.initiator.driver.session.next_sender == 2
+    assert pair.acceptor.driver.session.next_target == 2
+
+
+def test_unsupported_message_type_gets_business_message_reject() -> None:
+    pair = SessionPair(app_msg_types=frozenset({"D"}))
+    pair.connect()
+    pair.initiator.driver.send("8", [(37, b"x")])
+    pair.pump()
+    rejects = [m for m in sent_messages(pair.acceptor) if m.msg_type == "j"]
+    assert len(rejects) == 1
+    assert (rejects[0].get(58), rejects[0].get(372), rejects[0].get(380)) == (b"Unsupported Message Type", b"8", b"3")
+    assert pair.acceptor.driver.session.next_target == pair.initiator.driver.session.next_sender
+
+
+def test_next_expected_msg_seq_num_in_logon_triggers_resend() -> None:
+    pair = SessionPair(send_next_expected_msg_seq_num=True)
+    pair.connect()
+    pair.fault.drop = 1.0
+    send_orders(pair.acceptor, [1, 2])
+    pair.pump()
+    pair.fault.drop = 0.0
+    pair.cut()
+    pair.connect()
+    assert app_payloads(pair.initiator.app.messages) == [b"1", b"2"]
+
+
+def test_sending_time_format_and_precision() -> None:
+    fmt = TimestampFormatter(3)
+    assert fmt.format(FakeClock().utc_ns) == b"20260101-00:00:00.000"
+    config = make_config(Role.INITIATOR, begin_string="FIX.4.1")
+    assert Session(config).config.effective_timestamp_precision == 0
+
+
+def test_garbled_input_before_logon_disconnects_and_after_is_ignored() -> None:
+    clock = FakeClock()
+    session = Session(make_config(Role.ACCEPTOR))
+    session.connection_made(clock())
+    session.receive(b"8=FIX.4.4\x019=5\x0135=A\x0110=000\x01")
+    out = session.process(clock())
+    assert any(isinstance(o, Disconnect) for o in out)
+    # after logon: ignored
+    pair = SessionPair()
+    pair.connect()
+    before = pair.acceptor.driver.session.next_target
+    pair.acceptor.driver.feed(b"8=FIX.4.4\x019=5\x0135=0\x0110=000\x01")
+    assert pair.acceptor.driver.connected and pair.acceptor.driver.session.next_target == before
+
+
+def test_every_output_of_a_logon_exchange_is_encodable_fix() -> None:
+    clock = FakeClock()
+    msg = encode(b"FIX.4.4", b"0", [(34, b"1"), (49, b"A"), (52, TimestampFormatter(3).format(clock.utc_ns)), (56, b"B")], [])
+    assert parse(msg).msg_type == "0"
