@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
+from operator import itemgetter
 from types import MappingProxyType
 from typing import TypeAlias
 
@@ -42,7 +44,7 @@ DATA_TYPES = frozenset({"DATA", "XMLDATA"})
 #: Types whose value is a space-separated list (FIX "MultipleValueString" family).
 MULTI_VALUE_TYPES = frozenset({"MULTIPLEVALUESTRING", "MULTIPLESTRINGVALUE", "MULTIPLECHARVALUE"})
 
-_EMPTY_POSITIONS: Mapping[int, int] = MappingProxyType({})
+_by_tag = itemgetter(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +64,11 @@ class FieldDef:
     values: tuple[tuple[str, str], ...]
     syntax: str
     #: The enumerated values as wire bytes, for the per-message check.
-    enums: frozenset[bytes] = field(repr=False, compare=False)
+    enums: frozenset[bytes] = dataclasses.field(repr=False, compare=False)
     #: DATA / XMLDATA: the value may contain SOH (it is framed by a length field).
-    is_data: bool = field(default=False, repr=False, compare=False)
+    is_data: bool = dataclasses.field(default=False, repr=False, compare=False)
     #: MultipleValueString family: each space-separated value is checked against ``enums``.
-    is_multi_value: bool = field(default=False, repr=False, compare=False)
+    is_multi_value: bool = dataclasses.field(default=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -90,13 +92,13 @@ class Layout:
     """
 
     members: tuple[Member, ...]
-    order: tuple[int, ...] = field(repr=False)
-    tags: frozenset[int] = field(repr=False)
-    required: tuple[int, ...] = field(repr=False)
-    groups: Mapping[int, GroupDef] = field(repr=False)
-    position: Mapping[int, int] = field(repr=False)
+    order: tuple[int, ...] = dataclasses.field(repr=False)
+    tags: frozenset[int] = dataclasses.field(repr=False)
+    required: tuple[int, ...] = dataclasses.field(repr=False)
+    groups: Mapping[int, GroupDef] = dataclasses.field(repr=False)
+    position: Mapping[int, int] = dataclasses.field(repr=False)
     #: Every tag at this level and inside its groups, recursively.
-    all_tags: frozenset[int] = field(repr=False)
+    all_tags: frozenset[int] = dataclasses.field(repr=False)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -111,6 +113,8 @@ class GroupDef:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class MessageDef:
+    """One ``<message>``: its MsgType (35), name, category and body layout."""
+
     msg_type: str
     name: str
     #: "admin" (session level) or "app", from the ``msgcat`` attribute.
@@ -137,17 +141,17 @@ class DataDictionary:
     major: int
     minor: int
     servicepack: int
-    fields: Mapping[int, FieldDef] = field(repr=False)
-    fields_by_name: Mapping[str, FieldDef] = field(repr=False)
-    header: Layout = field(repr=False)
-    trailer: Layout = field(repr=False)
-    messages: Mapping[str, MessageDef] = field(repr=False)
-    msg_types: frozenset[str] = field(repr=False)
+    fields: Mapping[int, FieldDef] = dataclasses.field(repr=False)
+    fields_by_name: Mapping[str, FieldDef] = dataclasses.field(repr=False)
+    header: Layout = dataclasses.field(repr=False)
+    trailer: Layout = dataclasses.field(repr=False)
+    messages: Mapping[str, MessageDef] = dataclasses.field(repr=False)
+    msg_types: frozenset[str] = dataclasses.field(repr=False)
     #: Tags treated as header / trailer when splitting a message: the
     #: dictionary's own plus the standard ones of every FIX version, as
     #: QuickFIX does (``Message::isHeaderField``).
-    header_tags: frozenset[int] = field(repr=False)
-    trailer_tags: frozenset[int] = field(repr=False)
+    header_tags: frozenset[int] = dataclasses.field(repr=False)
+    trailer_tags: frozenset[int] = dataclasses.field(repr=False)
 
     @property
     def begin_string(self) -> str:
@@ -190,15 +194,11 @@ class DataDictionary:
         """
         message = self.messages.get(msg_type)
         if message is None:
-            return sorted(body, key=_tag_of)
+            return sorted(body, key=_by_tag)
         nodes, _ = group_fields(message.layout, body)
         out: list[tuple[int, bytes]] = []
-        _emit(sorted(nodes, key=_tag_of), message.layout, out)
+        _emit(sorted(nodes, key=_by_tag), message.layout, out)
         return out
-
-
-def _tag_of(item: tuple[int, bytes] | Node) -> int:
-    return item[0]
 
 
 def _emit(nodes: Sequence[Node], layout: Layout, out: list[tuple[int, bytes]]) -> None:
@@ -525,7 +525,7 @@ def _make_layout(members: list[Member]) -> Layout:
         order=order,
         tags=frozenset(order),
         required=tuple(sorted(member.tag for member in members if member.required)),
-        groups=MappingProxyType(groups) if groups else MappingProxyType({}),
-        position=MappingProxyType({tag: index for index, tag in enumerate(order)}) if order else _EMPTY_POSITIONS,
+        groups=MappingProxyType(groups),
+        position=MappingProxyType({tag: index for index, tag in enumerate(order)}),
         all_tags=frozenset(all_tags),
     )

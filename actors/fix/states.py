@@ -100,3 +100,17 @@ class IllegalTransition(RuntimeError):
 def check_transition(old: SessionState, new: SessionState) -> None:
     if (old, new) not in TRANSITIONS:
         raise IllegalTransition(f"{old.value} -> {new.value} is not a legal session transition")
+
+
+def mermaid_diagram() -> str:
+    """The transition table as a Mermaid state diagram (docs/session-states.md)."""
+    lines = ["stateDiagram-v2", "    [*] --> DISCONNECTED"]
+    order = list(SessionState)
+    for old, new in sorted(TRANSITIONS, key=lambda t: (order.index(t[0]), order.index(t[1]))):
+        lines.append(f"    {old.value} --> {new.value}")
+    lines.append("    DEAD --> [*]")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(mermaid_diagram(), end="")

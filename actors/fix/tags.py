@@ -99,6 +99,8 @@ DATA_LENGTH_TAGS: Final = {
     445: 446,  # EncodedListStatusTextLen
     618: 619,  # EncodedLegIssuerLen
     621: 622,  # EncodedLegSecurityDescLen
+    1401: 1402,  # EncryptedPasswordLen
+    1403: 1404,  # EncryptedNewPasswordLen
 }
 
 # Header routing tags swapped into a Reject's header (QuickFIX "reverse route").

@@ -2,30 +2,32 @@
 
 ``validate`` returns the first problem as a ``Rejection`` (SessionRejectReason
 373, RefTagID 371 and the standard text for 58), or None. The order of checks
-is the one QuickFIX applies (``DataDictionary::validate``), because the FIX
-session test cases encode which problem is reported when a message has
-several:
+follows QuickFIX (``DataDictionary::validate``), because the FIX session test
+cases encode which problem is reported when a message has several:
 
-1. structure: 8, 9, 35 first; no header tag after a body or trailer tag, no
-   body tag after a trailer tag, nothing after CheckSum (14g -> 14,
-   ValidateFieldsOutOfOrder);
-2. MsgType defined in the dictionary (2q -> 11, no RefTagID);
-3. repeating-group structure: each entry starts with the delimiter and
-   repeats no member (15);
-4. required fields: header, trailer, then body in ascending tag order, then
-   inside each group entry (14b -> 1);
-5. every field, header, then trailer, then body, each in ascending tag order
-   as QuickFIX stores them: repeated tag (14h -> 13), empty value (14d ->
-   4), SOH in a non-data value (17), data format (14f -> 6), enumerated value
-   (14e -> 5), tag known to the dictionary (14a -> 0), tag allowed in this
-   MsgType (14c -> 2), NumInGroup equal to the entries present (14i -> 16),
-   then the fields of each group entry.
+1. structure (ValidateFieldsOutOfOrder): 8, 9, 35 first; no header tag after
+   a body or trailer tag, no body tag after a trailer tag, nothing after
+   CheckSum (test case 14g -> 14, 371 = the misplaced tag);
+2. MsgType defined in the dictionary (2q -> 11, no 371);
+3. repeating-group structure: each entry starts with its delimiter and holds
+   each member once (15);
+4. required fields: header, trailer, then body, each in ascending tag order
+   as QuickFIX keeps them, then inside each group entry (14b -> 1);
+5. every field, header first, then trailer, then body, each in ascending tag
+   order as QuickFIX iterates its sorted field maps: repeated tag (14h ->
+   13), empty value (14d -> 4), SOH in a non-data value (17), data format
+   (14f -> 6), enumerated value (14e -> 5), tag defined in the dictionary
+   (14a -> 0), tag allowed in this MsgType (14c -> 2), NumInGroup equal to
+   the entries present (14i -> 16; 21: zero with none is fine), then the
+   values of each group entry.
 
 Left to the session on purpose: BeginString (Logout "Incorrect BeginString"),
-missing SenderCompID/TargetCompID, a missing MsgSeqNum (34; FIX answers it
-with a Logout, not a Reject, so step 4 skips it), CompID, SendingTime
-accuracy, PossDup/OrigSendingTime, sequence numbers, BodyLength/CheckSum,
-ApplVerID/DefaultApplVerID, and application-level rejects.
+missing SenderCompID/TargetCompID before validation, a missing MsgSeqNum
+(FIX answers it with a Logout, not a Reject, so step 4 skips tag 34), CompID,
+SendingTime accuracy, PossDup/OrigSendingTime, sequence numbers and
+SequenceReset rules, BodyLength/CheckSum (the codec), ApplVerID and
+DefaultApplVerID, and BusinessMessageReject for unsupported application
+messages.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import re
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from operator import itemgetter
 from typing import Final
 
 from actors.fix import tags as T
@@ -65,6 +68,16 @@ class RejectReason(IntEnum):
     INVALID_UNSUPPORTED_APPL_VERSION = 18
     OTHER = 99
 
+
+__all__ = [
+    "REJECT_TEXT",
+    "USER_MIN_TAG",
+    "RejectReason",
+    "Rejection",
+    "ValidationOptions",
+    "is_valid_value",
+    "validate",
+]
 
 R = RejectReason
 
@@ -132,6 +145,7 @@ _NO_HOPS_MEMBERS: Final = frozenset({628, 629, 630})
 #: Data fields by tag, for when no dictionary says which fields are data.
 _DATA_TAGS: Final = frozenset(T.DATA_LENGTH_TAGS.values())
 _SOH: Final = b"\x01"
+_by_tag = itemgetter(0)
 
 
 class _Anything:
@@ -166,57 +180,78 @@ def validate(
     ``app``; header and trailer always against ``transport``. With both None
     only the checks that need no dictionary are made. Never raises.
     """
-    if app is None and transport is not None and not transport.is_fixt:
-        app = transport
-    section_dd = transport if transport is not None else app
-    msg_type = msg.msg_type
-    body_dd = transport if transport is not None and msg_type in transport.msg_types else app
+    section_dd, body_dd = _dictionaries(msg.msg_type, transport, app)
     fields = msg.fields
     header_tags = section_dd.header_tags if section_dd is not None else T.HEADER_TAGS
     trailer_tags = section_dd.trailer_tags if section_dd is not None else T.TRAILER_TAGS
-
     if options.check_fields_out_of_order:
         problem = _check_structure(fields, header_tags, trailer_tags)
         if problem is not None:
             return problem
     if body_dd is not None:
-        problem = _check_msg_type(msg, msg_type, body_dd)
+        problem = _check_msg_type(msg, body_dd)
         if problem is not None:
             return problem
-
     header, body, trailer = _split(fields, header_tags, trailer_tags)
     if section_dd is None:
         return _check_without_dictionary(header, body, trailer, options)
-    header_nodes, header_problem = group_fields(section_dd.header, header)
-    trailer_nodes, trailer_problem = group_fields(section_dd.trailer, trailer)
+    return _check_with_dictionary(msg.msg_type, header, body, trailer, section_dd, body_dd, options)
+
+
+def _dictionaries(
+    msg_type: str, transport: DataDictionary | None, app: DataDictionary | None
+) -> tuple[DataDictionary | None, DataDictionary | None]:
+    """(header/trailer dictionary, body dictionary) for this MsgType.
+
+    A FIXT transport dictionary defines only the admin messages; the rest are
+    the application dictionary's, or unchecked when there is none.
+    """
+    if app is None and transport is not None and not transport.is_fixt:
+        app = transport
+    if transport is None:
+        return app, app
+    if msg_type in transport.msg_types:
+        return transport, transport
+    return transport, app
+
+
+def _check_with_dictionary(
+    msg_type: str,
+    header: list[tuple[int, bytes]],
+    body: list[tuple[int, bytes]],
+    trailer: list[tuple[int, bytes]],
+    section_dd: DataDictionary,
+    body_dd: DataDictionary | None,
+    options: ValidationOptions,
+) -> Rejection | None:
+    """Steps 3 to 5 of the module docstring."""
     message = body_dd.messages.get(msg_type) if body_dd is not None else None
     body_layout = message.layout if message is not None else None
+    header_nodes, header_problem = group_fields(section_dd.header, header)
+    trailer_nodes, trailer_problem = group_fields(section_dd.trailer, trailer)
+    body_nodes: list[Node]
+    body_problem: int | None = None
     if body_layout is not None:
         body_nodes, body_problem = group_fields(body_layout, body)
     else:
-        body_nodes, body_problem = [(tag, value, None) for tag, value in body], None
-
+        body_nodes = [(tag, value, None) for tag, value in body]
     for found in (header_problem, trailer_problem, body_problem):
         if found is not None:
             return _reject(
                 R.REPEATING_GROUP_FIELDS_OUT_OF_ORDER, found,
-                f"tag {found} is out of place in a repeating group: an entry must start with its delimiter "
-                "and hold each member once",
+                f"tag {found} is out of place in a repeating group: an entry starts with its delimiter "
+                "and holds each member once",
             )
-
     problem = _check_required(section_dd, header_nodes, trailer_nodes, body_layout, body_nodes)
     if problem is not None:
         return problem
-    sections = (
-        (header_nodes, section_dd, section_dd.header, False),
-        (trailer_nodes, section_dd, section_dd.trailer, False),
-        (body_nodes, body_dd, body_layout, True),
-    )
-    for nodes, dd, layout, is_body in sections:
-        problem = _check_fields(nodes, dd, layout, is_body, options, _NO_TAG if layout is not None else _ANY_TAG)
-        if problem is not None:
-            return problem
-    return None
+    problem = _check_fields(header_nodes, section_dd, section_dd.header, False, options, _NO_TAG)
+    if problem is None:
+        problem = _check_fields(trailer_nodes, section_dd, section_dd.trailer, False, options, _NO_TAG)
+    if problem is None:
+        repeatable = _NO_TAG if body_layout is not None else _ANY_TAG
+        problem = _check_fields(body_nodes, body_dd, body_layout, True, options, repeatable)
+    return problem
 
 
 def _check_without_dictionary(
@@ -270,10 +305,11 @@ def _check_structure(
     return None
 
 
-def _check_msg_type(msg: Message, msg_type: str, dd: DataDictionary) -> Rejection | None:
+def _check_msg_type(msg: Message, dd: DataDictionary) -> Rejection | None:
     """MsgType must be one the dictionary defines (FIX session test case 2q)."""
     if not msg.has(T.MSG_TYPE):
         return _reject(R.REQUIRED_TAG_MISSING, T.MSG_TYPE, "MsgType (35) is missing")
+    msg_type = msg.msg_type
     if msg_type not in dd.msg_types:
         return _reject(R.INVALID_MSG_TYPE, None, f"MsgType {msg_type!r} is not defined in {dd.source}")
     return None
@@ -341,10 +377,6 @@ def _missing(tag: int, where: str) -> Rejection:
 # ---------------------------------------------------------------- step 5
 
 
-def _tag_of(node: Node) -> int:
-    return node[0]
-
-
 def _check_fields(
     nodes: list[Node],
     dd: DataDictionary | None,
@@ -357,7 +389,7 @@ def _check_fields(
     known = dd.fields if dd is not None else None
     allowed = layout.tags if is_body and layout is not None else None
     previous: int | None = None
-    for tag, value, entries in sorted(nodes, key=_tag_of):
+    for tag, value, entries in sorted(nodes, key=_by_tag):
         if tag == previous and tag not in repeatable:
             return _reject(R.TAG_APPEARS_MORE_THAN_ONCE, tag, f"tag {tag} appears more than once")
         previous = tag

@@ -19,10 +19,7 @@ would lose messages.
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import logging
-import operator
 import os
 from array import array
 from pathlib import Path
@@ -36,6 +33,7 @@ from actors.store.api import (
     check_data,
     check_seq,
 )
+from actors.store.index import SeqIndex, valid_index_prefix
 from actors.store.layout import IN_LOG, OUT_INDEX, OUT_LOG, SEQ_STATE, Identity
 from actors.store.records import (
     INDEX_ENTRY,
@@ -50,7 +48,6 @@ from actors.store.records import (
     encode_record,
     encode_slot,
     payload_if_valid,
-    read_record,
     slot_offset,
 )
 
@@ -59,67 +56,10 @@ log = logging.getLogger("fixmesh.store")
 #: Index entries are buffered up to this many bytes; recovery rescans at most
 #: that many records' worth of log beyond the index after a crash.
 INDEX_FLUSH_BYTES = 64 * 1024
-#: Walking back over damaged index entries stops here and rebuilds from the log.
-_MAX_INDEX_WALKBACK = 64
 #: A range read issues one pread per contiguous run of at most this many bytes.
 _MAX_READ_RUN = 1 << 20
 
 _fdatasync = getattr(os, "fdatasync", os.fsync)
-
-
-class _SeqIndex:
-    """seq -> (offset, length) of the latest outgoing record, sorted by seq.
-
-    Three ``array('q')`` columns: about 24 bytes per message, so a million
-    messages cost 24 MB of RAM and the messages themselves stay on disk.
-    """
-
-    __slots__ = ("seqs", "offsets", "lengths")
-
-    def __init__(self, seqs: array[int], offsets: array[int], lengths: array[int]) -> None:
-        self.seqs = seqs
-        self.offsets = offsets
-        self.lengths = lengths
-
-    @classmethod
-    def empty(cls) -> _SeqIndex:
-        return cls(array("q"), array("q"), array("q"))
-
-    @classmethod
-    def from_log_order(cls, entries: array[int]) -> _SeqIndex:
-        """Build from interleaved (seq, offset, length) entries; a later record of a seq wins."""
-        seqs, offsets, lengths = entries[0::3], entries[1::3], entries[2::3]
-        if all(map(operator.lt, seqs, itertools.islice(seqs, 1, None))):
-            return cls(seqs, offsets, lengths)
-        latest = {seq: i for i, seq in enumerate(seqs)}
-        order = sorted(latest)
-        return cls(
-            array("q", order),
-            array("q", (offsets[latest[s]] for s in order)),
-            array("q", (lengths[latest[s]] for s in order)),
-        )
-
-    def __len__(self) -> int:
-        return len(self.seqs)
-
-    def put(self, seq: int, offset: int, length: int) -> None:
-        seqs = self.seqs
-        if not seqs or seq > seqs[-1]:
-            seqs.append(seq)
-            self.offsets.append(offset)
-            self.lengths.append(length)
-            return
-        i = bisect.bisect_left(seqs, seq)
-        if seqs[i] == seq:
-            self.offsets[i] = offset
-            self.lengths[i] = length
-        else:
-            seqs.insert(i, seq)
-            self.offsets.insert(i, offset)
-            self.lengths.insert(i, length)
-
-    def span(self, begin: int, end: int) -> tuple[int, int]:
-        return bisect.bisect_left(self.seqs, begin), bisect.bisect_right(self.seqs, end)
 
 
 class FileStore:
@@ -354,7 +294,7 @@ class FileStore:
         if self._keep_incoming:
             self._in_fd = self._open_data(generation, IN_LOG, must_exist=False)
         entries = self._recover_outgoing()
-        self._index = _SeqIndex.from_log_order(entries)
+        self._index = SeqIndex.from_log_order(entries)
         self._log_records = len(entries) // 3
         last_out_seq = entries[-3] if entries else 0
         state = self._read_state()
@@ -386,7 +326,7 @@ class FileStore:
         idx_path = layout.data_path(self._root, self._identity.generation, OUT_INDEX)
         log_size = os.fstat(self._out_fd).st_size
         entries, idx_bytes = self._load_index(idx_path)
-        keep = _valid_index_prefix(entries, self._out_fd, log_size)
+        keep = valid_index_prefix(entries, self._out_fd, log_size)
         if keep * 3 < len(entries):
             log.warning(
                 "%s: index entries from offset %d point past the intact log; rebuilding them from %s",
@@ -600,37 +540,6 @@ def _create_generation(root: Path, generation: int, *, durable: bool) -> None:
             os.close(fd)
     if durable:
         layout.fsync_dir(root)
-
-
-def _valid_index_prefix(entries: array[int], fd: int, log_size: int) -> int:
-    """How many leading index entries point at intact records.
-
-    Entries are in log order, so offsets ascend: a binary search finds the
-    last one inside the log, then that entry (and if need be a few before it)
-    is checked against the record it points at.
-    """
-    count = len(entries) // 3
-
-    def inside(k: int) -> bool:
-        offset, length = entries[3 * k + 1], entries[3 * k + 2]
-        return offset >= 0 and 0 <= length <= MAX_MESSAGE_BYTES and offset + RECORD_HEADER_SIZE + length <= log_size
-
-    lo, hi = 0, count
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if inside(mid - 1):
-            lo = mid
-        else:
-            hi = mid - 1
-    k = lo
-    for _ in range(_MAX_INDEX_WALKBACK):
-        if k == 0:
-            return 0
-        seq, offset, length = entries[3 * k - 3], entries[3 * k - 2], entries[3 * k - 1]
-        if inside(k - 1) and read_record(fd, offset, seq, length) is not None:
-            return k
-        k -= 1
-    return 0
 
 
 def _write_all(fd: int, data: bytes) -> None:

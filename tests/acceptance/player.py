@@ -210,7 +210,7 @@ class Connection:
         return taken
 
     def _fill(self, deadline: float) -> None:
-        """One receive, bounded by ``deadline``; EOF and reset both count as the peer closing."""
+        """One receive, bounded by ``deadline``; EOF, reset and other socket errors all end the conversation."""
         remaining_s = deadline - time.monotonic()
         if remaining_s <= 0:
             raise _TimedOut()
@@ -219,8 +219,8 @@ class Connection:
             chunk = self._sock.recv(65536)
         except TimeoutError:
             raise _TimedOut() from None
-        except ConnectionResetError:
-            raise _Closed("connection reset") from None
+        except OSError as error:
+            raise _Closed(error.strerror or type(error).__name__) from None
         if not chunk:
             raise _Closed()
         self._buffer += chunk

@@ -215,7 +215,8 @@ def test_a_minimal_dictionary_loads() -> None:
          "refers to field 'Nope'"),
         (minimal(messages="<message name='X' msgtype='X'><component name='Gone'/></message>"),
          "refers to component 'Gone'"),
-        (minimal(messages="<message name='X' msgtype='X'><group name='NoOrders'><field name='Nope'/></group></message>"),
+        (minimal(messages="<message name='X' msgtype='X'>"
+                          "<group name='NoOrders'><field name='Nope'/></group></message>"),
          "refers to field 'Nope'"),
         (minimal(messages="<message name='X' msgtype='X'><group name='NoOrders'/></message>"), "has no fields"),
         (minimal(messages="<message name='X' msgtype='X'><component name='Loop'/></message>",

@@ -71,11 +71,14 @@ def wire(text: str) -> Message:
     return parse(encode(fields[0][1], fields[1][1], fields[2:], []))
 
 
-def outcome(rejection: Rejection | None) -> tuple[RejectReason, int | None] | None:
+Outcome = tuple[RejectReason, int | None] | None
+
+
+def outcome(rejection: Rejection | None) -> Outcome:
     return None if rejection is None else (rejection.reason, rejection.tag)
 
 
-def check(session: str | None, text: str, options: ValidationOptions = DEFAULTS) -> tuple[RejectReason, int | None] | None:
+def check(session: str | None, text: str, options: ValidationOptions = DEFAULTS) -> Outcome:
     transport, app = pair(session)
     rejection = validate(wire(text), transport, app, options)
     if rejection is not None:
@@ -141,9 +144,9 @@ def head(version: str, msg_type: str) -> str:
     return (H42 if version == "FIX42" else H44).replace("{mt}", msg_type)
 
 
-def both(name: str, body: str, expected: tuple[RejectReason, int | None] | None, msg_type: str = "D") -> list[object]:
+def both(name: str, body: str, expected: Outcome, msg_type: str = "D") -> list[object]:
     return [
-        pytest.param(version, head(version, msg_type) + "|" + body, expected, id=f"{version}-{name}")
+        pytest.param(version, head(version, msg_type) + ("|" + body if body else ""), expected, id=f"{version}-{name}")
         for version in ("FIX42", "FIX44")
     ]
 
@@ -169,7 +172,8 @@ SCRIPT_CASES = [
     *[
         case
         for tag in (115, 128, 116, 129, 144, 145)
-        for case in both(f"ReverseRouteWithEmptyRoutingTags-{tag}", f"{tag}=|11=ID|21=3|38=100|40=1|54=1|55=INTC|60={{T}}",
+        for case in both(f"ReverseRouteWithEmptyRoutingTags-{tag}",
+                         f"{tag}=|11=ID|21=3|38=100|40=1|54=1|55=INTC|60={{T}}",
                          (R.TAG_SPECIFIED_WITHOUT_A_VALUE, tag))
     ],
     *both("ReverseRouteWithEmptyRoutingTags-145-before-40w",
@@ -184,7 +188,7 @@ SCRIPT_CASES = [
 
 
 @pytest.mark.parametrize(("session", "text", "expected"), SCRIPT_CASES)
-def test_acceptance_cases(session: str, text: str, expected: tuple[RejectReason, int | None] | None) -> None:
+def test_acceptance_cases(session: str, text: str, expected: Outcome) -> None:
     assert check(session, text) == expected
 
 
@@ -217,7 +221,7 @@ def test_acceptance_cases(session: str, text: str, expected: tuple[RejectReason,
     ],
 )
 def test_acceptance_cases_with_their_own_headers(
-    session: str, text: str, expected: tuple[RejectReason, int | None] | None
+    session: str, text: str, expected: Outcome
 ) -> None:
     assert check(session, text) == expected
 
@@ -259,7 +263,7 @@ def _fixify(payload: bytes) -> bytes:
     return head_part + rest + checksum
 
 
-def _expected_from(reply: str) -> tuple[RejectReason, int | None] | None | str:
+def _expected_from(reply: str) -> Outcome | str:
     """What validation must say, judged from the acceptor's next reply; "skip" when not validation's call."""
     fields = dict(field.split("=", 1) for field in reply.split("\x01") if "=" in field)
     if fields.get("35") != "3":
@@ -317,7 +321,8 @@ def test_every_script_message_gets_the_reject_the_script_expects(folder: str, se
         assert outcome(validate(message, transport, app, options)) == expected, where
         checked += 1
         rejects += expected is not None
-    assert checked > 20 and (rejects > 10 or folder == "validate")
+    least_checked, least_rejects = (4, 1) if folder == "validate" else (200, 25)
+    assert checked >= least_checked and rejects >= least_rejects, f"only {checked} messages, {rejects} rejects"
 
 
 # ---------------------------------------------------------------- order of checks
@@ -333,7 +338,8 @@ def test_every_script_message_gets_the_reject_the_script_expects(folder: str, se
         # Required fields before values.
         ("8=FIX.4.2|35=D|34=2|49=TW|52={T}|56=ISLD|11=ID|21=4|40=1|54=1|60={T}", (R.REQUIRED_TAG_MISSING, 55)),
         # Header before body.
-        ("8=FIX.4.2|35=D|34=2|49=TW|52={T}|56=|11=ID|21=4|40=1|54=1|55=X|60={T}", (R.TAG_SPECIFIED_WITHOUT_A_VALUE, 56)),
+        ("8=FIX.4.2|35=D|34=2|49=TW|52={T}|56=|11=ID|21=4|40=1|54=1|55=X|60={T}",
+         (R.TAG_SPECIFIED_WITHOUT_A_VALUE, 56)),
         # Within the body, ascending tag order, whatever the wire order.
         ("8=FIX.4.2|35=D|34=2|49=TW|52={T}|56=ISLD|38=+1|11=ID|21=4|40=1|54=1|55=X|60={T}", (R.VALUE_IS_INCORRECT, 21)),
         ("8=FIX.4.2|35=D|34=2|49=TW|52={T}|56=ISLD|167=BOO|11=ID|21=1|38=+1|40=1|54=1|55=X|60={T}",
@@ -351,7 +357,7 @@ def test_every_script_message_gets_the_reject_the_script_expects(folder: str, se
         ("8=FIX.4.2|35=0|34=2|49=TW|52={T}|56=ISLD|1128=9", (R.INVALID_TAG_NUMBER, 1128)),
     ],
 )
-def test_order_of_checks(text: str, expected: tuple[RejectReason, int | None] | None) -> None:
+def test_order_of_checks(text: str, expected: Outcome) -> None:
     assert check("FIX42", text) == expected
 
 
@@ -367,7 +373,8 @@ def test_order_of_checks(text: str, expected: tuple[RejectReason, int | None] | 
         ("386=2|336=A|625=X|625=Y", (R.REPEATING_GROUP_FIELDS_OUT_OF_ORDER, 625)),
         # Nested group count, values inside entries.
         ("453=1|448=P|447=D|452=1|802=2|523=S|803=1", (R.INCORRECT_NUM_IN_GROUP_COUNT, 802)),
-        ("453=1|448=P|447=ZZ", (R.VALUE_IS_INCORRECT, 447)),
+        ("453=1|448=P|447=Z", (R.VALUE_IS_INCORRECT, 447)),
+        ("453=1|448=P|447=ZZ", (R.INCORRECT_DATA_FORMAT_FOR_VALUE, 447)),
         ("453=1|448=P|447=", (R.TAG_SPECIFIED_WITHOUT_A_VALUE, 447)),
         ("453=1|448=P|452=x", (R.INCORRECT_DATA_FORMAT_FOR_VALUE, 452)),
         ("386=X|336=A", (R.INCORRECT_DATA_FORMAT_FOR_VALUE, 386)),
@@ -376,7 +383,7 @@ def test_order_of_checks(text: str, expected: tuple[RejectReason, int | None] | 
         ("336=A", (R.TAG_NOT_DEFINED_FOR_MESSAGE_TYPE, 336)),
     ],
 )
-def test_repeating_groups(body: str, expected: tuple[RejectReason, int | None] | None) -> None:
+def test_repeating_groups(body: str, expected: Outcome) -> None:
     assert check("FIX44", head("FIX44", "D") + "|11=ID|40=1|54=1|55=X|60={T}|" + body) == expected
 
 
@@ -391,7 +398,7 @@ def test_required_fields_inside_a_group_entry() -> None:
     ("value", "expected"),
     [("1", None), ("1 2 5", None), ("1 ZZ", (R.VALUE_IS_INCORRECT, 18)), ("", (R.TAG_SPECIFIED_WITHOUT_A_VALUE, 18))],
 )
-def test_multiple_value_string_checks_each_value(value: str, expected: tuple[RejectReason, int] | None) -> None:
+def test_multiple_value_string_checks_each_value(value: str, expected: Outcome) -> None:
     assert check("FIX42", head("FIX42", "D") + "|" + ORDER_BODY + f"|18={value}") == expected
 
 
@@ -465,7 +472,7 @@ def test_soh_only_inside_data_fields() -> None:
          None),
     ],
 )
-def test_options(options: ValidationOptions, text: str, expected: tuple[RejectReason, int | None] | None) -> None:
+def test_options(options: ValidationOptions, text: str, expected: Outcome) -> None:
     assert check("FIX42", text, options) == expected
 
 
@@ -501,7 +508,7 @@ def fixt(msg_type: str, body: str = "") -> str:
     ],
 )
 def test_fixt_admin_against_transport_app_against_application(
-    session: str, text: str, expected: tuple[RejectReason, int | None] | None
+    session: str, text: str, expected: Outcome
 ) -> None:
     assert check(session, text) == expected
 
@@ -519,7 +526,7 @@ def test_fixt_admin_against_transport_app_against_application(
         ("8=FIX.4.2|35=D|34=2|49=TW42|52={T}|56=ISLD", None),
     ],
 )
-def test_without_dictionary_only_structural_checks(text: str, expected: tuple[RejectReason, int | None] | None) -> None:
+def test_without_dictionary_only_structural_checks(text: str, expected: Outcome) -> None:
     assert check(None, text) == expected
 
 

@@ -1,0 +1,37 @@
+"""The ``fixmesh`` command: one entry point for every fixmesh process and tool.
+
+    fixmesh acceptance-server ...   the acceptor for QuickFIX's acceptance scripts
+    fixmesh endpoint ...            one FIX session as a process (initiator or acceptor)
+    fixmesh store show|reset ...    inspect or remove a session's store
+    fixmesh demo                    the demo topology under supervisord
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "acceptance-server": "actors.acceptance_server",
+    "endpoint": "actors.endpoint",
+    "store": "actors.store.__main__",
+    "demo": "actors.demo",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help") or args[0] not in COMMANDS:
+        print(__doc__.strip())
+        if args and args[0] not in ("-h", "--help"):
+            print(f"\nfixmesh: unknown command {args[0]!r}", file=sys.stderr)
+            return 2
+        return 0
+    module = importlib.import_module(COMMANDS[args[0]])
+    sys.argv = [f"fixmesh {args[0]}", *args[1:]]
+    result = module.main(args[1:])
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
