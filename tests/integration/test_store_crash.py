@@ -25,27 +25,35 @@ from actors.store import Durability, FileStore
 REPO = Path(__file__).resolve().parents[2]
 SID = "FIX.4.4:CRASH->TEST"
 ROUNDS = 3
-#: The child would stop by itself after this many messages; the kill comes long before.
-CHILD_LIMIT = 200_000
+#: The child stops by itself after this many messages or seconds, so a parent
+#: that dies before the kill cannot leave it running; the kill comes long before.
+CHILD_LIMIT = 20_000
+CHILD_SECONDS = 10.0
 
 
 def payload(seq: int) -> bytes:
-    """Sizes from 20 bytes to about 3 kB, so kills land inside records of every size."""
+    """Sizes from 20 bytes to 3 kB, and every 16th 512 kB: a write that long is
+    often cut by the kill, so recovery from a really torn record gets exercised."""
     head = b"8=FIX.4.4\x0135=D\x0134=%d\x01" % seq
-    return head + bytes([65 + seq % 26]) * (seq * 7919 % 3000)
+    size = 512 * 1024 if seq % 16 == 0 else seq * 7919 % 3000
+    return head + bytes([65 + seq % 26]) * size
 
 
 CHILD_BODY = """
 import sys
+import time
 from actors.store import Durability, FileStore
 
 directory, session_id, mode, limit = sys.argv[1], sys.argv[2], Durability(sys.argv[3]), int(sys.argv[4])
+deadline = time.monotonic() + float(sys.argv[5])
 store = FileStore(directory, session_id, now_ns=1, durability=mode, keep_incoming=True)
 out_seq, in_seq = store.next_sender_seq, store.next_target_seq
 write = sys.stdout.write
 write(f"ready {out_seq} {in_seq}\\n")
 sys.stdout.flush()
 for _ in range(limit):
+    if time.monotonic() > deadline:
+        break
     store.save_outgoing(out_seq, payload(out_seq))
     write(f"out {out_seq}\\n")
     sys.stdout.flush()
@@ -80,14 +88,17 @@ class Report:
 
 
 def run_and_kill(directory: Path, mode: Durability, kill_after: int) -> Report:
-    """Start the writer, kill -9 it once it has reported ``kill_after`` saves."""
+    """Start the writer, kill -9 it once it has reported ``kill_after`` saves.
+
+    The kill comes just before a large message is due, so it often cuts that write.
+    """
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    argv = [sys.executable, "-c", CHILD, str(directory), SID, mode.value, str(CHILD_LIMIT)]
+    argv = [sys.executable, "-c", CHILD, str(directory), SID, mode.value, str(CHILD_LIMIT), str(CHILD_SECONDS)]
     proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     report = Report()
     try:
         assert proc.stdout is not None
-        while len(report.out) < kill_after:
+        while not (len(report.out) >= kill_after and report.out[-1] % 16 == 15):
             line = proc.stdout.readline()
             if not line:
                 break
