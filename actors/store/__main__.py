@@ -33,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m actors.store", description=__doc__.splitlines()[0])
+    invoked_as = sys.argv[0] if sys.argv and not sys.argv[0].endswith("__main__.py") else "python -m actors.store"
+    parser = argparse.ArgumentParser(prog=invoked_as, description="Operator commands for a session's file store.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("show", "print sequence numbers and counts"), ("reset", "remove the store")):
         cmd = sub.add_parser(name, help=text)
