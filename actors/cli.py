@@ -1,6 +1,7 @@
 """The ``fixmesh`` command: one entry point for every fixmesh process and tool.
 
     fixmesh acceptance-server ...   the acceptor for QuickFIX's acceptance scripts
+    fixmesh endpoint ...            one FIX session as a process (initiator or acceptor)
     fixmesh store show|reset ...    inspect or remove a session's store
     fixmesh demo                    the demo topology under supervisord
 """
@@ -12,6 +13,7 @@ import sys
 
 COMMANDS = {
     "acceptance-server": "actors.acceptance_server",
+    "endpoint": "actors.endpoint",
     "store": "actors.store.__main__",
     "demo": "actors.demo",
 }

@@ -872,6 +872,8 @@ class Session:
         self._after_disconnect()
 
     def _after_disconnect(self) -> None:
+        self._logon_deadline = None
+        self._logout_deadline = None
         self._framer.clear()
         self._queue.clear()
         self._resend_range = None

@@ -236,3 +236,21 @@ def test_every_output_of_a_logon_exchange_is_encodable_fix() -> None:
     clock = FakeClock()
     msg = encode(b"FIX.4.4", b"0", [(34, b"1"), (49, b"A"), (52, TimestampFormatter(3).format(clock.utc_ns)), (56, b"B")], [])
     assert parse(msg).msg_type == "0"
+
+
+def test_a_stale_logon_deadline_does_not_fire_during_a_slow_reconnect() -> None:
+    clock = FakeClock()
+    session = Session(make_config(Role.INITIATOR))
+    session.start_connecting(clock())
+    session.connection_made(clock())
+    clock.advance(60)
+    session.connection_lost(clock(), "peer went away")
+    session.start_reconnecting(clock(), "retry")
+    clock.advance(1)
+    session.start_connecting(clock())
+    assert session.next_deadline() is None, "no deadline while the TCP connect is in progress"
+    clock.advance(0.1)
+    session.on_timer(clock())
+    assert session.state is S.CONNECTING
+    session.connection_made(clock())
+    assert session.state is S.CONNECTING

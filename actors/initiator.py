@@ -1,0 +1,198 @@
+"""Connects an initiator session to its counterparty, and reconnects it.
+
+The connector is a timer source on the ``Loop``: each phase has one
+deadline (the connect timeout, the next reconnect attempt) and the TCP
+connect itself is non-blocking, so the loop keeps serving other sockets while
+a counterparty is slow to answer. It only opens sockets and tells the session
+what happened (``start_connecting``, ``connection_failed``,
+``start_reconnecting``, ``give_up``); every protocol decision stays in the
+session.
+
+A connection that ends abnormally (``DISCONNECTED_ABNORMALLY``: dropped,
+timed out, refused by the peer's socket) is retried after
+``reconnect_interval_s``; one that ends with a Logout exchange is not, unless
+``reconnect_after_logout`` is set, because a counterparty that logs out
+usually means it (end of day, maintenance).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+from collections.abc import Callable
+from enum import Enum
+
+from actors import clock
+from actors.driver import SessionDriver
+from actors.fix.states import SessionState
+from actors.fix.timefmt import Instant
+from actors.loop import Loop
+from actors.transport import SocketTransport
+
+log = logging.getLogger("fixmesh.initiator")
+
+
+class Phase(Enum):
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    ATTACHED = "attached"
+    WAITING = "waiting"
+    STOPPED = "stopped"
+
+
+class Initiator:
+    """Opens the TCP connection of one ``SessionDriver`` and retries it."""
+
+    def __init__(
+        self,
+        loop: Loop,
+        driver: SessionDriver,
+        host: str,
+        port: int,
+        *,
+        connect_timeout_s: float = 5.0,
+        reconnect_interval_s: float = 5.0,
+        max_tries: int = 0,
+        reconnect_after_logout: bool = False,
+        now: Callable[[], Instant] = clock.now,
+    ) -> None:
+        if max_tries < 0:
+            raise ValueError("max_tries must be >= 0 (0 = unlimited)")
+        self.loop = loop
+        self.driver = driver
+        self.address = (host, port)
+        self.connect_timeout_s = connect_timeout_s
+        self.reconnect_interval_s = reconnect_interval_s
+        self.max_tries = max_tries
+        self.reconnect_after_logout = reconnect_after_logout
+        self.phase = Phase.IDLE
+        #: True once ``max_tries`` attempts in a row failed; the connector has stopped.
+        self.gave_up = False
+        #: Attempts since the session was last logged on; ``max_tries`` bounds it.
+        self.tries = 0
+        self._now = now
+        self._sock: socket.socket | None = None
+        self._deadline: float | None = None
+
+    # ------------------------------------------------------------ commands
+
+    def start(self) -> None:
+        """Make the first attempt now; the loop must register this as a timer source."""
+        if self.phase is Phase.IDLE:
+            self._attempt()
+
+    def stop(self) -> None:
+        """No further attempts; a connection in progress is abandoned, an attached one is left alone."""
+        self._abandon_socket()
+        self._deadline = None
+        self.phase = Phase.STOPPED
+
+    # ------------------------------------------------------- timer source
+
+    def next_deadline(self) -> float | None:
+        if self.phase is Phase.ATTACHED:
+            # The driver drops its transport when the connection ends, by either side.
+            return None if self.driver.connected else 0.0
+        if self.phase in (Phase.CONNECTING, Phase.WAITING):
+            return self._deadline
+        return None
+
+    def on_timer(self) -> None:
+        if self.phase is Phase.ATTACHED and not self.driver.connected:
+            self._after_connection()
+        elif self.phase is Phase.CONNECTING:
+            self._failed(f"no connection within {self.connect_timeout_s:g} s")
+        elif self.phase is Phase.WAITING:
+            self._attempt()
+
+    # ------------------------------------------------------------ internals
+
+    def _attempt(self) -> None:
+        self.tries += 1
+        now = self._now()
+        host, port = self.address
+        self.driver.run(self.driver.session.start_connecting(now, f"connecting to {host}:{port} (try {self.tries})"))
+        try:
+            sock = self._open_socket()
+        except OSError as exc:
+            self._failed(f"connect to {host}:{port} failed: {exc.strerror or exc}")
+            return
+        self._sock = sock
+        self._deadline = now.mono_s + self.connect_timeout_s
+        self.phase = Phase.CONNECTING
+        self.loop.add_writer(sock, self._connect_done)
+
+    def _open_socket(self) -> socket.socket:
+        family, kind, proto, _name, address = socket.getaddrinfo(*self.address, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        code = sock.connect_ex(address)
+        if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+            sock.close()
+            raise OSError(code, os.strerror(code))
+        return sock
+
+    def _connect_done(self) -> None:
+        """The socket became writable: the connect finished, well or badly."""
+        sock = self._sock
+        if sock is None:
+            return
+        self._sock = None
+        self.loop.forget(sock)
+        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code != 0:
+            sock.close()
+            host, port = self.address
+            self._failed(f"connect to {host}:{port} failed: {os.strerror(code)}")
+            return
+        log.info("%s: connected to %s:%d", self.driver.name, *self.address)
+        self.phase = Phase.ATTACHED
+        self._deadline = None
+        transport = SocketTransport(self.loop, sock, self._feed, self.driver.connection_lost)
+        self.driver.attach(transport)
+
+    def _feed(self, data: bytes) -> None:
+        self.driver.feed(data)
+        if self.driver.session.is_logged_on:
+            self.tries = 0
+
+    def _failed(self, reason: str) -> None:
+        self._abandon_socket()
+        log.warning("%s: %s", self.driver.name, reason)
+        self.driver.run(self.driver.session.connection_failed(self._now(), reason))
+        self._retry_or_give_up(reason)
+
+    def _after_connection(self) -> None:
+        """The connection ended; the session's state says how."""
+        state = self.driver.session.state
+        if state is SessionState.DISCONNECTED_ABNORMALLY:
+            self._retry_or_give_up("connection lost")
+        elif state is SessionState.DISCONNECTED and self.reconnect_after_logout:
+            self._wait("reconnecting after Logout")
+        else:
+            log.info("%s: not reconnecting (session %s)", self.driver.name, state.value)
+            self.phase = Phase.STOPPED
+
+    def _retry_or_give_up(self, reason: str) -> None:
+        if self.max_tries and self.tries >= self.max_tries:
+            self.driver.run(self.driver.session.give_up(self._now(), f"{reason}; gave up after {self.tries} tries"))
+            self.gave_up = True
+            self.phase = Phase.STOPPED
+            return
+        waiting = f"{reason}; next try in {self.reconnect_interval_s:g} s"
+        self.driver.run(self.driver.session.start_reconnecting(self._now(), waiting))
+        self._wait(reason)
+
+    def _wait(self, reason: str) -> None:
+        self.phase = Phase.WAITING
+        self._deadline = self._now().mono_s + self.reconnect_interval_s
+        log.debug("%s: %s; next try in %g s", self.driver.name, reason, self.reconnect_interval_s)
+
+    def _abandon_socket(self) -> None:
+        sock = self._sock
+        if sock is not None:
+            self._sock = None
+            self.loop.forget(sock)
+            sock.close()

@@ -1,0 +1,232 @@
+"""Real processes talking FIX over loopback TCP: fixmesh endpoints and a QuickFIX peer.
+
+The interop tests (fixmesh against QuickFIX) and the crash-recovery tests
+(fixmesh against fixmesh) start the same kinds of processes and read the same
+received logs, so the helpers live here. Every process writes its output to a
+file in the test's tmp_path, is stopped by its pid, and every wait is bounded
+in time; a process that dies while a test waits for it fails the test at once
+with the tail of its log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.acceptance import conformance_dir
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+HOST = "127.0.0.1"
+POLL_S = 0.05
+STOP_TIMEOUT_S = 10.0
+LOG_TAIL_LINES = 30
+
+
+def spec_file(name: str) -> Path | None:
+    """A QuickFIX data dictionary from the shared conformance data, or None when it is not there."""
+    path = conformance_dir() / "spec" / name
+    return path if path.is_file() else None
+
+
+def free_port() -> int:
+    """A port the kernel just handed out; the listener binds it a moment later."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class ProcessFailed(AssertionError):
+    """A child exited or did not do what was awaited; the message carries its command and log tail."""
+
+
+class Child:
+    """One child process with stdout and stderr in a log file."""
+
+    def __init__(self, name: str, command: list[str], log_path: Path) -> None:
+        self.name = name
+        self.command = command
+        self.log_path = log_path
+        #: Set when the test stops it on purpose, so that its exit is not a failure.
+        self.stopped = False
+        with log_path.open("ab") as out:
+            self.popen = subprocess.Popen(
+                command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.popen.poll()
+
+    def kill(self) -> None:
+        """kill -9: no Logout, no flush; the store must cope."""
+        self.stopped = True
+        if self.popen.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+        self.popen.wait(timeout=STOP_TIMEOUT_S)
+
+    def terminate(self) -> int:
+        """SIGTERM (a Logout), then SIGKILL only if it does not exit in time; returns the exit code."""
+        self.stopped = True
+        if self.popen.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                return self.popen.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.popen.wait(timeout=STOP_TIMEOUT_S)
+                raise ProcessFailed(self.report(f"{self.name} ignored SIGTERM for {STOP_TIMEOUT_S:g} s")) from None
+        return self.popen.returncode
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError as error:
+            return f"(cannot read {self.log_path}: {error})"
+
+    def report(self, headline: str) -> str:
+        tail = "\n".join(self.log_text().splitlines()[-LOG_TAIL_LINES:])
+        return f"{headline}\ncommand: {' '.join(self.command)}\nlog: {self.log_path}\n--- log tail ---\n{tail}"
+
+
+class Children:
+    """The children of one test; ``stop_all`` kills whatever is still running, each by its pid."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.started: list[Child] = []
+
+    def start(self, name: str, command: list[str]) -> Child:
+        index = sum(1 for child in self.started if child.name == name) + 1
+        child = Child(name, command, self.directory / f"{name}.{index}.log")
+        self.started.append(child)
+        return child
+
+    def stop_all(self) -> None:
+        for child in reversed(self.started):
+            if child.exit_code is None:
+                os.kill(child.pid, signal.SIGKILL)
+                child.popen.wait(timeout=STOP_TIMEOUT_S)
+
+    def check_alive(self) -> None:
+        for child in self.started:
+            code = child.exit_code
+            if code is not None and not child.stopped:
+                raise ProcessFailed(child.report(f"{child.name} exited with code {code}"))
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, children: Children) -> None:
+    """Poll ``condition`` a bounded number of times; fail early if a child died."""
+    deadline = time.monotonic() + timeout_s
+    for _ in range(int(timeout_s / POLL_S) + 1):
+        children.check_alive()
+        if condition():
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(POLL_S)
+    logs = "\n\n".join(child.report(f"[{child.name}]") for child in children.started if child.exit_code is None)
+    raise ProcessFailed(f"timed out after {timeout_s:g} s waiting for {what}\n{logs}")
+
+
+def wait_listening(port: int, child: Child, children: Children, timeout_s: float = 20.0) -> None:
+    def accepts() -> bool:
+        try:
+            with socket.create_connection((HOST, port), timeout=POLL_S):
+                return True
+        except OSError:
+            return False
+
+    wait_until(accepts, timeout_s, f"{child.name} to listen on {HOST}:{port}", children)
+
+
+# ------------------------------------------------------------ received logs
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    cl_ord_id: str
+    seq: int
+    possdup: bool
+
+
+def read_received(path: Path) -> list[Received]:
+    """Complete lines only: the writer may be in the middle of one."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    entries = []
+    for line in data.split(b"\n")[:-1]:
+        cl_ord_id, seq, possdup = line.decode("ascii").split()
+        entries.append(Received(cl_ord_id, int(seq), possdup == "Y"))
+    return entries
+
+
+def count_received(path: Path) -> int:
+    try:
+        with path.open("rb") as file:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 16), b""))
+    except FileNotFoundError:
+        return 0
+
+
+def wait_for_orders(children: Children, count: int, logs: Sequence[Path], timeout_s: float = 90.0) -> None:
+    """Until each received log holds at least ``count`` lines."""
+    what = f"{count} orders in each of {', '.join(str(log) for log in logs)}"
+    wait_until(lambda: all(count_received(log) >= count for log in logs), timeout_s, what, children)
+
+
+def exactly_once_problems(entries: list[Received], total: int) -> list[str]:
+    """What is wrong with a received log that must hold ClOrdIDs 1..total once each, in order."""
+    problems = []
+    seen: dict[str, int] = {}
+    for entry in entries:
+        if entry.cl_ord_id in seen:
+            first = seen[entry.cl_ord_id]
+            problems.append(f"ClOrdID {entry.cl_ord_id} received twice (MsgSeqNum {first} and {entry.seq})")
+        seen[entry.cl_ord_id] = entry.seq
+    expected = [str(n) for n in range(1, total + 1)]
+    missing = [c for c in expected if c not in seen]
+    if missing:
+        problems.append(f"{len(missing)} ClOrdIDs never received, first {missing[:5]}")
+    order = [e.cl_ord_id for e in entries]
+    if not problems and order != expected:
+        first = next(i for i, (got, want) in enumerate(zip(order, expected, strict=False)) if got != want)
+        problems.append(f"out of order at line {first + 1}: {order[first]} where {expected[first]} was due")
+    seqs = [e.seq for e in entries]
+    repeats = [s for s, following in zip(seqs, seqs[1:], strict=False) if following <= s]
+    if repeats:
+        problems.append(f"MsgSeqNum not increasing after {repeats[:5]} (a sequence number delivered twice?)")
+    return problems
+
+
+# ---------------------------------------------------------------- commands
+
+
+def endpoint_command(
+    role: str, port: int, sender: str, target: str, work: Path, *, send: int, rate: float, extra: Sequence[str] = ()
+) -> list[str]:
+    """``python -m actors.endpoint`` with a FileStore and a received log under ``work``."""
+    command = [
+        sys.executable, "-m", "actors.endpoint", "--role", role, "--port", str(port),
+        "--sender", sender, "--target", target,
+        "--store-dir", str(work / "store"), "--received-log", str(work / "received.log"),
+        "--send", str(send), "--rate", str(rate), "--reconnect-interval", "0.5",
+    ]
+    dictionary = spec_file("FIX44.xml")
+    if dictionary is not None:
+        command += ["--data-dictionary", str(dictionary)]
+    return command + list(extra)
