@@ -38,6 +38,7 @@ from actors.fix.outputs import (
 )
 from actors.fix.session import Session
 from actors.fix.timefmt import Instant
+from actors.seqpolicy import SequencePolicy
 from actors.store import MessageStore
 
 
@@ -77,8 +78,10 @@ class SessionDriver:
         name: str,
         keep_incoming: bool = False,
         now: Callable[[], Instant] = clock.now,
+        policy: SequencePolicy | None = None,
     ) -> None:
         self.session = session
+        self.policy = policy or SequencePolicy()
         self.store = store
         self.app = app
         self.name = name
@@ -97,7 +100,11 @@ class SessionDriver:
     def attach(self, transport: Transport, initial: bytes = b"") -> None:
         """A connection is up (and may already have brought bytes)."""
         self.transport = transport
-        self.run(self.session.connection_made(self._now()))
+        now = self._now()
+        reset = self.policy.reset_due(self.store, now.utc_ns)
+        if reset:
+            self.log.info("sequence numbers reset: the store's sequence is 24 hours old (ResetSeqNumAfter24hours)")
+        self.run(self.session.connection_made(now, reset_seqnums=reset))
         if initial and self.transport is not None:
             self.feed(initial)
 

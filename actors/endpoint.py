@@ -39,6 +39,7 @@ from actors.fix.states import SessionState
 from actors.fix.timefmt import Instant, TimestampFormatter
 from actors.initiator import Initiator, Phase
 from actors.loop import Loop
+from actors.seqpolicy import SequencePolicy
 from actors.store import Durability, MessageStore, open_store
 from actors.store.layout import session_dir_name
 
@@ -276,6 +277,8 @@ class Endpoint:
         self.loop = Loop()
         self.session_id = session_id_of(args.begin_string, args.sender, args.target)
         self.store = _open_store(args, self.session_id)
+        policy = SequencePolicy(args.next_sender, args.next_target, args.reset_after_24h)
+        policy.start_numbers(self.store)
         self.counter = ClOrdIdCounter.load(
             counter_path(args.store_dir, self.session_id) if args.store_dir else None, self.store
         )
@@ -285,7 +288,7 @@ class Endpoint:
         next_target = resume_target_seq(self.store, logged_seq)
         self.app = ReceivedLog(received_log, self._on_logon)
         session = _session(args, next_sender=self.store.next_sender_seq, next_target=next_target)
-        self.driver = SessionDriver(session, self.store, self.app, name=self.session_id)
+        self.driver = SessionDriver(session, self.store, self.app, name=self.session_id, policy=policy)
         self.sender = OrderSender(self.driver, self.counter, args.send, args.rate)
         self.initiator: Initiator | None = None
         self.acceptor: Acceptor | None = None
@@ -443,6 +446,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--reconnect-interval", type=float, default=5.0, help="initiator: seconds between tries")
     p.add_argument("--max-tries", type=int, default=0, help="initiator: tries before giving up (0 = unlimited)")
     p.add_argument("--reconnect-after-logout", action="store_true", help="initiator: reconnect after a Logout too")
+    p.add_argument("--next-sender", type=int, default=0, help="next outgoing MsgSeqNum (0 = restore from the store)")
+    p.add_argument("--next-target", type=int, default=0, help="next expected MsgSeqNum (0 = restore from the store)")
+    p.add_argument("--reset-after-24h", action="store_true",
+                   help="ResetSeqNumAfter24hours: reset both numbers at the first Logon a day after the last reset")
     p.add_argument("--log-level", default="INFO")
     return p
 

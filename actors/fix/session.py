@@ -25,6 +25,7 @@ message has been handled; the runner persists it after executing ``Deliver``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from operator import itemgetter
 
 from actors.fix import tags as T
@@ -84,11 +85,17 @@ class Session:
         transport_dictionary: DataDictionary | None = None,
         app_dictionary: DataDictionary | None = None,
         hooks: SessionHooks | None = None,
+        app_dictionaries: Mapping[str, DataDictionary] | None = None,
     ) -> None:
         self.config = config
         self.hooks = hooks or SessionHooks()
         self._transport_dd = transport_dictionary
         self._app_dd = app_dictionary if app_dictionary is not None else transport_dictionary
+        # FIXT.1.1: application dictionaries by ApplVerID (1128) value; the
+        # peer's DefaultApplVerID (1137) from its Logon picks one when a
+        # message carries no ApplVerID.
+        self._app_dds = dict(app_dictionaries or {})
+        self._appl_ver_id = config.default_appl_ver_id
         self._validate = config.use_data_dictionary
         self._begin = config.begin_string.encode()
         self._sender = config.sender_comp_id.encode()
@@ -145,8 +152,12 @@ class Session:
             self._transition(S.DISCONNECTED, reason)
         return self._end_call()
 
-    def connection_made(self, now: Instant) -> list[Output]:
-        """The TCP connection is up: an initiator sends Logon, an acceptor waits for one."""
+    def connection_made(self, now: Instant, reset_seqnums: bool = False) -> list[Output]:
+        """The TCP connection is up: an initiator sends Logon, an acceptor waits for one.
+
+        ``reset_seqnums`` starts this connection with both numbers at 1 (a
+        daily reset); an initiator then sends ResetSeqNumFlag=Y.
+        """
         self._begin_call(now)
         self._reset_connection_state()
         self._last_received = self._last_sent = now.mono_s
@@ -154,11 +165,13 @@ class Session:
         if self.config.role is Role.INITIATOR:
             if self.state is not S.CONNECTING:
                 self._transition(S.CONNECTING, "connection established")
-            if self.config.reset_on_logon:
-                self._reset_seqnums("ResetOnLogon: sequence numbers reset before Logon")
+            if self.config.reset_on_logon or reset_seqnums:
+                self._reset_seqnums("sequence numbers reset before Logon")
                 self._sent_reset = True
             self._send_logon(reset=self._sent_reset)
         else:
+            if reset_seqnums:
+                self._reset_seqnums("sequence numbers reset before Logon")
             self._transition(S.WAITING_FOR_LOGON, "connection accepted")
         return self._end_call()
 
@@ -415,7 +428,17 @@ class Session:
             self._wrong_begin_string(msg, mt)
             return
         if self._validate:
-            rejection = validate(msg, self._transport_dd, self._app_dd, self.config.validation)
+            app_dd = self._app_dd
+            if self._app_dds and mt not in T.ADMIN_MSG_TYPES:
+                version = msg.get_str(T.APPL_VER_ID) or self._appl_ver_id or ""
+                app_dd = self._app_dds.get(version)
+                if app_dd is None:
+                    self._reject(msg, RejectReason.INVALID_UNSUPPORTED_APPL_VERSION,
+                                 T.APPL_VER_ID if msg.has(T.APPL_VER_ID) else None)
+                    if not queued:
+                        self._next_queued()
+                    return
+            rejection = validate(msg, self._transport_dd, app_dd, self.config.validation)
             if rejection is not None:
                 if mt == MsgType.LOGON or not self._received_logon:
                     self._drop(f"invalid {_name(mt)} before Logon completed: {rejection.text} (tag {rejection.tag})")
@@ -566,6 +589,12 @@ class Session:
             self._drop("Logon without a valid HeartBtInt (108)")
             return
         acceptor = self.config.role is Role.ACCEPTOR
+        if self.config.is_fixt and acceptor:
+            peer_version = msg.get_str(T.DEFAULT_APPL_VER_ID)
+            if peer_version is None:
+                self._drop("FIXT.1.1 Logon without DefaultApplVerID (1137)")
+                return
+            self._appl_ver_id = peer_version
         if acceptor and first_logon:
             self._transition(S.LOGON_RECEIVED, "Logon received")
             refusal = self.hooks.on_logon_request(msg)

@@ -12,7 +12,6 @@ PossDup resend of something already delivered must not be delivered again.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,11 +30,9 @@ from tests.interop import (
     wait_listening,
 )
 
-pytestmark = [
-    pytest.mark.interop,
-    pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("quickfix") is None, reason="QuickFIX's Python bindings are missing"),
-]
+import quickfix  # noqa: F401  -- a missing QuickFIX must fail the suite, not skip it
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 TOTAL = 10_000
 #: Orders per second each way: 10,000 take about 4 s, long enough to break the flow in the middle.
@@ -117,3 +114,36 @@ def test_fixmesh_initiator_quickfix_acceptor(tmp_path: Path, children: Children)
     restarted = children.start("fixmesh-initiator", command)
     finish(children, restarted, quickfix, fixmesh_log, quickfix_log)
     assert any(entry.possdup for entry in read_received(quickfix_log)), "QuickFIX never received a resend"
+
+
+#: FIXT.1.1 orders each way; no kill: this checks the FIXT Logon, DefaultApplVerID and both dictionaries.
+FIXT_TOTAL = 2000
+
+
+def test_quickfix_initiator_fixmesh_acceptor_fixt11_fix50sp2(tmp_path: Path, children: Children) -> None:
+    transport, app = spec_file("FIXT11.xml"), spec_file("FIX50SP2.xml")
+    assert transport is not None and app is not None, "FIXT11.xml / FIX50SP2.xml missing from the conformance spec"
+    port = free_port()
+    fixmesh_work, quickfix_work = tmp_path / "fixmesh", tmp_path / "quickfix"
+    fixt = ["--begin-string", "FIXT.1.1", "--default-appl-ver-id", "9",
+            "--data-dictionary", str(app), "--transport-dictionary", str(transport)]
+    command = endpoint_command("acceptor", port, FIXMESH, QUICKFIX, fixmesh_work, send=FIXT_TOTAL,
+                               rate=RATE_PER_S, extra=fixt)
+    fixmesh = children.start("fixmesh-acceptor", command)
+    wait_listening(port, fixmesh, children)
+    qf_command = [
+        sys.executable, "-m", "tests.interop.qf_peer", "--role", "initiator", "--port", str(port),
+        "--sender", QUICKFIX, "--target", FIXMESH, "--work-dir", str(quickfix_work),
+        "--received-log", str(quickfix_work / "received.log"), "--send", str(FIXT_TOTAL), "--rate", str(RATE_PER_S),
+        "--begin-string", "FIXT.1.1", "--default-appl-ver-id", "FIX.5.0SP2",
+        "--data-dictionary", str(app), "--transport-dictionary", str(transport),
+    ]
+    quickfix = children.start("quickfix-initiator", qf_command)
+    fixmesh_log, quickfix_log = fixmesh_work / "received.log", quickfix_work / "received.log"
+    wait_for_orders(children, FIXT_TOTAL, [fixmesh_log, quickfix_log])
+    assert fixmesh.terminate() == 0, fixmesh.report("fixmesh did not exit 0 on SIGTERM")
+    assert quickfix.terminate() == 0, quickfix.report("QuickFIX peer did not exit 0 on SIGTERM")
+    for name, log in (("fixmesh", fixmesh_log), ("QuickFIX", quickfix_log)):
+        problems = exactly_once_problems(read_received(log), FIXT_TOTAL)
+        assert not problems, f"{name}'s received log {log}:\n" + "\n".join(problems)
+    assert "rejected" not in fixmesh.log_text(), fixmesh.report("fixmesh rejected a FIXT message")

@@ -254,3 +254,89 @@ def test_a_stale_logon_deadline_does_not_fire_during_a_slow_reconnect() -> None:
     assert session.state is S.CONNECTING
     session.connection_made(clock())
     assert session.state is S.CONNECTING
+
+
+def test_reset_after_24_hours_resets_both_sides_at_the_next_logon() -> None:
+    from actors.seqpolicy import SequencePolicy
+
+    pair = SessionPair()
+    pair.initiator.driver.policy = SequencePolicy(reset_after_24h=True)
+    pair.connect()
+    send_orders(pair.initiator, list(range(5)))
+    send_orders(pair.acceptor, list(range(3)))
+    pair.pump()
+    pair.initiator.driver.logout()
+    pair.pump()
+    pair.advance(23 * 3600, step_s=3600)
+    pair.connect()
+    assert pair.initiator.driver.session.next_sender == 9, "no reset within 24 hours"
+    pair.initiator.driver.logout()
+    pair.pump()
+    pair.advance(2 * 3600, step_s=3600)
+    pair.connect()
+    assert pair.both_logged_on
+    assert pair.initiator.driver.session.next_sender == 2 and pair.acceptor.driver.session.next_target == 2
+    assert pair.acceptor.driver.session.next_sender == 2 and pair.initiator.driver.session.next_target == 2
+    assert pair.initiator.store.get_outgoing(2, 99) == [], "the store was reset with the numbers"
+
+
+def test_explicit_sequence_numbers_override_the_store() -> None:
+    from actors.seqpolicy import SequencePolicy
+    from actors.store import MemoryStore
+
+    store = MemoryStore("s", now_ns=0)
+    store.save_outgoing(1, b"x")
+    assert SequencePolicy(next_sender=0, next_target=0).start_numbers(store) == (2, 1)
+    assert SequencePolicy(next_sender=50, next_target=70).start_numbers(store) == (50, 70)
+    assert (store.next_sender_seq, store.next_target_seq) == (50, 70)
+
+
+def test_fixt_application_dictionary_is_chosen_by_appl_ver_id() -> None:
+    from actors.fix.dictionary import parse_dictionary
+    from tests.acceptance import conformance_dir
+
+    spec = conformance_dir() / "spec"
+    transport = parse_dictionary((spec / "FIXT11.xml").read_text(), "FIXT11.xml")
+    sp2 = parse_dictionary((spec / "FIX50SP2.xml").read_text(), "FIX50SP2.xml")
+    fixt = dict(begin_string="FIXT.1.1", default_appl_ver_id="9", use_data_dictionary=True)
+    pair = SessionPair(**fixt)
+    for side in (pair.initiator, pair.acceptor):
+        side.driver.session = Session(side.driver.session.config, transport_dictionary=transport,
+                                      app_dictionary=sp2, app_dictionaries={"9": sp2})
+    pair.connect()
+    assert pair.both_logged_on
+    order = [(11, b"1"), (38, b"5"), (40, b"1"), (54, b"1"), (55, b"X"), (60, b"20260101-00:00:00")]
+    pair.initiator.driver.send("D", order)
+    pair.initiator.driver.send("D", order, header=[(1128, b"7")])  # FIX.5.0: no dictionary configured
+    pair.pump()
+    assert [m.get(11) for m in pair.acceptor.app.messages] == [b"1"]
+    [reject] = [m for m in sent_messages(pair.acceptor) if m.msg_type == "3"]
+    assert (reject.get(373), reject.get(371)) == (b"18", b"1128")
+
+
+@pytest.mark.parametrize("begin_string", ["FIX.4.0", "FIX.4.1", "FIX.4.2", "FIX.4.3", "FIX.4.4"])
+def test_each_fix4_version_logs_on_and_recovers_a_gap(begin_string: str) -> None:
+    pair = SessionPair(begin_string=begin_string)
+    pair.connect()
+    pair.fault.drop = 1.0
+    send_orders(pair.initiator, [1, 2])
+    pair.pump()
+    pair.fault.drop = 0.0
+    send_orders(pair.initiator, [3])
+    pair.pump()
+    assert app_payloads(pair.acceptor.app.messages) == [b"1", b"2", b"3"]
+    [request] = [m for m in sent_messages(pair.acceptor) if m.msg_type == "2"]
+    assert request.get(16) == (b"999999" if begin_string in ("FIX.4.0", "FIX.4.1") else b"0")
+    stamp = pair.acceptor.app.messages[0].get(52) or b""
+    assert len(stamp) == (17 if begin_string in ("FIX.4.0", "FIX.4.1") else 21)
+
+
+def test_fix41_reject_puts_the_tag_in_the_text() -> None:
+    pair = SessionPair(begin_string="FIX.4.1")
+    pair.connect()
+    seq = pair.initiator.driver.session.next_sender
+    bad = encode(b"FIX.4.1", b"4", [(34, b"%d" % seq), (49, b"BUY"), (52, TimestampFormatter(0).format(pair.clock.utc_ns)),
+                                   (56, b"SELL")], [])
+    pair.acceptor.driver.feed(bad)
+    [reject] = [m for m in sent_messages(pair.acceptor) if m.msg_type == "3"]
+    assert reject.get(58) == b"Required tag missing (36)" and reject.get(371) is None and reject.get(373) is None
