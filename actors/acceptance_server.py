@@ -126,7 +126,10 @@ def build(args: argparse.Namespace, loop: Loop) -> tuple[Acceptor, dict[SessionK
         driver = SessionDriver(session, store, EchoApplication(), name=session_id)
         loop.add_timer_source(driver)
         drivers[SessionKey(version.begin_string, "ISLD", target)] = driver
-    acceptor = Acceptor(loop, args.host, args.port, lambda key: drivers.get(SessionKey(key.begin_string, key.our_comp_id, key.their_comp_id)))
+    def lookup(key: SessionKey) -> SessionDriver | None:
+        return drivers.get(SessionKey(key.begin_string, key.our_comp_id, key.their_comp_id))
+
+    acceptor = Acceptor(loop, args.host, args.port, lookup)
     return acceptor, drivers
 
 

@@ -10,6 +10,7 @@ require; the log line says why.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
@@ -90,7 +91,9 @@ class Acceptor:
             pending.reject(f"first message is MsgType {msg.msg_type!r}, not a Logon")
             return
         qualifier = msg.get_str(self._qualifier_tag)
-        key = SessionKey(msg.begin_string, msg.get_str(T.TARGET_COMP_ID) or "", msg.get_str(T.SENDER_COMP_ID) or "", qualifier)
+        key = SessionKey(
+            msg.begin_string, msg.get_str(T.TARGET_COMP_ID) or "", msg.get_str(T.SENDER_COMP_ID) or "", qualifier
+        )
         driver = self._lookup(key)
         if driver is None:
             pending.reject(f"no session {key.begin_string} {key.our_comp_id}<-{key.their_comp_id}"
@@ -143,7 +146,5 @@ class _Pending:
         self.done()
         (log.debug if quiet else log.warning)("closing connection %s: %s", self.peer, reason)
         self.acceptor.loop.forget(self.sock)
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass

@@ -16,6 +16,7 @@ Logout, 1 after ``--max-tries`` failed attempts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -347,10 +348,8 @@ class Endpoint:
         self._stop_requested = True
 
     def _woken(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError, InterruptedError):
             self._wakeup_r.recv(512)
-        except (BlockingIOError, InterruptedError):
-            pass
         if self._stop_requested and self._stop_deadline is None:
             self._begin_stop()
 

@@ -8,6 +8,7 @@ order of work (read, process, persist, write) explicit.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import time
 from collections.abc import Callable
@@ -39,10 +40,8 @@ class Loop:
         self._update(sock, write=None)
 
     def forget(self, sock: object) -> None:
-        try:
+        with contextlib.suppress(KeyError, ValueError):
             self._sel.unregister(sock)  # type: ignore[arg-type]
-        except (KeyError, ValueError):
-            pass
 
     _KEEP = object()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Callable
 
@@ -27,10 +28,8 @@ class SocketTransport:
         self._on_lost = on_lost
         self._wbuf = bytearray()
         sock.setblocking(False)
-        try:
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
         loop.add_reader(sock, self._readable)
 
     def write(self, data: bytes) -> None:
@@ -63,10 +62,8 @@ class SocketTransport:
             except OSError:
                 pass
             self._wbuf.clear()
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         sock.close()
 
     def _readable(self) -> None:

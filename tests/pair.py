@@ -120,7 +120,9 @@ class SessionPair:
 
     def _side(self, role: Role, store: MessageStore | None, config: dict[str, object]) -> Side:
         store = store or MemoryStore(f"{role.value}", now_ns=self.clock.utc_ns)
-        session = Session(make_config(role, **config), next_sender=store.next_sender_seq, next_target=store.next_target_seq)
+        session = Session(
+            make_config(role, **config), next_sender=store.next_sender_seq, next_target=store.next_target_seq
+        )
         app = RecordingApp()
         driver = SessionDriver(session, store, app, name=role.value, now=self.clock)
         return Side(driver, app, store)

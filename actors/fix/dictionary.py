@@ -24,9 +24,9 @@ keeps ``actors.fix`` free of I/O.
 
 from __future__ import annotations
 
+import dataclasses
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
-import dataclasses
 from dataclasses import dataclass
 from operator import itemgetter
 from types import MappingProxyType

@@ -51,7 +51,6 @@ from actors.fix.validation import REJECT_TEXT, RejectReason, validate
 
 S = SessionState
 _by_tag = itemgetter(0)
-_NOT_QUEUED = object()
 
 #: BusinessRejectReason (380) values used by the session.
 BUSINESS_REJECT_UNSUPPORTED_MESSAGE_TYPE = 3
@@ -109,6 +108,11 @@ class Session:
         self._framer = Framer()
         self._out: list[Output] = []
         self._now = Instant(0.0, 0)
+        self._queue: dict[int, Message | None] = {}
+        self._resend_range: tuple[int, int] | None = None
+        self._logon_deadline: float | None = None
+        self._logout_deadline: float | None = None
+        self._drop_reason: str | None = None
         self._reset_connection_state()
 
     # ------------------------------------------------------------------ status
@@ -363,8 +367,8 @@ class Session:
         return out
 
     def _reset_connection_state(self) -> None:
-        self._queue: dict[int, Message | None] = {}
-        self._resend_range: tuple[int, int] | None = None
+        self._queue = {}
+        self._resend_range = None
         self._sent_logon = False
         self._received_logon = False
         self._sent_logout = False
@@ -373,9 +377,9 @@ class Session:
         self._test_requests = 0
         self._last_sent = 0.0
         self._last_received = 0.0
-        self._logon_deadline: float | None = None
-        self._logout_deadline: float | None = None
-        self._drop_reason: str | None = None
+        self._logon_deadline = None
+        self._logout_deadline = None
+        self._drop_reason = None
 
     def _transition(self, new: SessionState, reason: str) -> None:
         old = self.state
@@ -482,7 +486,8 @@ class Session:
         raw_time = msg.get(T.SENDING_TIME)
         sending_ns = parse_utc_timestamp(raw_time) if raw_time is not None else None
         if sending_ns is None:
-            reason = RejectReason.REQUIRED_TAG_MISSING if raw_time is None else RejectReason.INCORRECT_DATA_FORMAT_FOR_VALUE
+            missing = raw_time is None
+            reason = RejectReason.REQUIRED_TAG_MISSING if missing else RejectReason.INCORRECT_DATA_FORMAT_FOR_VALUE
             self._reject(msg, reason, T.SENDING_TIME)
             return False
         if self.config.check_latency and abs(self._now.utc_ns - sending_ns) > self.config.max_latency_s * NS_PER_S:
@@ -502,10 +507,10 @@ class Session:
             if check_too_low and seq < self.next_target:
                 self._target_too_low(msg, seq, sending_ns)
                 return False
-            if (check_too_high or check_too_low) and self._resend_range is not None:
-                if seq >= self._resend_range[1]:
-                    self._event("resend", f"ResendRequest {self._resend_range[0]}..{self._resend_range[1]} satisfied")
-                    self._resend_range = None
+            rr = self._resend_range
+            if (check_too_high or check_too_low) and rr is not None and seq >= rr[1]:
+                self._event("resend", f"ResendRequest {rr[0]}..{rr[1]} satisfied")
+                self._resend_range = None
         self._last_received = self._now.mono_s
         self._test_requests = 0
         return True
@@ -561,13 +566,12 @@ class Session:
         while queue and self.state in LOGGED_ON:
             for stale in [s for s in queue if s < self.next_target]:
                 del queue[stale]
-            msg = queue.pop(self.next_target, _NOT_QUEUED)
-            if msg is _NOT_QUEUED:
+            if self.next_target not in queue:
                 return
-            if msg is None or msg.msg_type in (MsgType.LOGON, MsgType.RESEND_REQUEST):  # type: ignore[union-attr]
+            msg = queue.pop(self.next_target)
+            if msg is None or msg.msg_type in (MsgType.LOGON, MsgType.RESEND_REQUEST):
                 self.next_target += 1
                 continue
-            assert isinstance(msg, Message)
             self._log("debug", f"processing queued message {self.next_target}")
             self._next(msg, queued=True)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from actors.store.api import StoreError
 from actors.store.file import FileStore
@@ -69,7 +69,7 @@ def _reset(directory: str, session_id: str) -> int:
 
 def _utc_text(ns: int) -> str:
     seconds, rest = divmod(ns, _NS_PER_S)
-    stamp = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    stamp = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
     return f"{stamp}.{rest:09d} UTC"
 
 

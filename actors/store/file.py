@@ -84,6 +84,8 @@ class FileStore:
         self._broken = False
         self._lock_fd = -1
         self._out_fd = self._idx_fd = self._seq_fd = self._in_fd = -1
+        self._log_size = 0
+        self._in_size = 0
         self._dirty: set[int] = set()
         self._pending = bytearray()
         try:
@@ -306,10 +308,7 @@ class FileStore:
     def _open_data(self, generation: int, kind: str, *, must_exist: bool) -> int:
         path = layout.data_path(self._root, generation, kind)
         append = os.O_APPEND if kind in (OUT_LOG, OUT_INDEX, IN_LOG) else 0
-        if self._read_only:
-            flags = os.O_RDONLY
-        else:
-            flags = os.O_RDWR | append | (0 if must_exist else os.O_CREAT)
+        flags = os.O_RDONLY if self._read_only else os.O_RDWR | append | (0 if must_exist else os.O_CREAT)
         try:
             return os.open(path, flags, 0o644)
         except FileNotFoundError as exc:

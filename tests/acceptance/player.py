@@ -9,6 +9,7 @@ acceptor fails a step instead of hanging the suite.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import time
@@ -173,10 +174,8 @@ class Connection:
 
     def close(self) -> None:
         """Close quietly: cleanup must not hide the failure that led to it."""
-        try:
+        with contextlib.suppress(OSError):
             self._sock.close()
-        except OSError:
-            pass
 
     def _body_length(self, length_field: bytes, so_far: bytes) -> int:
         """The BodyLength the acceptor announced; unusable values fail the step, as they would in Ruby."""

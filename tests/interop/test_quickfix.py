@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import quickfix as _quickfix  # noqa: F401  (a missing QuickFIX fails the suite, never skips it)
 
 from tests.interop import (
     Child,
@@ -29,8 +30,6 @@ from tests.interop import (
     wait_for_orders,
     wait_listening,
 )
-
-import quickfix  # noqa: F401  -- a missing QuickFIX must fail the suite, not skip it
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 

@@ -69,7 +69,8 @@ def test_data_fields_may_contain_soh() -> None:
 
 values = st.binary(min_size=1, max_size=20).filter(lambda v: b"\x01" not in v)
 _sf = simplefix.FixParser()
-DATA_TAGS = set(T.DATA_LENGTH_TAGS) | set(T.DATA_LENGTH_TAGS.values()) | {int(t) for t in _sf.raw_len_tags + _sf.raw_data_tags}
+SIMPLEFIX_DATA_TAGS = {int(t) for t in _sf.raw_len_tags + _sf.raw_data_tags}
+DATA_TAGS = set(T.DATA_LENGTH_TAGS) | set(T.DATA_LENGTH_TAGS.values()) | SIMPLEFIX_DATA_TAGS
 body = st.lists(st.tuples(st.integers(11, 4999).filter(lambda t: t not in DATA_TAGS), values), max_size=15)
 
 

@@ -9,8 +9,8 @@ from actors.fix.config import Role
 from actors.fix.message import Message
 from actors.fix.outputs import Disconnect, StateChanged
 from actors.fix.session import Session, SessionHooks
-from actors.fix.states import SessionState as S
 from actors.fix.states import TRANSITIONS
+from actors.fix.states import SessionState as S
 from actors.fix.timefmt import TimestampFormatter
 from tests.pair import FakeClock, SessionPair, app_payloads, make_config, send_orders
 
@@ -234,7 +234,8 @@ def test_garbled_input_before_logon_disconnects_and_after_is_ignored() -> None:
 
 def test_every_output_of_a_logon_exchange_is_encodable_fix() -> None:
     clock = FakeClock()
-    msg = encode(b"FIX.4.4", b"0", [(34, b"1"), (49, b"A"), (52, TimestampFormatter(3).format(clock.utc_ns)), (56, b"B")], [])
+    stamp = TimestampFormatter(3).format(clock.utc_ns)
+    msg = encode(b"FIX.4.4", b"0", [(34, b"1"), (49, b"A"), (52, stamp), (56, b"B")], [])
     assert parse(msg).msg_type == "0"
 
 
@@ -335,8 +336,8 @@ def test_fix41_reject_puts_the_tag_in_the_text() -> None:
     pair = SessionPair(begin_string="FIX.4.1")
     pair.connect()
     seq = pair.initiator.driver.session.next_sender
-    bad = encode(b"FIX.4.1", b"4", [(34, b"%d" % seq), (49, b"BUY"), (52, TimestampFormatter(0).format(pair.clock.utc_ns)),
-                                   (56, b"SELL")], [])
+    stamp = TimestampFormatter(0).format(pair.clock.utc_ns)
+    bad = encode(b"FIX.4.1", b"4", [(34, b"%d" % seq), (49, b"BUY"), (52, stamp), (56, b"SELL")], [])
     pair.acceptor.driver.feed(bad)
     [reject] = [m for m in sent_messages(pair.acceptor) if m.msg_type == "3"]
     assert reject.get(58) == b"Required tag missing (36)" and reject.get(371) is None and reject.get(373) is None

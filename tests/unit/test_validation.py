@@ -23,8 +23,8 @@ from actors.fix.dictionary import DataDictionary, parse_dictionary
 from actors.fix.message import Message
 from actors.fix.validation import (
     REJECT_TEXT,
-    RejectReason,
     Rejection,
+    RejectReason,
     ValidationOptions,
     is_valid_value,
     validate,
@@ -125,12 +125,12 @@ def test_every_reason_has_a_text() -> None:
 
 
 def test_options_default_to_quickfix_defaults() -> None:
-    assert DEFAULTS == ValidationOptions(
+    assert ValidationOptions(
         check_fields_out_of_order=True,
         check_fields_have_values=True,
         check_user_defined_fields=True,
         allow_unknown_message_fields=False,
-    )
+    ) == DEFAULTS
 
 
 # ---------------------------------------------------------------- the acceptance-test cases
