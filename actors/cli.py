@@ -2,6 +2,9 @@
 
     fixmesh acceptance-server ...   the acceptor for QuickFIX's acceptance scripts
     fixmesh endpoint ...            one FIX session as a process (initiator or acceptor)
+    fixmesh session --config T --session NAME   one gateway session actor of a topology
+    fixmesh broker ...              the ZeroMQ broker (business and event planes)
+    fixmesh monitor [PREFIX ...]    print bus events as they happen
     fixmesh store show|reset ...    inspect or remove a session's store
     fixmesh demo                    the demo topology under supervisord
 """
@@ -14,6 +17,9 @@ import sys
 COMMANDS = {
     "acceptance-server": "actors.acceptance_server",
     "endpoint": "actors.endpoint",
+    "session": "actors.session_actor",
+    "monitor": "actors.monitor",
+    "broker": "broker.__main__",
     "store": "actors.store.__main__",
     "demo": "actors.demo",
 }

@@ -51,16 +51,23 @@ class Transport(Protocol):
 
 
 class Application(Protocol):
-    """What a driver hands up: application messages and session events."""
+    """What a driver hands up: application messages and session events.
 
-    def on_message(self, driver: SessionDriver, message: Message) -> None: ...
+    ``on_message`` returns False when the message is not processed yet (a
+    gateway forwards it and waits for the peer's acknowledgement); the
+    application then calls ``driver.processed(seq)``. Until then the stored
+    next incoming number stays at that message, so that after a crash the
+    counterparty is asked for it again.
+    """
+
+    def on_message(self, driver: SessionDriver, message: Message) -> bool | None: ...
 
     def on_output(self, driver: SessionDriver, output: Output) -> None: ...
 
 
 class NullApplication:
-    def on_message(self, driver: SessionDriver, message: Message) -> None:
-        pass
+    def on_message(self, driver: SessionDriver, message: Message) -> bool | None:
+        return True
 
     def on_output(self, driver: SessionDriver, output: Output) -> None:
         pass
@@ -90,6 +97,7 @@ class SessionDriver:
         self._now = now
         self._keep_incoming = keep_incoming
         self._pending: list[bytes] = []
+        self._unprocessed: set[int] = set()
 
     # ------------------------------------------------------------ connection
 
@@ -157,16 +165,19 @@ class SessionDriver:
             if output.transmit and self.transport is not None:
                 self._pending.append(output.data)
         elif isinstance(output, Deliver):
-            self.app.on_message(self, output.message)
+            if self.app.on_message(self, output.message) is False:
+                self._unprocessed.add(output.seq)
             if self._keep_incoming:
                 self.store.save_incoming(output.seq, serialize(output.message))
-            else:
-                self.store.set_next_target_seq(output.seq + 1)
+            # Later outputs of this batch may hold further Delivers the
+            # application has not seen yet: persist only up to this one.
+            self._save_target(output.seq + 1)
         elif isinstance(output, Resend):
             stored = self.store.get_outgoing(output.begin, output.end)
             for inner in self.session.answer_resend(output.begin, output.end, stored, self._now()):
                 self._execute(inner)
         elif isinstance(output, ResetStore):
+            self._unprocessed.clear()
             self.store.reset(output.utc_ns)
         elif isinstance(output, Disconnect):
             self._close(output.reason)
@@ -185,12 +196,28 @@ class SessionDriver:
             getattr(self.log, output.level, self.log.info)("%s", output.text)
         self.app.on_output(self, output)
 
+    def processed(self, seq: int) -> None:
+        """The application has finished with incoming message ``seq``."""
+        if seq in self._unprocessed:
+            self._unprocessed.discard(seq)
+            self._save_target()
+
+    @property
+    def unprocessed(self) -> frozenset[int]:
+        return frozenset(self._unprocessed)
+
+    def _save_target(self, upto: int | None = None) -> None:
+        """Persist the next incoming number, never past an unprocessed message."""
+        target = self.session.next_target if upto is None else upto
+        if self._unprocessed:
+            target = min(target, min(self._unprocessed))
+        if self.store.next_target_seq != target:
+            self.store.set_next_target_seq(target)
+
     def _save_seqnums(self) -> None:
-        store, session = self.store, self.session
-        if store.next_target_seq != session.next_target:
-            store.set_next_target_seq(session.next_target)
-        if store.next_sender_seq != session.next_sender:
-            store.set_next_sender_seq(session.next_sender)
+        self._save_target()
+        if self.store.next_sender_seq != self.session.next_sender:
+            self.store.set_next_sender_seq(self.session.next_sender)
 
     def _flush(self) -> None:
         if not self._pending:

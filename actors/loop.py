@@ -1,18 +1,21 @@
-"""A small selector-based event loop: sockets, one deadline per source.
+"""The event loop of every fixmesh process: one ``zmq.Poller``, no threads.
 
-The FIX actors need exactly three things from a loop: readiness of a few
-sockets, a wake-up at the earliest session deadline, and a way to stop. A
-selector does that with no threads and no hidden scheduling, which keeps the
-order of work (read, process, persist, write) explicit.
+A FIX actor waits on a few TCP sockets (its FIX connection, a listener) and
+a few ZeroMQ sockets (the bus) at once; ``zmq.Poller`` polls both kinds in
+one call. The wait is bounded by the earliest deadline of the registered
+timer sources (sessions, connectors, bus heartbeats), so the order of work
+(read, process, persist, write) stays explicit and nothing sleeps.
 """
 
 from __future__ import annotations
 
-import contextlib
-import selectors
+import errno
+import math
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
+
+import zmq
 
 
 class TimerSource(Protocol):
@@ -21,47 +24,56 @@ class TimerSource(Protocol):
     def on_timer(self) -> None: ...
 
 
+Callback = Callable[[], None]
+
+
 class Loop:
     def __init__(self) -> None:
-        self._sel = selectors.DefaultSelector()
+        self._poller = zmq.Poller()
+        self._handlers: dict[Any, tuple[Callback | None, Callback | None]] = {}
+        self._keys: dict[Any, Any] = {}
         self._timers: set[TimerSource] = set()
         self._stopping = False
 
-    def add_reader(self, sock: object, callback: Callable[[], None]) -> None:
+    # ---------------------------------------------------------- registration
+
+    def add_reader(self, sock: Any, callback: Callback) -> None:
         self._update(sock, read=callback)
 
-    def remove_reader(self, sock: object) -> None:
+    def remove_reader(self, sock: Any) -> None:
         self._update(sock, read=None)
 
-    def add_writer(self, sock: object, callback: Callable[[], None]) -> None:
+    def add_writer(self, sock: Any, callback: Callback) -> None:
         self._update(sock, write=callback)
 
-    def remove_writer(self, sock: object) -> None:
+    def remove_writer(self, sock: Any) -> None:
         self._update(sock, write=None)
 
-    def forget(self, sock: object) -> None:
-        with contextlib.suppress(KeyError, ValueError):
-            self._sel.unregister(sock)  # type: ignore[arg-type]
+    def forget(self, sock: Any) -> None:
+        """Stop watching ``sock`` (before it is closed)."""
+        key = self._keys.pop(sock, None)
+        if key is not None:
+            del self._handlers[key]
+            self._poller.unregister(key)
 
-    _KEEP = object()
+    _KEEP: Any = object()
 
-    def _update(self, sock: object, read: object = _KEEP, write: object = _KEEP) -> None:
-        try:
-            key = self._sel.get_key(sock)  # type: ignore[arg-type]
-            cur_read, cur_write = key.data
-        except (KeyError, ValueError):
-            key = None
-            cur_read = cur_write = None
+    def _update(self, sock: Any, read: Any = _KEEP, write: Any = _KEEP) -> None:
+        # zmq.Poller reports ZeroMQ sockets as themselves and anything else
+        # by file descriptor, so plain sockets are registered by their fd.
+        key = self._keys.get(sock)
+        if key is None:
+            key = sock if isinstance(sock, zmq.Socket) else sock.fileno()
+        cur_read, cur_write = self._handlers.get(key, (None, None))
         new_read = cur_read if read is Loop._KEEP else read
         new_write = cur_write if write is Loop._KEEP else write
-        events = (selectors.EVENT_READ if new_read else 0) | (selectors.EVENT_WRITE if new_write else 0)
-        if key is None:
-            if events:
-                self._sel.register(sock, events, (new_read, new_write))  # type: ignore[arg-type]
-        elif not events:
-            self._sel.unregister(sock)  # type: ignore[arg-type]
+        flags = (zmq.POLLIN if new_read else 0) | (zmq.POLLOUT if new_write else 0)
+        if flags:
+            self._keys[sock] = key
+            self._handlers[key] = (new_read, new_write)
+            self._poller.register(key, flags)
         else:
-            self._sel.modify(sock, events, (new_read, new_write))  # type: ignore[arg-type]
+            self.forget(sock)
 
     def add_timer_source(self, source: TimerSource) -> None:
         self._timers.add(source)
@@ -69,31 +81,42 @@ class Loop:
     def remove_timer_source(self, source: TimerSource) -> None:
         self._timers.discard(source)
 
+    # --------------------------------------------------------------- running
+
     def stop(self) -> None:
         self._stopping = True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     def run(self, max_wait_s: float = 1.0) -> None:
         while not self._stopping:
             self.run_once(max_wait_s)
 
     def run_once(self, max_wait_s: float = 1.0) -> None:
-        now = time.monotonic()
         timeout = max_wait_s
+        now = time.monotonic()
         for source in list(self._timers):
             deadline = source.next_deadline()
             if deadline is not None:
                 timeout = min(timeout, max(0.0, deadline - now))
-        for key, mask in self._sel.select(timeout):
-            read_cb, write_cb = key.data
-            if mask & selectors.EVENT_READ and read_cb:
-                read_cb()
-            if mask & selectors.EVENT_WRITE and write_cb:
-                try:
-                    current = self._sel.get_key(key.fileobj)
-                except (KeyError, ValueError):
-                    continue
-                if current.data[1]:
-                    current.data[1]()
+        try:
+            events = self._poller.poll(math.ceil(timeout * 1000.0))
+        except zmq.ZMQError as exc:
+            if exc.errno != errno.EINTR:
+                raise
+            events = []
+        for sock, mask in events:
+            handlers = self._handlers.get(sock)
+            if handlers is None:
+                continue
+            if mask & zmq.POLLIN and handlers[0]:
+                handlers[0]()
+            if mask & zmq.POLLOUT:
+                current = self._handlers.get(sock)
+                if current is not None and current[1]:
+                    current[1]()
         now = time.monotonic()
         for source in list(self._timers):
             deadline = source.next_deadline()
@@ -101,4 +124,5 @@ class Loop:
                 source.on_timer()
 
     def close(self) -> None:
-        self._sel.close()
+        for sock in list(self._keys):
+            self.forget(sock)

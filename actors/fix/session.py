@@ -132,7 +132,7 @@ class Session:
             "next_target_seq": self.next_target,
             "heartbeat_interval_s": self.heartbeat_interval_s,
             "queued": sorted(self._queue),
-            "resend_range": self._resend_range,
+            "resend_range": list(self._resend_range) if self._resend_range else None,
         }
 
     # ----------------------------------------------------- connection lifecycle

@@ -1,0 +1,295 @@
+"""One FIX session as one OS process: ``python -m actors.session_actor --config T.yaml --session NAME``.
+
+The actor owns everything with side effects for its session: the FIX TCP
+connection (listening as an acceptor, connecting and reconnecting as an
+initiator), the store, the timers and its end of the bus. It makes no
+protocol decision: the session core does. It:
+
+* publishes every state change and session event on ``session.<name>.*``;
+* forwards each application message from its counterparty to its paired
+  peer (``actors.forwarding``) and counts it processed only when the peer
+  acknowledges, so a crash of either side neither loses nor repeats it;
+* sends what its peer forwards, re-stamped with its own header, storing it
+  before acknowledging;
+* obeys commands (``connect``, ``disconnect``, ``logout``, ``reset_seqnums``,
+  ``set_seqnums``, ``status``) from the bus.
+
+Crash-only: an unexpected exception is logged and the process exits non-zero
+for supervisord to restart it; SIGTERM logs out and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+from actors import clock
+from actors.acceptor import Acceptor, SessionKey
+from actors.bus import BusClient, Outcome
+from actors.dictionaries import load_dictionary
+from actors.driver import SessionDriver
+from actors.fix import tags as T
+from actors.fix.config import Role
+from actors.fix.message import Message
+from actors.fix.outputs import Output, SessionEvent, StateChanged
+from actors.fix.session import Session
+from actors.fix.states import OFFLINE
+from actors.forwarding import Acceptance, Chain, Forward, Journal, Origin, Verdict
+from actors.initiator import Initiator, Phase
+from actors.loop import Loop
+from actors.settings import ConfigError, SessionSettings, Topology, load_topology
+from actors.store import Durability, MessageStore, open_store
+from broker import protocol
+from broker.protocol import Envelope
+
+log = logging.getLogger("fixmesh.actor")
+
+#: Header fields the peer sets itself; every other header field travels with the message.
+_RESTAMPED = frozenset({8, 9, 35, 34, 43, 49, 52, 56, 122, 10})
+#: BusinessRejectReason 4: Application not available.
+_APPLICATION_NOT_AVAILABLE = 4
+
+
+class SessionActor:
+    def __init__(self, topology: Topology, settings: SessionSettings) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.loop = Loop()
+        self.store = self._open_store()
+        self.epoch = self.store.creation_time_ns
+        settings.sequence.start_numbers(self.store)
+        self.journal = Journal(settings.store.path / f"{self.name}.forwarded",
+                               fsync=settings.store.durability is not Durability.OS_BUFFER)
+        self.acceptance = self.journal.load(self.store.next_sender_seq)
+        self.chain = Chain()
+        #: Forward ids awaiting the peer's ack -> incoming MsgSeqNum.
+        self.awaiting: dict[str, int] = {}
+        self.driver = SessionDriver(self._session(), self.store, self, name=self.name, policy=settings.sequence)
+        self.loop.add_timer_source(self.driver)
+        broker = topology.broker
+        self.bus = BusClient(self.name, broker.router, broker.xsub, xpub_endpoint=broker.xpub)
+        for sock in self.bus.sockets:
+            self.loop.add_reader(sock, self._on_bus)
+        self.loop.add_timer_source(self.bus)
+        self.acceptor: Acceptor | None = None
+        self.initiator: Initiator | None = None
+        if settings.config.role is Role.ACCEPTOR:
+            self.acceptor = Acceptor(self.loop, settings.host, settings.port, self._lookup,
+                                     qualifier_tag=settings.config.qualifier_tag,
+                                     logon_timeout_s=settings.config.logon_timeout_s)
+        log.info("%s: %s %s->%s on %s:%d, next out %d, next in %d", self.name, settings.role,
+                 settings.config.sender_comp_id, settings.config.target_comp_id, settings.host, settings.port,
+                 self.store.next_sender_seq, self.store.next_target_seq)
+
+    # ---------------------------------------------------------------- set-up
+
+    def _open_store(self) -> MessageStore:
+        s = self.settings.store
+        return open_store(s.type, s.path, self.name, now_ns=clock.now().utc_ns,
+                          durability=s.durability, keep_incoming=s.keep_incoming)
+
+    def _session(self) -> Session:
+        s = self.settings
+        app_dd = load_dictionary(str(s.data_dictionary)) if s.data_dictionary else None
+        transport_dd = load_dictionary(str(s.transport_dictionary)) if s.transport_dictionary else app_dd
+        return Session(s.config, next_sender=self.store.next_sender_seq, next_target=self.store.next_target_seq,
+                       transport_dictionary=transport_dd, app_dictionary=app_dd)
+
+    def _lookup(self, key: SessionKey) -> SessionDriver | None:
+        c = self.settings.config
+        wanted = SessionKey(c.begin_string, c.sender_comp_id, c.target_comp_id, c.session_qualifier)
+        return self.driver if key == wanted else None
+
+    def connect(self) -> None:
+        """Initiator: start connecting (and reconnecting) to the counterparty."""
+        if self.initiator is not None:
+            if self.initiator.phase is not Phase.STOPPED:
+                return
+            self.loop.remove_timer_source(self.initiator)
+        s = self.settings
+        self.initiator = Initiator(self.loop, self.driver, s.host, s.port, connect_timeout_s=s.connect_timeout_s,
+                                   reconnect_interval_s=s.reconnect_interval_s, max_tries=s.reconnect_max_tries)
+        self.loop.add_timer_source(self.initiator)
+        self.initiator.start()
+
+    # ------------------------------------------------ the driver's application
+
+    def on_message(self, driver: SessionDriver, message: Message) -> bool | None:
+        """An application message from our counterparty: forward it to the peer."""
+        seq = message.seq_num or 0
+        peer = self.settings.peer
+        if peer is None:
+            log.warning("%s: no peer to forward %s %d to", self.name, message.msg_type, seq)
+            return True
+        header = [(t, v) for t, v in message.header_fields() if t not in _RESTAMPED]
+        origin = Origin(self.name, self.epoch)
+        forward = Forward(origin, seq, self.chain.link(self.epoch, seq), message.msg_type, header,
+                          message.body_fields())
+        forward_id = origin.message_id(seq)
+        outcome = self.bus.deliver(peer, forward_id, forward.to_wire())
+        if outcome is Outcome.FULL:
+            log.error("%s: bus outbox full; %s %d not forwarded yet", self.name, message.msg_type, seq)
+        self.awaiting[forward_id] = seq
+        return False
+
+    def on_output(self, driver: SessionDriver, output: Output) -> None:
+        if isinstance(output, StateChanged):
+            self.bus.publish(protocol.session_topic(self.name, "state"), {
+                "old": output.old.value, "new": output.new.value, "reason": output.reason,
+                "next_sender": output.next_sender, "next_target": output.next_target, "time_ns": output.utc_ns})
+        elif isinstance(output, SessionEvent):
+            self.bus.publish(protocol.session_topic(self.name, output.kind), {
+                "kind": output.kind, "text": output.text, "next_sender": output.next_sender,
+                "next_target": output.next_target, "time_ns": output.utc_ns})
+
+    # ------------------------------------------------------------------- bus
+
+    def _on_bus(self) -> None:
+        for env in self.bus.handle_readable():
+            try:
+                if env.kind == protocol.DELIVER:
+                    self._on_forward(env)
+                elif env.kind == protocol.COMMAND:
+                    self.bus.reply(env, self._on_command(env.body))
+                elif env.kind == protocol.REPLY:
+                    log.debug("%s: reply %s ignored", self.name, env.corr)
+            except (ValueError, TypeError) as exc:
+                log.warning("%s: dropped %s from %s: %s", self.name, env.kind, env.src, exc)
+        self._collect_acks()
+
+    def _on_forward(self, env: Envelope) -> None:
+        forward = Forward.from_wire(env.body)
+        verdict = self.acceptance.judge(forward)
+        if verdict is Verdict.OUT_OF_ORDER:
+            log.debug("%s: %s arrived before its predecessor %s; left for the sender to repeat",
+                      self.name, env.id, forward.prev)
+            return
+        if verdict is Verdict.ACCEPT:
+            self.journal.record(forward, self.driver.session.next_sender)
+            self.driver.send(forward.msg_type, forward.body, forward.header)
+            self.journal.sync()
+            self.store.sync()
+            self.acceptance.accept(forward)
+        self.bus.ack(env)
+
+    def _collect_acks(self) -> None:
+        """Forwards the peer acknowledged are processed: the store may move past them."""
+        done = [fid for fid in self.awaiting if not self.bus.is_pending(fid)]
+        for fid in done:
+            self.driver.processed(self.awaiting.pop(fid))
+
+    def _on_command(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("cmd"), str):
+            return {"ok": False, "error": "a command is a map with 'cmd'"}
+        cmd = body["cmd"]
+        now = clock.now()
+        session = self.driver.session
+        if cmd == "status":
+            pass
+        elif cmd == "connect":
+            if self.settings.config.role is not Role.INITIATOR:
+                return {"ok": False, "error": f"{self.name} is an acceptor; it cannot connect"}
+            self.connect()
+        elif cmd == "logout":
+            self._stop_reconnecting()
+            self.driver.logout(body.get("text"))
+        elif cmd == "disconnect":
+            self._stop_reconnecting()
+            if session.is_logged_on:
+                self.driver.logout(body.get("text"))
+            else:
+                self.driver.disconnect(str(body.get("text") or "disconnect command"))
+        elif cmd == "reset_seqnums":
+            if session.state not in OFFLINE:
+                return {"ok": False, "error": "disconnect the session before resetting its sequence numbers"}
+            self.driver.run(session.reset_sequence_numbers(now, "reset_seqnums command"))
+        elif cmd == "set_seqnums":
+            sender, target = body.get("next_sender"), body.get("next_target")
+            if not all(v is None or (isinstance(v, int) and v > 0) for v in (sender, target)):
+                return {"ok": False, "error": "next_sender / next_target must be positive integers"}
+            self.driver.run(session.set_sequence_numbers(now, sender, target))
+        else:
+            return {"ok": False, "error": f"unknown command {cmd!r}"}
+        return {"ok": True, "status": self.status()}
+
+    def _stop_reconnecting(self) -> None:
+        if self.initiator is not None:
+            self.initiator.stop()
+
+    def status(self) -> dict[str, Any]:
+        status = self.driver.session.status()
+        status.update(name=self.name, role=self.settings.role, pid=os.getpid(), connected=self.driver.connected,
+                      awaiting_ack=len(self.awaiting))
+        return status
+
+    # --------------------------------------------------------------- running
+
+    def run(self) -> int:
+        if self.settings.config.role is Role.INITIATOR:
+            self.connect()
+        stop_r, stop_w = socket.socketpair()
+        stop_r.setblocking(False)
+        stop_w.setblocking(False)
+        signal.set_wakeup_fd(stop_w.fileno())
+        stopping: list[int] = []
+        signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+        signal.signal(signal.SIGINT, lambda signum, _frame: stopping.append(signum))
+        self.loop.add_reader(stop_r, lambda: _drain(stop_r))
+        while not stopping:
+            self.loop.run_once(1.0)
+        self._shutdown()
+        return 0
+
+    def _shutdown(self) -> None:
+        log.info("%s: stopping", self.name)
+        self._stop_reconnecting()
+        if self.driver.session.is_logged_on:
+            self.driver.logout("session stopping")
+            deadline = clock.now().mono_s + self.settings.config.logout_timeout_s
+            while self.driver.connected and clock.now().mono_s < deadline:
+                self.loop.run_once(0.1)
+        if self.driver.connected:
+            self.driver.disconnect("session stopping")
+        if self.acceptor is not None:
+            self.acceptor.close()
+        self.bus.close()
+        self.journal.close()
+        self.store.close()
+
+
+def _drain(sock: socket.socket) -> None:
+    """Empty the signal wake-up socket; the handler already noted the signal."""
+    try:
+        sock.recv(4096)
+    except BlockingIOError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fixmesh session", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="the topology YAML file")
+    parser.add_argument("--session", required=True, help="the name of this session in the topology")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        topology = load_topology(args.config)
+        actor = SessionActor(topology, topology.session(args.session))
+    except ConfigError as exc:
+        print(f"fixmesh session: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return actor.run()
+    except Exception:
+        log.exception("%s: unexpected error; exiting for the supervisor to restart the session", args.session)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

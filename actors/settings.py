@@ -1,0 +1,362 @@
+"""The topology file: YAML read once into frozen, typed settings.
+
+Every process of a deployment reads the same file and takes its own part
+(the broker its endpoints, a session actor its session). A mistake is found
+before anything starts and reported once, as ``ConfigError``, naming the
+file, the key path, what is wrong and what would be right; an unknown key is
+a mistake too (a typo must not silently fall back to a default).
+
+Names are QuickFIX's settings in snake_case where one exists
+(``docs/configuration.md`` has the mapping).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from actors.fix.config import BEGIN_STRINGS, Role, SessionConfig
+from actors.fix.validation import ValidationOptions
+from actors.seqpolicy import SequencePolicy
+from actors.store import Durability
+from broker import protocol
+
+T = TypeVar("T")
+
+#: Gateway roles: a Handler faces the end user (acceptor), a Driven faces the venue (initiator).
+GATEWAY_ROLES = {"handler": Role.ACCEPTOR, "driven": Role.INITIATOR, "acceptor": Role.ACCEPTOR,
+                 "initiator": Role.INITIATOR}
+
+
+class ConfigError(ValueError):
+    """A topology file that cannot be used; the message says where and how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSettings:
+    router: str = protocol.DEFAULT_ROUTER_ENDPOINT
+    xsub: str = protocol.DEFAULT_XSUB_ENDPOINT
+    xpub: str = protocol.DEFAULT_XPUB_ENDPOINT
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    type: str = "file"
+    path: Path = Path("var/store")
+    durability: Durability = Durability.BATCH
+    keep_incoming: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    name: str
+    role: str
+    config: SessionConfig
+    host: str
+    port: int
+    store: StoreSettings
+    sequence: SequencePolicy
+    data_dictionary: Path | None = None
+    transport_dictionary: Path | None = None
+    reconnect_interval_s: float = 5.0
+    reconnect_max_tries: int = 0
+    connect_timeout_s: float = 5.0
+    #: The session application messages are forwarded to (from ``pairs``).
+    peer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    handler: str
+    driven: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.handler}-{self.driven}"
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    path: Path
+    broker: BrokerSettings
+    sessions: Mapping[str, SessionSettings]
+    pairs: tuple[Pair, ...] = field(default_factory=tuple)
+
+    def session(self, name: str) -> SessionSettings:
+        try:
+            return self.sessions[name]
+        except KeyError:
+            known = ", ".join(sorted(self.sessions)) or "none"
+            raise ConfigError(f"{self.path}: sessions: no session named {name!r} (configured: {known})") from None
+
+
+# --------------------------------------------------------------------- reading
+
+
+class _Section:
+    """One mapping of the file, with the key path for error messages."""
+
+    def __init__(self, path: Path, where: str, data: Any, defaults: Mapping[str, Any] | None = None) -> None:
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: {where or 'top level'}: expected a mapping of keys, got {_kind(data)}")
+        self.path = path
+        self.where = where
+        self.data = dict(data)
+        self.defaults = dict(defaults or {})
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.where}.{name}" if self.where else name
+
+    def error(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {self.key(name)}: {problem}")
+
+    def get(self, name: str, kind: type[T], default: Any = ..., *, expect: str = "",
+            check: Callable[[T], bool] | None = None) -> T:
+        self.used.add(name)
+        if name in self.data:
+            value = self.data[name]
+        elif name in self.defaults:
+            value = self.defaults[name]
+        elif default is ...:
+            typo = self._typo_of(name)
+            if typo is not None:
+                raise self.error(typo, f"unknown key; did you mean {name!r}?")
+            raise self.error(name, f"missing; {expect or 'it is required'}")
+        else:
+            return default  # type: ignore[no-any-return]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.error(name, f"is {_kind(value)} {value!r}; expected {expect or kind.__name__}")
+        if check is not None and not check(value):
+            raise self.error(name, f"is {value!r}; expected {expect}")
+        return value
+
+    def optional(self, name: str, kind: type[T], *, expect: str = "") -> T | None:
+        if self.data.get(name, self.defaults.get(name)) is None:
+            self.used.add(name)
+            return None
+        return self.get(name, kind, expect=expect)
+
+    def section(self, name: str) -> _Section:
+        self.used.add(name)
+        return _Section(self.path, self.key(name), self.data.get(name), self.defaults.get(name))
+
+    def _typo_of(self, name: str) -> str | None:
+        unknown = [k for k in self.data if isinstance(k, str) and k not in self.used]
+        close = difflib.get_close_matches(name, unknown, n=1, cutoff=0.75)
+        return close[0] if close else None
+
+    def finish(self) -> None:
+        unknown = sorted(str(k) for k in set(self.data) - self.used)
+        if unknown:
+            guess = difflib.get_close_matches(unknown[0], sorted(self.used), n=1, cutoff=0.6)
+            hint = f"did you mean {guess[0]!r}?" if guess else f"the keys here are: {', '.join(sorted(self.used))}"
+            raise self.error(unknown[0], f"unknown key; {hint}")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "empty"}.get(type(value), type(value).__name__)
+
+
+def load_topology(path: str | Path) -> Topology:
+    """Read and check the whole file; raise ConfigError on the first problem."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the topology file ({exc.strerror}); check the path") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(f"{file}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    top = _Section(file, "", raw)
+    top.used.update(("broker", "defaults", "sessions", "pairs"))
+    top.finish()
+    broker = _broker(top.section("broker"))
+    defaults = top.section("defaults").data
+    sessions_section = top.section("sessions")
+    if not sessions_section.data:
+        raise ConfigError(f"{file}: sessions: no sessions configured; add at least one under 'sessions:'")
+    pairs = _pairs(top, file)
+    peers = {p.handler: p.driven for p in pairs} | {p.driven: p.handler for p in pairs}
+    sessions: dict[str, SessionSettings] = {}
+    base_dir = file.parent
+    for name in sessions_section.data:
+        if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+            raise sessions_section.error(str(name), "session names use letters, digits, '-' and '_' only")
+        sections = _Section(file, f"sessions.{name}", sessions_section.data[name], defaults)
+        sessions_section.used.add(name)
+        sessions[name] = _session(name, sections, base_dir, peers.get(name))
+    sessions_section.finish()
+    top.finish()
+    _check_pairs(file, pairs, sessions)
+    _check_unique(file, sessions)
+    return Topology(file, broker, sessions, tuple(pairs))
+
+
+def _broker(s: _Section) -> BrokerSettings:
+    endpoint = "a ZeroMQ endpoint such as tcp://127.0.0.1:5570"
+    is_endpoint: Callable[[str], bool] = lambda v: v.startswith(("tcp://", "ipc://", "inproc://"))
+    result = BrokerSettings(
+        router=s.get("router", str, protocol.DEFAULT_ROUTER_ENDPOINT, expect=endpoint, check=is_endpoint),
+        xsub=s.get("xsub", str, protocol.DEFAULT_XSUB_ENDPOINT, expect=endpoint, check=is_endpoint),
+        xpub=s.get("xpub", str, protocol.DEFAULT_XPUB_ENDPOINT, expect=endpoint, check=is_endpoint),
+    )
+    s.finish()
+    return result
+
+
+def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> SessionSettings:
+    role_name = s.get("role", str, expect="one of handler, driven, acceptor, initiator",
+                      check=lambda v: v in GATEWAY_ROLES)
+    role = GATEWAY_ROLES[role_name]
+    begin = s.get("begin_string", str, "FIX.4.4", expect=f"one of {', '.join(BEGIN_STRINGS)}",
+                  check=lambda v: v in BEGIN_STRINGS)
+    fixt = begin == "FIXT.1.1"
+    default_appl_ver_id = s.optional("default_appl_ver_id", str, expect="an ApplVerID value, e.g. '9' for FIX.5.0SP2")
+    if fixt and default_appl_ver_id is None:
+        raise s.error("default_appl_ver_id", "missing; a FIXT.1.1 session needs it, e.g. '9' for FIX.5.0SP2")
+    positive: Callable[[float], bool] = lambda v: v > 0
+    validation = s.section("validation")
+    options = ValidationOptions(
+        check_fields_out_of_order=validation.get("fields_out_of_order", bool, True),
+        check_fields_have_values=validation.get("fields_have_values", bool, True),
+        check_user_defined_fields=validation.get("user_defined_fields", bool, True),
+        allow_unknown_message_fields=validation.get("allow_unknown_msg_fields", bool, False),
+    )
+    validation.finish()
+    data_dictionary = _path(s, "data_dictionary", base_dir)
+    config = SessionConfig(
+        begin_string=begin,
+        sender_comp_id=s.get("sender_comp_id", str, expect="your CompID, e.g. GATEWAY"),
+        target_comp_id=s.get("target_comp_id", str, expect="the counterparty's CompID"),
+        role=role,
+        heartbeat_interval_s=s.get("heartbeat_interval", int, 30, expect="seconds, 1 or more", check=lambda v: v > 0),
+        session_qualifier=s.optional("session_qualifier", str),
+        qualifier_tag=s.get("session_qualifier_tag", int, 9012, expect="a tag number", check=lambda v: v > 0),
+        default_appl_ver_id=default_appl_ver_id,
+        reset_on_logon=s.get("reset_on_logon", bool, False),
+        reset_on_logout=s.get("reset_on_logout", bool, False),
+        reset_on_disconnect=s.get("reset_on_disconnect", bool, False),
+        check_latency=s.get("check_latency", bool, True),
+        max_latency_s=s.get("max_latency", float, 120.0, expect="seconds > 0", check=positive),
+        check_comp_id=s.get("check_comp_id", bool, True),
+        logon_timeout_s=s.get("logon_timeout", float, 10.0, expect="seconds > 0", check=positive),
+        logout_timeout_s=s.get("logout_timeout", float, 2.0, expect="seconds > 0", check=positive),
+        use_data_dictionary=s.get("use_data_dictionary", bool, data_dictionary is not None)
+        and data_dictionary is not None,
+        validation=options,
+        username=s.optional("username", str),
+        password=s.optional("password", str),
+        send_next_expected_msg_seq_num=s.get("enable_next_expected_msg_seq_num", bool, False),
+    )
+    store = s.section("store")
+    store_settings = StoreSettings(
+        type=store.get("type", str, "file", expect="file or memory", check=lambda v: v in ("file", "memory")),
+        path=_resolve(base_dir, store.get("path", str, "var/store", expect="a folder for the session stores")),
+        durability=Durability(store.get("durability", str, Durability.BATCH.value,
+                                        expect="one of " + ", ".join(d.value for d in Durability),
+                                        check=lambda v: v in {d.value for d in Durability})),
+        keep_incoming=store.get("keep_incoming", bool, False),
+    )
+    store.finish()
+    sequence = s.section("sequence")
+    non_negative: Callable[[int], bool] = lambda v: v >= 0
+    policy = SequencePolicy(
+        next_sender=sequence.get("next_sender", int, 0, expect="0 (restore) or the next MsgSeqNum", check=non_negative),
+        next_target=sequence.get("next_target", int, 0, expect="0 (restore) or the next MsgSeqNum", check=non_negative),
+        reset_after_24h=sequence.get("reset_after_24h", bool, False),
+    )
+    sequence.finish()
+    settings = SessionSettings(
+        name=name,
+        role=role_name,
+        config=config,
+        host=s.get("host", str, "127.0.0.1"),
+        port=s.get("port", int, expect="a TCP port 1-65535", check=lambda v: 0 < v < 65536),
+        store=store_settings,
+        sequence=policy,
+        data_dictionary=data_dictionary,
+        transport_dictionary=_path(s, "transport_dictionary", base_dir),
+        reconnect_interval_s=s.get("reconnect_interval", float, 5.0, expect="seconds > 0", check=positive),
+        reconnect_max_tries=s.get("reconnect_max_tries", int, 0, expect="0 (unlimited) or more", check=non_negative),
+        connect_timeout_s=s.get("connect_timeout", float, 5.0, expect="seconds > 0", check=positive),
+        peer=peer,
+    )
+    s.finish()
+    return settings
+
+
+def _path(s: _Section, name: str, base_dir: Path) -> Path | None:
+    value = s.optional(name, str, expect="a file path")
+    if value is None:
+        return None
+    path = _resolve(base_dir, value)
+    if not path.is_file():
+        raise s.error(name, f"file {path} does not exist; give the path of a QuickFIX XML data dictionary")
+    return path
+
+
+def _resolve(base_dir: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base_dir / path).resolve()
+
+
+def _pairs(top: _Section, file: Path) -> list[Pair]:
+    top.used.add("pairs")
+    raw = top.data.get("pairs") or []
+    if not isinstance(raw, list):
+        raise ConfigError(f"{file}: pairs: expected a list of {{handler: NAME, driven: NAME}}, got {_kind(raw)}")
+    pairs = []
+    for i, item in enumerate(raw):
+        s = _Section(file, f"pairs[{i}]", item)
+        pairs.append(Pair(handler=s.get("handler", str, expect="a session name"),
+                          driven=s.get("driven", str, expect="a session name")))
+        s.finish()
+    return pairs
+
+
+def _check_pairs(file: Path, pairs: list[Pair], sessions: Mapping[str, SessionSettings]) -> None:
+    seen: set[str] = set()
+    for i, pair in enumerate(pairs):
+        for key, name, role in (("handler", pair.handler, "handler"), ("driven", pair.driven, "driven")):
+            if name not in sessions:
+                raise ConfigError(f"{file}: pairs[{i}].{key}: no session named {name!r}; "
+                                  f"define it under sessions with role: {role}")
+            if sessions[name].role != role:
+                raise ConfigError(f"{file}: pairs[{i}].{key}: session {name!r} has role "
+                                  f"{sessions[name].role}; a pair's {key} needs role: {role}")
+            if name in seen:
+                raise ConfigError(f"{file}: pairs[{i}].{key}: session {name!r} is already in another pair")
+            seen.add(name)
+
+
+def _check_unique(file: Path, sessions: Mapping[str, SessionSettings]) -> None:
+    identities: dict[tuple[str, str, str, str | None], str] = {}
+    listeners: dict[tuple[str, int], str] = {}
+    for name, s in sessions.items():
+        c = s.config
+        identity = (c.begin_string, c.sender_comp_id, c.target_comp_id, c.session_qualifier)
+        if identity in identities:
+            raise ConfigError(
+                f"{file}: sessions.{name}: same BeginString, SenderCompID, TargetCompID and session_qualifier "
+                f"as sessions.{identities[identity]}; give one of them a session_qualifier")
+        identities[identity] = name
+        if c.role is Role.ACCEPTOR:
+            other = listeners.setdefault((s.host, s.port), name)
+            if other != name:
+                raise ConfigError(
+                    f"{file}: sessions.{name}.port: {s.host}:{s.port} is already the port of sessions.{other}; "
+                    "each acceptor session process listens on its own port")

@@ -1,0 +1,319 @@
+"""``BusClient`` against the real broker process: round trips, absent peers, back pressure, retransmits, kill -9.
+
+The clients run in the test process, driven by one poll loop the way an actor
+drives its own (``Pump``); the broker is ``python -m broker`` on random
+loopback ports (``BrokerProcess`` from ``test_broker.py``). Timers that the
+test needs to control run on a fake clock, so no test sleeps to wait for a
+retransmit; every loop is bounded in iterations and in time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+
+from actors.bus import BusClient, Outcome
+from actors.fix.timefmt import Instant
+from broker import protocol
+from broker.protocol import Envelope
+from tests.integration.test_broker import WAIT_S, BrokerProcess, BusEndpoints, Watcher
+
+POLL_MS = 10
+MAX_ITERATIONS = 200_000
+
+
+class FakeClock:
+    """Both clocks, stepped by the test."""
+
+    def __init__(self) -> None:
+        self.mono_s = 1000.0
+        self.utc_ns = 1_700_000_000_000_000_000
+
+    def __call__(self) -> Instant:
+        return Instant(self.mono_s, self.utc_ns)
+
+    def advance(self, seconds: float) -> None:
+        self.mono_s += seconds
+        self.utc_ns += int(seconds * 1e9)
+
+
+Handler = Callable[[BusClient, Envelope], None]
+
+
+def ack_everything(client: BusClient, env: Envelope) -> None:
+    if env.kind == protocol.DELIVER:
+        client.ack(env)
+
+
+class Pump:
+    """One poll loop over several clients, as each actor process runs its own."""
+
+    def __init__(self, *clients: BusClient, handler: Handler = ack_everything) -> None:
+        self.clients = list(clients)
+        self.handler = handler
+        self.received: dict[str, list[Envelope]] = {c.name: [] for c in clients}
+
+    def add(self, client: BusClient) -> None:
+        self.clients.append(client)
+        self.received[client.name] = []
+
+    def once(self) -> None:
+        poller = zmq.Poller()
+        for client in self.clients:
+            for sock in client.sockets:
+                poller.register(sock, zmq.POLLIN)
+        poller.poll(POLL_MS)
+        for client in self.clients:
+            client.on_timer()
+            for env in client.handle_readable():
+                self.received[client.name].append(env)
+                self.handler(client, env)
+
+    def until(self, done: Callable[[], bool], timeout_s: float = WAIT_S, what: str = "condition") -> None:
+        stop_at = time.monotonic() + timeout_s
+        for _ in range(MAX_ITERATIONS):
+            if done():
+                return
+            if time.monotonic() > stop_at:
+                break
+            self.once()
+        raise AssertionError(f"{what} not reached within {timeout_s} s")
+
+    def run_for(self, seconds: float) -> None:
+        stop_at = time.monotonic() + seconds
+        while time.monotonic() < stop_at:
+            self.once()
+
+    def welcomed(self) -> None:
+        self.until(lambda: all(c.welcomed for c in self.clients), what="welcome")
+
+
+@pytest.fixture
+def endpoints() -> BusEndpoints:
+    return BusEndpoints.random()
+
+
+@pytest.fixture
+def broker(endpoints: BusEndpoints, tmp_path: Path) -> Iterator[BrokerProcess]:
+    process = BrokerProcess(endpoints, tmp_path / "broker.log")
+    try:
+        yield process
+    finally:
+        if process.alive:
+            process.terminate()
+        print(process.log())  # shown by pytest only when the test failed
+
+
+@pytest.fixture
+def connect(endpoints: BusEndpoints) -> Iterator[Callable[..., BusClient]]:
+    """Makes clients on the test's endpoints and closes every one of them."""
+    made: list[BusClient] = []
+
+    def make(name: str, **options: Any) -> BusClient:
+        client = BusClient(name, endpoints.router, endpoints.xsub, xpub_endpoint=endpoints.xpub, **options)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def test_deliver_and_ack_round_trip(broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
+    a, b = connect("a"), connect("b")
+    pump = Pump(a, b)
+    pump.welcomed()
+    assert a.deliver("b", "m-1", {"fix": b"8=FIX.4.4\x01"}) is Outcome.SENT
+    assert a.pending == 1 and a.is_pending("m-1")
+    pump.until(lambda: a.pending == 0, what="ack")
+    # Usually one copy; a second when ``actor.b.up`` reached a after the deliver left: a resends on it.
+    expected = Envelope(kind=protocol.DELIVER, src="a", dst="b", id="m-1", body={"fix": b"8=FIX.4.4\x01"})
+    assert pump.received["b"] and all(copy == expected for copy in pump.received["b"])
+
+
+def test_command_and_reply(broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
+    def answer(client: BusClient, env: Envelope) -> None:
+        if env.kind == protocol.COMMAND:
+            assert client.reply(env, {"done": env.body["op"]})
+
+    a, b = connect("a"), connect("b")
+    pump = Pump(a, b, handler=answer)
+    pump.welcomed()
+    command_id = a.command("b", {"op": "connect"})
+    assert command_id is not None
+    pump.until(lambda: bool(pump.received["a"]), what="reply")
+    [reply] = pump.received["a"]
+    assert (reply.kind, reply.src, reply.corr, reply.body) == (protocol.REPLY, "b", command_id, {"done": "connect"})
+    # A command to nobody comes back as undeliverable, correlated to its id.
+    lost = a.command("nobody", {"op": "connect"})
+    pump.until(lambda: len(pump.received["a"]) == 2, what="undeliverable")
+    assert (pump.received["a"][1].kind, pump.received["a"][1].corr) == (protocol.UNDELIVERABLE, lost)
+
+
+def test_absent_peer_is_undeliverable_then_served_when_it_comes_up(
+        broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
+    refused: list[Envelope] = []
+    events: list[str] = []
+    # A retransmit timeout far beyond the test: only ``actor.late.up`` can bring the message over.
+    a = connect("a", retransmit_after_s=60.0, on_undeliverable=refused.append,
+                on_event=lambda topic, _: events.append(topic))
+    pump = Pump(a)
+    pump.welcomed()
+    pump.until(lambda: "broker.heartbeat" in events, what="a's subscription")
+    assert a.deliver("late", "m-1", b"hello later") is Outcome.SENT
+    pump.until(lambda: bool(refused), what="undeliverable")
+    assert (refused[0].corr, refused[0].body) == ("m-1", {"dst": "late", "reason": protocol.REASON_DOWN})
+    assert a.is_pending("m-1")
+
+    late = connect("late")
+    pump.add(late)
+    pump.until(lambda: a.pending == 0, what="delivery after actor.late.up")
+    assert [e.id for e in pump.received["late"]] == ["m-1"]
+
+
+def test_a_full_outbox_refuses_with_a_value() -> None:
+    """No broker at all: delivers are kept (QUEUED) up to the bound, then refused (FULL)."""
+    nowhere = BusEndpoints.random()
+    with BusClient("a", nowhere.router, nowhere.xsub, max_outbox=3) as a:
+        assert [a.deliver("b", f"m-{n}", b"x") for n in range(3)] == [Outcome.QUEUED] * 3
+        assert a.deliver("b", "m-3", b"x") is Outcome.FULL
+        assert a.deliver("b", "m-0", b"again") is Outcome.QUEUED, "a pending id is replaced, not refused"
+        assert a.pending == 3 and not a.is_pending("m-3")
+        assert a.command("b", {}) is None
+        assert not a.welcomed
+
+
+def test_unacked_deliver_is_retransmitted_with_doubling_timeout(
+        broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
+    fake = FakeClock()
+    events: list[str] = []
+    a = connect("a", now=fake, retransmit_after_s=2.0, on_event=lambda topic, _: events.append(topic))
+    silent = Pump(a, handler=lambda client, env: None)  # b never acks
+
+    def hello_steps() -> bool:
+        fake.advance(0.1)  # the fake clock must move for a's hello retries
+        return all(c.welcomed for c in silent.clients)
+
+    silent.until(hello_steps, what="a's welcome")
+    silent.until(lambda: "broker.heartbeat" in events, what="a's subscription")
+    b = connect("b")
+    silent.add(b)
+    silent.until(hello_steps, what="b's welcome")
+    # a resends to b on ``actor.b.up``; only after it has seen that event are copies down to the timer.
+    silent.until(lambda: "actor.b.up" in events, what="actor.b.up at a")
+    assert a.deliver("b", "m-1", b"x") is Outcome.SENT
+    copies = lambda: len(silent.received["b"])  # noqa: E731
+    silent.until(lambda: copies() == 1, what="first copy")
+    for step_s, expected in [(1.9, 1), (0.1, 2), (3.9, 2), (0.1, 3)]:
+        fake.advance(step_s)
+        if expected > copies():
+            silent.until(lambda e=expected: copies() == e, what=f"copy {expected}")  # type: ignore[misc]
+        else:
+            silent.run_for(0.2)
+        assert copies() == expected, f"after +{step_s} s"
+    b.ack(silent.received["b"][-1])
+    silent.until(lambda: a.pending == 0, what="ack")
+    fake.advance(100.0)
+    silent.run_for(0.2)
+    assert copies() == 3
+
+
+def test_publish_stamps_actor_and_time(broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    watcher = Watcher(context, broker.endpoints.xpub, "session.a.", "actor.a.heartbeat")
+    try:
+        fake = FakeClock()
+        a = connect("a", now=fake)
+        for _ in range(100):  # until the subscription has travelled to a's PUB
+            a.publish("session.a.state", {"new": "active"})
+            try:
+                _, _, event = watcher.wait_topic("session.a.state", timeout_s=0.05)
+                break
+            except AssertionError:
+                continue
+        else:
+            raise AssertionError("no event from a")
+        assert event == {"time_ns": fake.utc_ns, "new": "active", "actor": "a"}
+        fake.advance(protocol.HEARTBEAT_INTERVAL_S)
+        a.on_timer()
+        _, _, heartbeat = watcher.wait_topic("actor.a.heartbeat")
+        assert heartbeat["actor"] == "a" and heartbeat["time_ns"] == fake.utc_ns
+    finally:
+        watcher.close()
+        context.term()
+
+
+TOTAL = 2000
+KILL_AT = 600
+DOWN_FOR_S = 0.3
+PER_ITERATION = 64
+
+
+def test_kill_9_of_the_broker_mid_stream_loses_nothing(
+        broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
+    """Two clients exchange 2,000 delivers each way; the broker is killed mid-stream and restarted.
+
+    Every id must be received at least once and acked; receivers that dedupe by
+    (src, id), as actors do with their stores, must see each exactly once.
+    """
+    clients = {"a": connect("a", max_outbox=256), "b": connect("b", max_outbox=256)}
+    peer = {"a": "b", "b": "a"}
+    first_seen: dict[str, set[str]] = {"a": set(), "b": set()}
+    application: dict[str, list[str]] = {"a": [], "b": []}
+    copies = Counter[str]()
+
+    def receive(client: BusClient, env: Envelope) -> None:
+        assert env.kind == protocol.DELIVER and env.src == peer[client.name]
+        copies[client.name] += 1
+        if env.id not in first_seen[client.name]:
+            first_seen[client.name].add(env.id)
+            application[client.name].append(env.id)
+        client.ack(env)
+
+    pump = Pump(*clients.values(), handler=receive)
+    pump.welcomed()
+    first_instance = clients["a"].broker_instance
+    sent = {"a": 0, "b": 0}
+    outcomes = Counter[Outcome]()
+    killed_at: float | None = None
+    restarted = False
+
+    def done() -> bool:
+        return (all(n == TOTAL for n in sent.values()) and all(c.pending == 0 for c in clients.values())
+                and all(len(s) == TOTAL for s in first_seen.values()))
+
+    def step() -> bool:
+        nonlocal killed_at, restarted
+        for name, client in clients.items():
+            for _ in range(PER_ITERATION):
+                if sent[name] == TOTAL:
+                    break
+                outcome = client.deliver(peer[name], f"{name}-{sent[name]}", {"n": sent[name]})
+                outcomes[outcome] += 1
+                if outcome is Outcome.FULL:
+                    break
+                sent[name] += 1
+        if killed_at is None and len(first_seen["b"]) >= KILL_AT:
+            broker.kill()
+            killed_at = time.monotonic()
+        elif killed_at is not None and not restarted and time.monotonic() - killed_at >= DOWN_FOR_S:
+            broker.start()
+            restarted = True
+        return done()
+
+    pump.until(step, timeout_s=40.0, what=f"{TOTAL} delivers each way, all acked")
+
+    assert restarted and killed_at is not None
+    assert outcomes[Outcome.QUEUED] + outcomes[Outcome.FULL] > 0, "the outage was not felt by the senders"
+    for name, other in peer.items():
+        expected = {f"{other}-{n}" for n in range(TOTAL)}
+        assert len(application[name]) == TOTAL and set(application[name]) == expected
+        assert copies[name] >= TOTAL
+    assert clients["a"].broker_instance != first_instance
+    assert "Traceback" not in broker.log()

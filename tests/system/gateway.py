@@ -1,0 +1,139 @@
+"""A whole gateway under a real supervisord, for system tests.
+
+``Gateway`` writes a topology (one Handler/Driven pair on free loopback
+ports) and a supervisord configuration running the broker, both session
+actors and a JSON monitor, starts supervisord as a child of the test, and
+answers questions through supervisorctl. The FIX counterparties (trader and
+venue) are started by the tests themselves, outside supervisord.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.interop import Child, Children, free_port, wait_until
+
+TOPOLOGY = """\
+broker:
+  router: tcp://127.0.0.1:{router}
+  xsub: tcp://127.0.0.1:{xsub}
+  xpub: tcp://127.0.0.1:{xpub}
+defaults:
+  heartbeat_interval: {heartbeat}
+  store: {{path: {store}, durability: batch}}
+sessions:
+  client: {{role: handler, sender_comp_id: GATEWAY, target_comp_id: TRADER, port: {handler_port}}}
+  venue: {{role: driven, sender_comp_id: GATEWAY, target_comp_id: VENUE, port: {venue_port},
+          reconnect_interval: 0.5}}
+pairs:
+  - {{handler: client, driven: venue}}
+"""
+
+PROGRAM = """\
+[program:{name}]
+command={command}
+directory={cwd}
+autorestart=true
+startsecs=0
+startretries=100
+stopsignal=TERM
+stopwaitsecs=10
+redirect_stderr=true
+stdout_logfile={logs}/{name}.log
+stdout_logfile_maxbytes=0
+environment=PYTHONUNBUFFERED="1"
+"""
+
+
+@dataclass(frozen=True)
+class Ports:
+    router: int
+    xsub: int
+    xpub: int
+    handler: int
+    venue: int
+
+
+class Gateway:
+    ACTORS = ("broker", "client", "venue", "monitor")
+
+    def __init__(self, directory: Path, children: Children, heartbeat_s: int = 30) -> None:
+        self.dir = directory
+        self.children = children
+        self.logs = directory / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.ports = Ports(*(free_port() for _ in range(5)))
+        self.topology = directory / "topology.yaml"
+        self.topology.write_text(TOPOLOGY.format(
+            router=self.ports.router, xsub=self.ports.xsub, xpub=self.ports.xpub, heartbeat=heartbeat_s,
+            store=directory / "store", handler_port=self.ports.handler, venue_port=self.ports.venue))
+        self.conf = directory / "supervisord.conf"
+        self.conf.write_text(self._supervisord_conf())
+        self.supervisord: Child | None = None
+
+    def _supervisord_conf(self) -> str:
+        py = sys.executable
+        p = self.ports
+        commands = {
+            "broker": f"{py} -m broker --router tcp://127.0.0.1:{p.router} --xsub tcp://127.0.0.1:{p.xsub} "
+                      f"--xpub tcp://127.0.0.1:{p.xpub}",
+            "client": f"{py} -m actors.session_actor --config {self.topology} --session client",
+            "venue": f"{py} -m actors.session_actor --config {self.topology} --session venue",
+            "monitor": f"{py} -m actors.monitor --json --endpoint tcp://127.0.0.1:{p.xpub} --silence-s 1.3",
+        }
+        cwd = Path(__file__).resolve().parents[2]
+        head = (f"[supervisord]\nlogfile={self.logs}/supervisord.log\npidfile={self.dir}/supervisord.pid\n"
+                f"childlogdir={self.logs}\nnodaemon=true\n\n"
+                f"[unix_http_server]\nfile={self.dir}/supervisor.sock\n\n"
+                f"[supervisorctl]\nserverurl=unix://{self.dir}/supervisor.sock\n\n"
+                "[rpcinterface:supervisor]\n"
+                "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n")
+        return head + "\n".join(PROGRAM.format(name=n, command=c, cwd=cwd, logs=self.logs)
+                                for n, c in commands.items())
+
+    def start(self) -> None:
+        self.supervisord = self.children.start(
+            "supervisord", [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(self.conf)])
+        wait_until(lambda: all(self.state(n) == "RUNNING" for n in self.ACTORS), 30, "all programs RUNNING",
+                   self.children)
+
+    def ctl(self, *args: str) -> str:
+        result = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.conf), *args],
+                                capture_output=True, text=True, timeout=30)
+        return result.stdout.strip()
+
+    def state(self, name: str) -> str:
+        parts = self.ctl("status", name).split()
+        return parts[1] if len(parts) > 1 else "UNKNOWN"
+
+    def pid(self, name: str) -> int:
+        text = self.ctl("pid", name)
+        return int(text) if text.isdigit() else 0
+
+    def stop(self) -> None:
+        if self.supervisord is not None and self.supervisord.exit_code is None:
+            self.ctl("shutdown")
+            try:
+                self.supervisord.popen.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.supervisord.kill()
+            self.supervisord.stopped = True
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def events(self) -> list[dict[str, object]]:
+        """What the JSON monitor printed so far."""
+        out = []
+        for line in self.log("monitor").splitlines():
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+        return out

@@ -1,0 +1,91 @@
+"""The topology file: what loads, and the one clear error for what does not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from actors.fix.config import Role
+from actors.settings import ConfigError, load_topology
+
+ROOT = Path(__file__).resolve().parents[2]
+
+MINIMAL = """
+sessions:
+  client: {role: handler, sender_comp_id: GW, target_comp_id: T, port: 9876}
+  venue: {role: driven, sender_comp_id: GW, target_comp_id: V, port: 9877}
+pairs:
+  - {handler: client, driven: venue}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "topology.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_demo_topology_loads() -> None:
+    topology = load_topology(ROOT / "deploy" / "topology.yaml")
+    client, venue = topology.session("client"), topology.session("venue")
+    assert client.config.role is Role.ACCEPTOR and venue.config.role is Role.INITIATOR
+    assert client.peer == "venue" and venue.peer == "client"
+    assert venue.reconnect_max_tries == 3
+    assert client.store.path == (ROOT / "var" / "store").resolve()
+
+
+def test_defaults_apply_and_sessions_override(tmp_path: Path) -> None:
+    text = "defaults: {heartbeat_interval: 5, begin_string: FIX.4.2}\n" + MINIMAL.replace(
+        "target_comp_id: V,", "target_comp_id: V, heartbeat_interval: 7,")
+    topology = load_topology(write(tmp_path, text))
+    assert topology.session("client").config.heartbeat_interval_s == 5
+    assert topology.session("venue").config.heartbeat_interval_s == 7
+    assert topology.session("venue").config.begin_string == "FIX.4.2"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("port: 9876", "port: 99999"), "sessions.client.port: is 99999; expected a TCP port 1-65535"),
+        (("port: 9876", "prot: 9876"), "sessions.client.prot: unknown key; did you mean 'port'?"),
+        (("role: handler", "role: hander"), "sessions.client.role: is 'hander'; expected one of handler, driven"),
+        (("heartbeat_interval", "x"), None),
+        (("sender_comp_id: GW, target_comp_id: T", "target_comp_id: T"),
+         "sessions.client.sender_comp_id: missing; your CompID"),
+        (("driven: venue}", "driven: nowhere}"), "pairs[0].driven: no session named 'nowhere'"),
+        (("handler: client, driven", "handler: venue, driven"), "pairs[0].handler: session 'venue' has role driven"),
+        (("port: 9877", "port: 9876"), None),
+        (("sessions:", "sesions:"), "sesions: unknown key; did you mean 'sessions'?"),
+        (("port: 9876", "port: '9876'"), "sessions.client.port: is text '9876'; expected a TCP port"),
+    ],
+)
+def test_a_bad_file_gets_one_error_naming_file_key_and_fix(
+    tmp_path: Path, change: tuple[str, str], message: str | None
+) -> None:
+    text = MINIMAL.replace(*change)
+    path = write(tmp_path, text)
+    if message is None:
+        load_topology(path)
+        return
+    with pytest.raises(ConfigError) as info:
+        load_topology(path)
+    assert str(info.value).startswith(f"{path}: "), info.value
+    assert message in str(info.value)
+
+
+def test_duplicate_session_identity_is_rejected(tmp_path: Path) -> None:
+    text = MINIMAL.replace("target_comp_id: V", "target_comp_id: T").replace("role: driven", "role: initiator")
+    text = text.replace("pairs:\n  - {handler: client, driven: venue}\n", "")
+    with pytest.raises(ConfigError, match="sessions.venue: same BeginString"):
+        load_topology(write(tmp_path, text))
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"line 3, column 1: not valid YAML"):
+        load_topology(write(tmp_path, "sessions:\n  client: {role: [\n"))
+
+
+def test_missing_file_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the topology file"):
+        load_topology(tmp_path / "nope.yaml")
