@@ -38,6 +38,7 @@ from actors.fix.outputs import (
 )
 from actors.fix.session import Session
 from actors.fix.timefmt import Instant
+from actors.schedule import Schedule
 from actors.seqpolicy import SequencePolicy
 from actors.store import MessageStore
 
@@ -86,9 +87,11 @@ class SessionDriver:
         keep_incoming: bool = False,
         now: Callable[[], Instant] = clock.now,
         policy: SequencePolicy | None = None,
+        schedule: Schedule | None = None,
     ) -> None:
         self.session = session
         self.policy = policy or SequencePolicy()
+        self.schedule = schedule
         self.store = store
         self.app = app
         self.name = name
@@ -109,9 +112,10 @@ class SessionDriver:
         """A connection is up (and may already have brought bytes)."""
         self.transport = transport
         now = self._now()
-        reset = self.policy.reset_due(self.store, now.utc_ns)
+        window = self.schedule.window_at(now.utc_ns) if self.schedule is not None else None
+        reset = self.policy.reset_due(self.store, now.utc_ns, window.start_ns if window else None)
         if reset:
-            self.log.info("sequence numbers reset: the store's sequence is 24 hours old (ResetSeqNumAfter24hours)")
+            self.log.info("sequence numbers reset at this Logon (sequence-number policy)")
         self.run(self.session.connection_made(now, reset_seqnums=reset))
         if initial and self.transport is not None:
             self.feed(initial)

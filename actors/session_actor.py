@@ -21,11 +21,13 @@ for supervisord to restart it; SIGTERM logs out and exits 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import socket
 import sys
+from collections import deque
 from typing import Any
 
 from actors import clock
@@ -33,15 +35,15 @@ from actors.acceptor import Acceptor, SessionKey
 from actors.bus import BusClient, Outcome
 from actors.dictionaries import load_dictionary
 from actors.driver import SessionDriver
-from actors.fix import tags as T
 from actors.fix.config import Role
 from actors.fix.message import Message
 from actors.fix.outputs import Output, SessionEvent, StateChanged
-from actors.fix.session import Session
+from actors.fix.session import Session, SessionHooks
 from actors.fix.states import OFFLINE
-from actors.forwarding import Acceptance, Chain, Forward, Journal, Origin, Verdict
+from actors.forwarding import Chain, Forward, Journal, Origin, Verdict
 from actors.initiator import Initiator, Phase
 from actors.loop import Loop
+from actors.schedule import Schedule
 from actors.settings import ConfigError, SessionSettings, Topology, load_topology
 from actors.store import Durability, MessageStore, open_store
 from broker import protocol
@@ -53,6 +55,43 @@ log = logging.getLogger("fixmesh.actor")
 _RESTAMPED = frozenset({8, 9, 35, 34, 43, 49, 52, 56, 122, 10})
 #: BusinessRejectReason 4: Application not available.
 _APPLICATION_NOT_AVAILABLE = 4
+
+
+class ScheduleHooks(SessionHooks):
+    """Refuse a Logon outside the session's schedule, with a Logout that says when it is open."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+
+    def on_logon_request(self, logon: Message) -> str | None:
+        if self.schedule.is_open(clock.now().utc_ns):
+            return None
+        return f"Logon refused: outside the session schedule ({self.schedule.describe()})"
+
+
+class ScheduleGuard:
+    """Logs the session out when its window closes (a timer source of the loop).
+
+    It computes the next change of the schedule once per wake-up, not on
+    every turn of the loop: the loop asks every timer source for its
+    deadline each time round.
+    """
+
+    def __init__(self, driver: SessionDriver, schedule: Schedule) -> None:
+        self.driver = driver
+        self.schedule = schedule
+        self._deadline = clock.now().mono_s
+
+    def next_deadline(self) -> float | None:
+        return self._deadline
+
+    def on_timer(self) -> None:
+        now = clock.now()
+        if self.driver.session.is_logged_on and not self.schedule.is_open(now.utc_ns):
+            self.driver.logout(f"end of the session window ({self.schedule.describe()})")
+        change = self.schedule.next_change(now.utc_ns)
+        wait_s = 60.0 if change is None else min(60.0, max(0.05, (change - now.utc_ns) / 1e9))
+        self._deadline = now.mono_s + wait_s
 
 
 class SessionActor:
@@ -69,8 +108,14 @@ class SessionActor:
         self.chain = Chain()
         #: Forward ids awaiting the peer's ack -> incoming MsgSeqNum.
         self.awaiting: dict[str, int] = {}
-        self.driver = SessionDriver(self._session(), self.store, self, name=self.name, policy=settings.sequence)
+        #: Forwards the bus could not take yet (its outbox is bounded), oldest first.
+        self.backlog: deque[tuple[str, str, dict[str, Any]]] = deque()
+        self._backlog_warned = False
+        self.driver = SessionDriver(self._session(), self.store, self, name=self.name, policy=settings.sequence,
+                                    schedule=settings.schedule)
         self.loop.add_timer_source(self.driver)
+        if not settings.schedule.non_stop:
+            self.loop.add_timer_source(ScheduleGuard(self.driver, settings.schedule))
         broker = topology.broker
         self.bus = BusClient(self.name, broker.router, broker.xsub, xpub_endpoint=broker.xpub)
         for sock in self.bus.sockets:
@@ -98,7 +143,8 @@ class SessionActor:
         app_dd = load_dictionary(str(s.data_dictionary)) if s.data_dictionary else None
         transport_dd = load_dictionary(str(s.transport_dictionary)) if s.transport_dictionary else app_dd
         return Session(s.config, next_sender=self.store.next_sender_seq, next_target=self.store.next_target_seq,
-                       transport_dictionary=transport_dd, app_dictionary=app_dd)
+                       transport_dictionary=transport_dd, app_dictionary=app_dd,
+                       hooks=ScheduleHooks(s.schedule) if s.config.role is Role.ACCEPTOR else None)
 
     def _lookup(self, key: SessionKey) -> SessionDriver | None:
         c = self.settings.config
@@ -131,11 +177,23 @@ class SessionActor:
         forward = Forward(origin, seq, self.chain.link(self.epoch, seq), message.msg_type, header,
                           message.body_fields())
         forward_id = origin.message_id(seq)
-        outcome = self.bus.deliver(peer, forward_id, forward.to_wire())
-        if outcome is Outcome.FULL:
-            log.error("%s: bus outbox full; %s %d not forwarded yet", self.name, message.msg_type, seq)
         self.awaiting[forward_id] = seq
+        self.backlog.append((peer, forward_id, forward.to_wire()))
+        self._drain_backlog()
         return False
+
+    def _drain_backlog(self) -> None:
+        """Hand waiting forwards to the bus, in order, while its outbox has room."""
+        while self.backlog:
+            peer, forward_id, body = self.backlog[0]
+            if self.bus.deliver(peer, forward_id, body) is Outcome.FULL:
+                if not self._backlog_warned:
+                    log.warning("%s: bus outbox full (peer %s not acknowledging); %d forward(s) wait in order",
+                                self.name, peer, len(self.backlog))
+                    self._backlog_warned = True
+                return
+            self.backlog.popleft()
+        self._backlog_warned = False
 
     def on_output(self, driver: SessionDriver, output: Output) -> None:
         if isinstance(output, StateChanged):
@@ -161,6 +219,7 @@ class SessionActor:
             except (ValueError, TypeError) as exc:
                 log.warning("%s: dropped %s from %s: %s", self.name, env.kind, env.src, exc)
         self._collect_acks()
+        self._drain_backlog()
 
     def _on_forward(self, env: Envelope) -> None:
         forward = Forward.from_wire(env.body)
@@ -230,7 +289,7 @@ class SessionActor:
     # --------------------------------------------------------------- running
 
     def run(self) -> int:
-        if self.settings.config.role is Role.INITIATOR:
+        if self.settings.config.role is Role.INITIATOR and self.settings.connect_on_start:
             self.connect()
         stop_r, stop_w = socket.socketpair()
         stop_r.setblocking(False)
@@ -264,10 +323,8 @@ class SessionActor:
 
 def _drain(sock: socket.socket) -> None:
     """Empty the signal wake-up socket; the handler already noted the signal."""
-    try:
+    with contextlib.suppress(BlockingIOError):
         sock.recv(4096)
-    except BlockingIOError:
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ import yaml
 
 from actors.fix.config import BEGIN_STRINGS, Role, SessionConfig
 from actors.fix.validation import ValidationOptions
+from actors.schedule import DAYS, Schedule, ScheduleError, parse_day, parse_time
 from actors.seqpolicy import SequencePolicy
 from actors.store import Durability
 from broker import protocol
@@ -68,6 +69,10 @@ class SessionSettings:
     connect_timeout_s: float = 5.0
     #: The session application messages are forwarded to (from ``pairs``).
     peer: str | None = None
+    #: When logons are accepted (acceptors) and the session may be up.
+    schedule: Schedule = field(default_factory=Schedule)
+    #: Initiators: connect when the process starts, or only when commanded (a paired Driven).
+    connect_on_start: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +213,8 @@ def load_topology(path: str | Path) -> Topology:
 
 def _broker(s: _Section) -> BrokerSettings:
     endpoint = "a ZeroMQ endpoint such as tcp://127.0.0.1:5570"
-    is_endpoint: Callable[[str], bool] = lambda v: v.startswith(("tcp://", "ipc://", "inproc://"))
+    def is_endpoint(v: str) -> bool:
+        return v.startswith(("tcp://", "ipc://", "inproc://"))
     result = BrokerSettings(
         router=s.get("router", str, protocol.DEFAULT_ROUTER_ENDPOINT, expect=endpoint, check=is_endpoint),
         xsub=s.get("xsub", str, protocol.DEFAULT_XSUB_ENDPOINT, expect=endpoint, check=is_endpoint),
@@ -228,7 +234,8 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
     default_appl_ver_id = s.optional("default_appl_ver_id", str, expect="an ApplVerID value, e.g. '9' for FIX.5.0SP2")
     if fixt and default_appl_ver_id is None:
         raise s.error("default_appl_ver_id", "missing; a FIXT.1.1 session needs it, e.g. '9' for FIX.5.0SP2")
-    positive: Callable[[float], bool] = lambda v: v > 0
+    def positive(v: float) -> bool:
+        return v > 0
     validation = s.section("validation")
     options = ValidationOptions(
         check_fields_out_of_order=validation.get("fields_out_of_order", bool, True),
@@ -273,13 +280,16 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
     )
     store.finish()
     sequence = s.section("sequence")
-    non_negative: Callable[[int], bool] = lambda v: v >= 0
+    def non_negative(v: int) -> bool:
+        return v >= 0
     policy = SequencePolicy(
         next_sender=sequence.get("next_sender", int, 0, expect="0 (restore) or the next MsgSeqNum", check=non_negative),
         next_target=sequence.get("next_target", int, 0, expect="0 (restore) or the next MsgSeqNum", check=non_negative),
         reset_after_24h=sequence.get("reset_after_24h", bool, False),
+        reset_on_new_window=sequence.get("reset_on_new_window", bool, False),
     )
     sequence.finish()
+    schedule = _schedule(s.section("schedule"))
     settings = SessionSettings(
         name=name,
         role=role_name,
@@ -294,9 +304,37 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         reconnect_max_tries=s.get("reconnect_max_tries", int, 0, expect="0 (unlimited) or more", check=non_negative),
         connect_timeout_s=s.get("connect_timeout", float, 5.0, expect="seconds > 0", check=positive),
         peer=peer,
+        schedule=schedule,
+        connect_on_start=s.get("connect_on_start", bool, not (role_name == "driven" and peer is not None)),
     )
     s.finish()
     return settings
+
+
+def _schedule(s: _Section) -> Schedule:
+    """``schedule: {start_time, end_time, days | start_day+end_day, time_zone}``; absent = non-stop."""
+    if not s.data or s.get("non_stop", bool, False):
+        s.get("non_stop", bool, True)
+        s.finish()
+        return Schedule()
+    time_text = "a time of day HH:MM, e.g. '08:00'"
+    try:
+        start_time = parse_time(s.get("start_time", str, expect=time_text))
+        end_time = parse_time(s.get("end_time", str, expect=time_text))
+        days_raw = s.get("days", list, list(DAYS), expect="a list of days, e.g. [mon, tue, wed, thu, fri]")
+        days = frozenset(parse_day(str(d)) for d in days_raw)
+        start_day_text = s.optional("start_day", str, expect="a day, e.g. sun")
+        end_day_text = s.optional("end_day", str, expect="a day, e.g. fri")
+        schedule = Schedule(
+            non_stop=False, start_time=start_time, end_time=end_time, days=days,
+            start_day=parse_day(start_day_text) if start_day_text else None,
+            end_day=parse_day(end_day_text) if end_day_text else None,
+            time_zone=s.get("time_zone", str, "UTC", expect="an IANA time zone, e.g. Europe/London"),
+        )
+    except ScheduleError as exc:
+        raise ConfigError(f"{s.path}: {s.where}: {exc}") from None
+    s.finish()
+    return schedule
 
 
 def _path(s: _Section, name: str, base_dir: Path) -> Path | None:

@@ -28,7 +28,7 @@ defaults:
 sessions:
   client: {{role: handler, sender_comp_id: GATEWAY, target_comp_id: TRADER, port: {handler_port}}}
   venue: {{role: driven, sender_comp_id: GATEWAY, target_comp_id: VENUE, port: {venue_port},
-          reconnect_interval: 0.5}}
+          reconnect_interval: 0.5, connect_on_start: true}}
 pairs:
   - {{handler: client, driven: venue}}
 """
