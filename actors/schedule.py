@@ -62,11 +62,11 @@ class Schedule:
     def describe(self) -> str:
         if self.non_stop:
             return "non-stop"
-        hours = f"{self.start_time:%H:%M}-{self.end_time:%H:%M} {self.time_zone}"
+        hours = f"{_hhmm(self.start_time)}-{_hhmm(self.end_time)} {self.time_zone}"
         if self.weekly:
             assert self.start_day is not None and self.end_day is not None
-            return f"{DAYS[self.start_day]} {self.start_time:%H:%M} to {DAYS[self.end_day]} " \
-                   f"{self.end_time:%H:%M} {self.time_zone}"
+            return f"{DAYS[self.start_day]} {_hhmm(self.start_time)} to {DAYS[self.end_day]} " \
+                   f"{_hhmm(self.end_time)} {self.time_zone}"
         day_names = ",".join(DAYS[d] for d in sorted(self.days))
         return f"{day_names} {hours}"
 
@@ -122,6 +122,10 @@ class Schedule:
         start = _utc_ns(datetime.combine(day, self.start_time, zone))
         end = _utc_ns(datetime.combine(day + timedelta(days=span_days), self.end_time, zone))
         return Window(start, end)
+
+
+def _hhmm(t: time) -> str:
+    return f"{t:%H:%M:%S}" if t.second else f"{t:%H:%M}"
 
 
 def _utc_ns(local: datetime) -> int:

@@ -106,6 +106,9 @@ class SessionActor:
                                fsync=settings.store.durability is not Durability.OS_BUFFER)
         self.acceptance = self.journal.load(self.store.next_sender_seq)
         self.chain = Chain()
+        #: Tells this process from the one before it (the coordinator notices restarts by it).
+        self.incarnation = f"{os.getpid()}-{clock.now().utc_ns}"
+        self.last_reason = "session process started"
         #: Forward ids awaiting the peer's ack -> incoming MsgSeqNum.
         self.awaiting: dict[str, int] = {}
         #: Forwards the bus could not take yet (its outbox is bounded), oldest first.
@@ -197,9 +200,11 @@ class SessionActor:
 
     def on_output(self, driver: SessionDriver, output: Output) -> None:
         if isinstance(output, StateChanged):
+            self.last_reason = output.reason
             self.bus.publish(protocol.session_topic(self.name, "state"), {
                 "old": output.old.value, "new": output.new.value, "reason": output.reason,
-                "next_sender": output.next_sender, "next_target": output.next_target, "time_ns": output.utc_ns})
+                "next_sender": output.next_sender, "next_target": output.next_target, "time_ns": output.utc_ns,
+                "incarnation": self.incarnation})
         elif isinstance(output, SessionEvent):
             self.bus.publish(protocol.session_topic(self.name, output.kind), {
                 "kind": output.kind, "text": output.text, "next_sender": output.next_sender,
@@ -283,7 +288,7 @@ class SessionActor:
     def status(self) -> dict[str, Any]:
         status = self.driver.session.status()
         status.update(name=self.name, role=self.settings.role, pid=os.getpid(), connected=self.driver.connected,
-                      awaiting_ack=len(self.awaiting))
+                      awaiting_ack=len(self.awaiting), incarnation=self.incarnation, reason=self.last_reason)
         return status
 
     # --------------------------------------------------------------- running

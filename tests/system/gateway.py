@@ -26,9 +26,9 @@ defaults:
   heartbeat_interval: {heartbeat}
   store: {{path: {store}, durability: batch}}
 sessions:
-  client: {{role: handler, sender_comp_id: GATEWAY, target_comp_id: TRADER, port: {handler_port}}}
+  client: {{role: handler, sender_comp_id: GATEWAY, target_comp_id: TRADER, port: {handler_port}{client_extra}}}
   venue: {{role: driven, sender_comp_id: GATEWAY, target_comp_id: VENUE, port: {venue_port},
-          reconnect_interval: 0.5, connect_on_start: true}}
+          reconnect_interval: 0.5, connect_on_start: {connect_on_start}{venue_extra}}}
 pairs:
   - {{handler: client, driven: venue}}
 """
@@ -59,9 +59,11 @@ class Ports:
 
 
 class Gateway:
-    ACTORS = ("broker", "client", "venue", "monitor")
-
-    def __init__(self, directory: Path, children: Children, heartbeat_s: int = 30) -> None:
+    def __init__(self, directory: Path, children: Children, heartbeat_s: int = 30, *, coordinator: bool = False,
+                 client_extra: str = "", venue_extra: str = "") -> None:
+        """``coordinator``: run the coordinator too (the Driven then connects only when told to);
+        ``client_extra`` / ``venue_extra``: more settings of each session, as ``, key: value`` YAML."""
+        self.actors = ("broker", "client", "venue", "monitor") + (("coordinator",) if coordinator else ())
         self.dir = directory
         self.children = children
         self.logs = directory / "logs"
@@ -70,7 +72,8 @@ class Gateway:
         self.topology = directory / "topology.yaml"
         self.topology.write_text(TOPOLOGY.format(
             router=self.ports.router, xsub=self.ports.xsub, xpub=self.ports.xpub, heartbeat=heartbeat_s,
-            store=directory / "store", handler_port=self.ports.handler, venue_port=self.ports.venue))
+            store=directory / "store", handler_port=self.ports.handler, venue_port=self.ports.venue,
+            connect_on_start="false" if coordinator else "true", client_extra=client_extra, venue_extra=venue_extra))
         self.conf = directory / "supervisord.conf"
         self.conf.write_text(self._supervisord_conf())
         self.supervisord: Child | None = None
@@ -84,7 +87,9 @@ class Gateway:
             "client": f"{py} -m actors.session_actor --config {self.topology} --session client",
             "venue": f"{py} -m actors.session_actor --config {self.topology} --session venue",
             "monitor": f"{py} -m actors.monitor --json --endpoint tcp://127.0.0.1:{p.xpub} --silence-s 1.3",
+            "coordinator": f"{py} -m actors.coordinator --config {self.topology} --driven-grace-s 5",
         }
+        commands = {name: command for name, command in commands.items() if name in self.actors}
         cwd = Path(__file__).resolve().parents[2]
         head = (f"[supervisord]\nlogfile={self.logs}/supervisord.log\npidfile={self.dir}/supervisord.pid\n"
                 f"childlogdir={self.logs}\nnodaemon=true\n\n"
@@ -98,7 +103,7 @@ class Gateway:
     def start(self) -> None:
         self.supervisord = self.children.start(
             "supervisord", [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(self.conf)])
-        wait_until(lambda: all(self.state(n) == "RUNNING" for n in self.ACTORS), 30, "all programs RUNNING",
+        wait_until(lambda: all(self.state(n) == "RUNNING" for n in self.actors), 30, "all programs RUNNING",
                    self.children)
 
     def ctl(self, *args: str) -> str:

@@ -1,0 +1,107 @@
+"""The pairing rule, flow by flow, as the coordinator sees it."""
+
+from __future__ import annotations
+
+from actors.pair_policy import COMMAND_HOLD_S, PairPolicy
+
+
+def policy() -> PairPolicy:
+    p = PairPolicy("client", "venue", driven_grace_s=10.0)
+    p.on_state("client", "DISCONNECTED", "session process started", 0.0, "c1")
+    p.on_state("venue", "DISCONNECTED", "session process started", 0.0, "v1")
+    return p
+
+
+def cmds(commands: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    return [(c.session, c.cmd) for c in commands]
+
+
+def test_main_flow_user_logs_on_then_driven_connects() -> None:
+    p = policy()
+    assert cmds(p.on_state("client", "CONNECTED", "Logon accepted", 1.0)) == [("venue", "connect")]
+    assert cmds(p.on_state("venue", "CONNECTING", "connecting", 1.1)) == []
+    assert cmds(p.on_state("venue", "CONNECTED", "Logon reply received", 1.2)) == []
+
+
+def test_user_logout_disconnects_the_driven() -> None:
+    p = policy()
+    p.on_state("client", "CONNECTED", "", 1.0)
+    p.on_state("venue", "CONNECTED", "", 1.1)
+    [c] = p.on_state("client", "DISCONNECTED", "Logout exchange complete", 2.0)
+    assert (c.session, c.cmd) == ("venue", "disconnect") and "Logout exchange complete" in c.text
+
+
+def test_user_connection_break_disconnects_the_driven() -> None:
+    p = policy()
+    p.on_state("client", "CONNECTED", "", 1.0)
+    p.on_state("venue", "CONNECTED", "", 1.1)
+    assert cmds(p.on_state("client", "DISCONNECTED_ABNORMALLY", "connection reset", 2.0)) == [("venue", "disconnect")]
+
+
+def test_driven_reconnecting_is_left_alone_and_giving_up_logs_the_user_out() -> None:
+    p = policy()
+    p.on_state("client", "CONNECTED", "", 1.0)
+    p.on_state("venue", "CONNECTED", "", 1.1)
+    assert cmds(p.on_state("venue", "DISCONNECTED_ABNORMALLY", "connection lost", 2.0)) == []
+    assert cmds(p.on_state("venue", "RECONNECTING", "next try in 2 s", 2.0)) == []
+    [c] = p.on_state("venue", "DISCONNECTED", "connection refused; gave up after 3 tries", 9.0)
+    assert (c.session, c.cmd) == ("client", "logout") and "gave up after 3 tries" in c.text
+
+
+def test_venue_unreachable_at_logon_logs_the_user_out_with_the_reason() -> None:
+    p = policy()
+    assert cmds(p.on_state("client", "CONNECTED", "", 1.0)) == [("venue", "connect")]
+    p.on_state("venue", "CONNECTING", "connecting to 127.0.0.1:9877 (try 1)", 1.0)
+    p.on_state("venue", "DISCONNECTED_ABNORMALLY", "Connection refused", 1.1)
+    [c] = p.on_state("venue", "DISCONNECTED", "Connection refused; gave up after 1 tries", 1.2)
+    assert c.cmd == "logout" and "Connection refused" in c.text
+
+
+def test_a_restarted_driven_is_connected_again() -> None:
+    p = policy()
+    p.on_state("client", "CONNECTED", "", 1.0)
+    p.on_state("venue", "CONNECTED", "", 1.1)
+    # kill -9: a new process reports DISCONNECTED before the broker noticed the old one went
+    assert cmds(p.on_state("venue", "DISCONNECTED", "session process started", 3.0, "v2")) == [("venue", "connect")]
+
+
+def test_a_driven_that_stays_gone_logs_the_user_out_after_the_grace_period() -> None:
+    p = policy()
+    p.on_state("client", "CONNECTED", "", 1.0)
+    p.on_state("venue", "CONNECTED", "", 1.1)
+    assert cmds(p.on_actor("venue", False, 2.0)) == []
+    assert cmds(p.reconcile(11.0)) == []
+    assert cmds(p.reconcile(12.5)) == [("client", "logout")]
+
+
+def test_a_dead_handler_disconnects_the_driven() -> None:
+    p = policy()
+    p.on_state("client", "CONNECTED", "", 1.0)
+    p.on_state("venue", "CONNECTED", "", 1.1)
+    assert cmds(p.on_actor("client", False, 2.0)) == [("venue", "disconnect")]
+
+
+def test_a_restarted_coordinator_learns_states_and_carries_on() -> None:
+    fresh = PairPolicy("client", "venue")
+    assert cmds(fresh.on_state("venue", "CONNECTED", "", 0.0, "v1")) == []
+    assert cmds(fresh.on_state("client", "CONNECTED", "", 0.0, "c1")) == []
+    # and a half-finished pair is finished
+    fresh2 = PairPolicy("client", "venue")
+    fresh2.on_state("venue", "DISCONNECTED", "", 0.0, "v1")
+    assert cmds(fresh2.on_state("client", "CONNECTED", "", 0.0, "c1")) == [("venue", "connect")]
+
+
+def test_commands_are_not_repeated_while_nothing_changes() -> None:
+    p = policy()
+    assert cmds(p.on_state("client", "CONNECTED", "", 1.0)) == [("venue", "connect")]
+    assert cmds(p.reconcile(2.0)) == []
+    assert cmds(p.reconcile(1.0 + COMMAND_HOLD_S + 0.1)) == [("venue", "connect")]
+
+
+def test_a_new_logon_after_a_venue_logout_connects_again() -> None:
+    p = policy()
+    p.on_state("client", "CONNECTED", "", 1.0)
+    p.on_state("venue", "CONNECTED", "", 1.1)
+    assert cmds(p.on_state("venue", "DISCONNECTED", "Logout exchange complete: closing", 2.0)) == [("client", "logout")]
+    p.on_state("client", "DISCONNECTED", "Logout exchange complete", 2.1)
+    assert cmds(p.on_state("client", "CONNECTED", "Logon accepted", 5.0)) == [("venue", "connect")]
