@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import socket
 import sys
 from typing import Any
 
@@ -24,6 +22,7 @@ from actors import clock
 from actors.bus import BusClient
 from actors.loop import Loop
 from actors.pair_policy import Command, PairPolicy
+from actors.process import run_until_signalled
 from actors.settings import ConfigError, Topology, load_topology
 from broker import protocol
 from broker.protocol import Envelope
@@ -134,27 +133,11 @@ class Coordinator:
     # --------------------------------------------------------------- running
 
     def run(self) -> int:
-        stop_r, stop_w = socket.socketpair()
-        stop_r.setblocking(False)
-        stop_w.setblocking(False)
-        signal.set_wakeup_fd(stop_w.fileno())
-        stopping: list[int] = []
-        signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
-        signal.signal(signal.SIGINT, lambda signum, _frame: stopping.append(signum))
-        self.loop.add_reader(stop_r, lambda: _drain(stop_r))
         self.bus.publish("coordinator.started", {"pairs": [p.name for p in self.policies]})
         log.info("coordinator: %d pair(s): %s", len(self.policies), ", ".join(p.name for p in self.policies))
-        while not stopping:
-            self.loop.run_once(1.0)
+        run_until_signalled(self.loop)
         self.bus.close()
         return 0
-
-
-def _drain(sock: socket.socket) -> None:
-    try:
-        sock.recv(4096)
-    except BlockingIOError:
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:

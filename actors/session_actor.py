@@ -21,11 +21,8 @@ for supervisord to restart it; SIGTERM logs out and exits 0.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import signal
-import socket
 import sys
 from collections import deque
 from typing import Any
@@ -43,6 +40,7 @@ from actors.fix.states import OFFLINE
 from actors.forwarding import Chain, Forward, Journal, Origin, Verdict
 from actors.initiator import Initiator, Phase
 from actors.loop import Loop
+from actors.process import run_until_signalled
 from actors.schedule import Schedule
 from actors.settings import ConfigError, SessionSettings, Topology, load_topology
 from actors.store import Durability, MessageStore, open_store
@@ -296,16 +294,7 @@ class SessionActor:
     def run(self) -> int:
         if self.settings.config.role is Role.INITIATOR and self.settings.connect_on_start:
             self.connect()
-        stop_r, stop_w = socket.socketpair()
-        stop_r.setblocking(False)
-        stop_w.setblocking(False)
-        signal.set_wakeup_fd(stop_w.fileno())
-        stopping: list[int] = []
-        signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
-        signal.signal(signal.SIGINT, lambda signum, _frame: stopping.append(signum))
-        self.loop.add_reader(stop_r, lambda: _drain(stop_r))
-        while not stopping:
-            self.loop.run_once(1.0)
+        run_until_signalled(self.loop)
         self._shutdown()
         return 0
 
@@ -324,12 +313,6 @@ class SessionActor:
         self.bus.close()
         self.journal.close()
         self.store.close()
-
-
-def _drain(sock: socket.socket) -> None:
-    """Empty the signal wake-up socket; the handler already noted the signal."""
-    with contextlib.suppress(BlockingIOError):
-        sock.recv(4096)
 
 
 def main(argv: list[str] | None = None) -> int:
