@@ -33,7 +33,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -125,7 +124,6 @@ class BusClient:
         #: The broker instance of the last welcome; None until the first.
         self.broker_instance: str | None = None
         self.welcomed = False
-        self._hello_id = ""
 
         self._context = zmq.Context()
         self.dealer: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
@@ -348,8 +346,8 @@ class BusClient:
         self._hello(now_s)
 
     def _hello(self, now_s: float) -> None:
-        self._hello_id = self._ids.next()
-        sent = self._send(Envelope(kind=protocol.HELLO, src=self.name, dst=protocol.BROKER, id=self._hello_id).encode())
+        hello = Envelope(kind=protocol.HELLO, src=self.name, dst=protocol.BROKER, id=self._ids.next())
+        sent = self._send(hello.encode())
         # Sent but unanswered: the broker may be restarting; not sent: no connection yet, retry soon.
         self._hello_due_s = now_s + (protocol.HEARTBEAT_INTERVAL_S if sent else LINK_RETRY_S)
 
@@ -360,7 +358,7 @@ class BusClient:
         self._heartbeat_due_s = now.mono_s + protocol.HEARTBEAT_INTERVAL_S
 
     def _backoff_s(self, attempts: int) -> float:
-        return min(self.retransmit_after_s * 2 ** max(0, attempts - 1), MAX_RETRANSMIT_AFTER_S)
+        return min(self.retransmit_after_s * 2.0 ** max(0, attempts - 1), MAX_RETRANSMIT_AFTER_S)
 
     def _schedule(self, entry: _Pending, due_s: float) -> None:
         entry.due_s = due_s
@@ -407,8 +405,3 @@ class BusClient:
         except zmq.Again:
             return False
         return True
-
-
-def poll_timeout_ms(deadline_s: float, now_s: float) -> int:
-    """Milliseconds until ``deadline_s``, rounded up so the loop wakes at or after it, never spinning before."""
-    return max(0, math.ceil((deadline_s - now_s) * 1000))

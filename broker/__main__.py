@@ -24,7 +24,8 @@ log = logging.getLogger("fixmesh.broker")
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m broker", description="fixmesh bus broker")
     parser.add_argument("--router", default=protocol.DEFAULT_ROUTER_ENDPOINT,
-                        help=f"business plane, actors' DEALERs connect here (default: {protocol.DEFAULT_ROUTER_ENDPOINT})")
+                        help="business plane, actors' DEALERs connect here "
+                             f"(default: {protocol.DEFAULT_ROUTER_ENDPOINT})")
     parser.add_argument("--xsub", default=protocol.DEFAULT_XSUB_ENDPOINT,
                         help=f"event plane, publishers connect here (default: {protocol.DEFAULT_XSUB_ENDPOINT})")
     parser.add_argument("--xpub", default=protocol.DEFAULT_XPUB_ENDPOINT,

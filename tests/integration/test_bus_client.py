@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -208,12 +209,18 @@ def test_unacked_deliver_is_retransmitted_with_doubling_timeout(
     # a resends to b on ``actor.b.up``; only after it has seen that event are copies down to the timer.
     silent.until(lambda: "actor.b.up" in events, what="actor.b.up at a")
     assert a.deliver("b", "m-1", b"x") is Outcome.SENT
-    copies = lambda: len(silent.received["b"])  # noqa: E731
+
+    def copies() -> int:
+        return len(silent.received["b"])
+
+    def has_copies(count: int) -> bool:
+        return copies() == count
+
     silent.until(lambda: copies() == 1, what="first copy")
     for step_s, expected in [(1.9, 1), (0.1, 2), (3.9, 2), (0.1, 3)]:
         fake.advance(step_s)
         if expected > copies():
-            silent.until(lambda e=expected: copies() == e, what=f"copy {expected}")  # type: ignore[misc]
+            silent.until(partial(has_copies, expected), what=f"copy {expected}")
         else:
             silent.run_for(0.2)
         assert copies() == expected, f"after +{step_s} s"
@@ -247,6 +254,33 @@ def test_publish_stamps_actor_and_time(broker: BrokerProcess, connect: Callable[
     finally:
         watcher.close()
         context.term()
+
+
+def test_a_new_broker_instance_on_the_event_plane_brings_a_hello_and_a_resend(
+        broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
+    """With a's clock frozen it sends no heartbeat: only ``broker.heartbeat`` from the new broker can bring it back."""
+    fake = FakeClock()
+    refused: list[Envelope] = []
+    a = connect("a", now=fake, retransmit_after_s=60.0, on_undeliverable=refused.append)
+    pump = Pump(a)
+
+    def step_while_unwelcomed() -> bool:
+        if not a.welcomed:
+            fake.advance(0.1)  # hello retries; heartbeats go out only once welcomed
+        return a.welcomed
+
+    pump.until(step_while_unwelcomed, what="welcome")
+    first = a.broker_instance
+    assert a.deliver("ghost", "m-1", b"x") is Outcome.SENT
+    pump.until(lambda: len(refused) == 1, what="undeliverable")
+
+    broker.kill()
+    broker.start()
+    pump.until(lambda: not a.welcomed, timeout_s=WAIT_S, what="restart noticed on the event plane")
+    pump.until(step_while_unwelcomed, what="welcome by the new broker")
+    assert a.broker_instance not in (None, first)
+    pump.until(lambda: len(refused) == 2, what="the pending deliver resent")
+    assert "actor a is up (hello)" in broker.log().split(f"broker {a.broker_instance} listening")[1]
 
 
 TOTAL = 2000
