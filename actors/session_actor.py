@@ -32,11 +32,13 @@ from actors.acceptor import Acceptor, SessionKey
 from actors.bus import BusClient, Outcome
 from actors.dictionaries import load_dictionary
 from actors.driver import SessionDriver
+from actors.fix import tags as T
 from actors.fix.config import Role
 from actors.fix.message import Message
 from actors.fix.outputs import Output, SessionEvent, StateChanged
 from actors.fix.session import Session, SessionHooks
 from actors.fix.states import OFFLINE
+from actors.fix.timefmt import parse_utc_timestamp
 from actors.forwarding import Chain, Forward, Journal, Origin, Verdict
 from actors.initiator import Initiator, Phase
 from actors.loop import Loop
@@ -55,16 +57,36 @@ _RESTAMPED = frozenset({8, 9, 35, 34, 43, 49, 52, 56, 122, 10})
 _APPLICATION_NOT_AVAILABLE = 4
 
 
-class ScheduleHooks(SessionHooks):
-    """Refuse a Logon outside the session's schedule, with a Logout that says when it is open."""
+class ActorHooks(SessionHooks):
+    """The application decisions a session actor makes for its session core.
 
-    def __init__(self, schedule: Schedule) -> None:
-        self.schedule = schedule
+    * An acceptor refuses a Logon outside its schedule, with a Logout that
+      says when it is open.
+    * With message rejecting enabled, a stored application message older
+      than its time-to-live is not resent when the counterparty asks for it:
+      the session gap-fills it and the actor sends it back to its origin as
+      rejected.
+    """
+
+    def __init__(self, actor: SessionActor) -> None:
+        self.actor = actor
 
     def on_logon_request(self, logon: Message) -> str | None:
-        if self.schedule.is_open(clock.now().utc_ns):
+        schedule = self.actor.settings.schedule
+        if schedule.is_open(clock.now().utc_ns):
             return None
-        return f"Logon refused: outside the session schedule ({self.schedule.describe()})"
+        return f"Logon refused: outside the session schedule ({schedule.describe()})"
+
+    def on_resend(self, message: Message) -> bool:
+        settings = self.actor.settings
+        if not settings.enable_message_rejecting:
+            return True
+        sent = parse_utc_timestamp(message.get(T.SENDING_TIME) or b"")
+        age_s = (clock.now().utc_ns - sent) / 1e9 if sent is not None else 0.0
+        if age_s <= settings.message_ttl_s:
+            return True
+        self.actor.reject_expired(message, age_s)
+        return False
 
 
 class ScheduleGuard:
@@ -104,6 +126,7 @@ class SessionActor:
                                fsync=settings.store.durability is not Durability.OS_BUFFER)
         self.acceptance = self.journal.load(self.store.next_sender_seq)
         self.chain = Chain()
+        self.reject_chain = Chain()
         #: Tells this process from the one before it (the coordinator notices restarts by it).
         self.incarnation = f"{os.getpid()}-{clock.now().utc_ns}"
         self.last_reason = "session process started"
@@ -145,7 +168,7 @@ class SessionActor:
         transport_dd = load_dictionary(str(s.transport_dictionary)) if s.transport_dictionary else app_dd
         return Session(s.config, next_sender=self.store.next_sender_seq, next_target=self.store.next_target_seq,
                        transport_dictionary=transport_dd, app_dictionary=app_dd,
-                       hooks=ScheduleHooks(s.schedule) if s.config.role is Role.ACCEPTOR else None)
+                       hooks=ActorHooks(self))
 
     def _lookup(self, key: SessionKey) -> SessionDriver | None:
         c = self.settings.config
@@ -182,6 +205,24 @@ class SessionActor:
         self.backlog.append((peer, forward_id, forward.to_wire()))
         self._drain_backlog()
         return False
+
+    def reject_expired(self, message: Message, age_s: float) -> None:
+        """Send a message that outlived its time-to-live back to its origin as rejected."""
+        seq = message.seq_num or 0
+        text = (f"not delivered: {self.settings.config.target_comp_id} was not reachable within the message "
+                f"time-to-live ({self.settings.message_ttl_s:g} s; the message waited {age_s:.1f} s)")
+        log.warning("%s: %s %d %s", self.name, message.msg_type, seq, text)
+        self.bus.publish(protocol.session_topic(self.name, "rejected"), {
+            "kind": "rejected", "msg_type": message.msg_type, "seq": seq, "text": text,
+            "cl_ord_id": message.get_str(11) or ""})
+        peer = self.settings.peer
+        if peer is None:
+            return
+        msg_type, body = rejection_for(message, text, self.incarnation)
+        origin = Origin(f"{self.name}.rejected", self.epoch)
+        forward = Forward(origin, seq, self.reject_chain.link(self.epoch, seq), msg_type, [], body)
+        self.backlog.append((peer, origin.message_id(seq), forward.to_wire()))
+        self._drain_backlog()
 
     def _drain_backlog(self) -> None:
         """Hand waiting forwards to the bus, in order, while its outbox has room."""
@@ -313,6 +354,26 @@ class SessionActor:
         self.bus.close()
         self.journal.close()
         self.store.close()
+
+
+def rejection_for(message: Message, text: str, exec_prefix: str) -> tuple[str, list[tuple[int, bytes]]]:
+    """What the end user receives for an application message that was not delivered.
+
+    An order (NewOrderSingle) gets an ExecutionReport with OrdStatus=Rejected,
+    as order-management systems expect; anything else a BusinessMessageReject
+    (reason 4, application not available).
+    """
+    reason = text.encode("latin-1", "replace")
+    if message.msg_type == "D":
+        fields = [(37, b"NONE"), (17, f"{exec_prefix}-{message.seq_num}".encode()), (150, b"8"), (39, b"8")]
+        fields += [(tag, value) for tag in (11, 55, 54, 38) if (value := message.get(tag)) is not None]
+        fields += [(151, b"0"), (14, b"0"), (6, b"0"), (58, reason), (103, b"99")]
+        return "8", sorted(fields)
+    fields = [(58, reason), (372, message.msg_type.encode()), (380, b"%d" % _APPLICATION_NOT_AVAILABLE)]
+    ref = message.get(11)
+    if ref is not None:
+        fields.append((379, ref))
+    return "j", sorted(fields)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,6 +73,10 @@ class SessionSettings:
     schedule: Schedule = field(default_factory=Schedule)
     #: Initiators: connect when the process starts, or only when commanded (a paired Driven).
     connect_on_start: bool = True
+    #: FIX Antenna's message rejecting: stored messages older than ``message_ttl_s`` are not
+    #: sent when the counterparty asks for them; they go back to their origin as rejected.
+    enable_message_rejecting: bool = False
+    message_ttl_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +310,11 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         peer=peer,
         schedule=schedule,
         connect_on_start=s.get("connect_on_start", bool, not (role_name == "driven" and peer is not None)),
+        enable_message_rejecting=s.get("enable_message_rejecting", bool, False),
+        message_ttl_s=s.get("message_ttl", float, 0.0, expect="seconds >= 0 (0 = no limit)", check=lambda v: v >= 0),
     )
+    if settings.enable_message_rejecting and settings.message_ttl_s <= 0:
+        raise s.error("message_ttl", "missing or 0; enable_message_rejecting needs a time-to-live in seconds")
     s.finish()
     return settings
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -194,5 +195,25 @@ def test_the_end_of_the_window_logs_out_both_halves(tmp_path: Path, children: Ch
         flow.wait_log(venue, "Logout received: end user's session ended")
         # The trader's reconnect attempts after the window are refused.
         flow.wait_log(trader, "outside the session schedule", timeout_s=30)
+    finally:
+        flow.stop()
+
+
+def test_orders_older_than_the_ttl_are_rejected_back_to_the_user(tmp_path: Path, children: Children) -> None:
+    """The venue is down when the trader sends; when it comes back, the orders have outlived their TTL."""
+    flow = Flow(tmp_path, children, venue_extra=", enable_message_rejecting: true, message_ttl: 2")
+    try:
+        trader = flow.trader(send=5, rate=50)
+        flow.wait_state("client", "CONNECTED")
+        flow.wait_state("venue", "RECONNECTING")  # the venue is down: the orders wait in the Driven's store
+        time.sleep(3.0)  # real time must pass: the orders have to outlive their 2 s time-to-live
+        venue = flow.venue()
+        wait_until(lambda: flow.received("trader") == 5, 30, "5 rejections at the trader", children)
+        rejects = read_received(flow.tmp / "trader" / "received.log")
+        assert [r.cl_ord_id for r in rejects] == [str(i) for i in range(1, 6)]
+        assert flow.received("venue") == 0, "expired orders must not reach the venue"
+        rejected = [e for e in flow.gw.events() if e.get("topic") == "session.venue.rejected"]
+        assert len(rejected) == 5 and all("time-to-live" in str(e["body"]) for e in rejected)
+        assert trader.exit_code is None and venue.exit_code is None
     finally:
         flow.stop()
