@@ -4,6 +4,7 @@
     fixmesh endpoint ...            one FIX session as a process (initiator or acceptor)
     fixmesh session --config T --session NAME   one gateway session actor of a topology
     fixmesh broker ...              the ZeroMQ broker (business and event planes)
+    fixmesh coordinator --config T  the pairing and schedule policy of a topology
     fixmesh monitor [PREFIX ...]    print bus events as they happen
     fixmesh store show|reset ...    inspect or remove a session's store
     fixmesh demo                    the demo topology under supervisord
@@ -20,6 +21,7 @@ COMMANDS = {
     "session": "actors.session_actor",
     "monitor": "actors.monitor",
     "broker": "broker.__main__",
+    "coordinator": "actors.coordinator",
     "store": "actors.store.__main__",
     "demo": "actors.demo",
 }
