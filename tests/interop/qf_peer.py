@@ -61,7 +61,10 @@ class Recorder(fix.Application):
         pass
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
+        header = message.getHeader()
+        if header.getField(35) == "5":
+            text = message.getField(58) if message.isSetField(58) else ""
+            log.info("Logout received: %s", text)
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         pass

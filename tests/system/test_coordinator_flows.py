@@ -217,3 +217,21 @@ def test_orders_older_than_the_ttl_are_rejected_back_to_the_user(tmp_path: Path,
         assert trader.exit_code is None and venue.exit_code is None
     finally:
         flow.stop()
+
+
+def test_quickfix_as_the_end_user_main_flow_and_venue_unreachable(tmp_path: Path, children: Children) -> None:
+    """An engine nobody here wrote as the trader: it logs on, trades, and is told why it was logged out."""
+    from tests.system.test_gateway_pair import quickfix_peer
+
+    flow = Flow(tmp_path, children, venue_extra=", reconnect_max_tries: 2")
+    try:
+        venue = flow.venue(send=50)
+        trader = children.start("quickfix-trader", quickfix_peer("initiator", flow.gw.ports.handler, "TRADER",
+                                                                 tmp_path / "qf-trader", 50, 200))
+        wait_until(lambda: flow.received("venue") == 50 and count_received(tmp_path / "qf-trader" / "received.log")
+                   == 50, 30, "50 orders each way with QuickFIX as the trader", children)
+        venue.kill()  # the venue goes away for good: the Driven gives up and the trader is told
+        flow.wait_log(trader, "Logout received: venue session ended", timeout_s=40)
+        assert "gave up after 2 tries" in trader.log_text()
+    finally:
+        flow.stop()
