@@ -5,6 +5,7 @@
     fixmesh session --config T --session NAME   one gateway session actor of a topology
     fixmesh broker ...              the ZeroMQ broker (business and event planes)
     fixmesh coordinator --config T  the pairing and schedule policy of a topology
+    fixmesh ctl --config T SESSION COMMAND   status, connect, logout, switch_connection, ...
     fixmesh monitor [PREFIX ...]    print bus events as they happen
     fixmesh store show|reset ...    inspect or remove a session's store
     fixmesh demo                    the demo topology under supervisord
@@ -22,6 +23,7 @@ COMMANDS = {
     "monitor": "actors.monitor",
     "broker": "broker.__main__",
     "coordinator": "actors.coordinator",
+    "ctl": "actors.ctl",
     "store": "actors.store.__main__",
     "demo": "actors.demo",
 }

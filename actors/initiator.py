@@ -56,13 +56,25 @@ class Initiator:
         reconnect_interval_s: float = 5.0,
         max_tries: int = 0,
         reconnect_after_logout: bool = False,
+        backup: tuple[str, int] | None = None,
+        auto_switch_to_backup: bool = False,
+        cyclic_switch: bool = False,
+        on_switch: Callable[[str, str, str], None] | None = None,
         now: Callable[[], Instant] = clock.now,
     ) -> None:
+        """``backup``: a second address; ``auto_switch_to_backup`` moves to it when ``max_tries``
+        attempts on the primary failed (FIX Antenna's EnableAutoSwitchToBackupConnection);
+        ``cyclic_switch`` keeps alternating after that instead of giving up
+        (CyclicSwitchBackupConnection). ``on_switch(from, to, why)`` is told of every switch."""
         if max_tries < 0:
             raise ValueError("max_tries must be >= 0 (0 = unlimited)")
         self.loop = loop
         self.driver = driver
-        self.address = (host, port)
+        self.addresses: list[tuple[str, int]] = [(host, port)] + ([backup] if backup else [])
+        self.current = 0
+        self.auto_switch_to_backup = auto_switch_to_backup and backup is not None
+        self.cyclic_switch = cyclic_switch and backup is not None
+        self._on_switch = on_switch
         self.connect_timeout_s = connect_timeout_s
         self.reconnect_interval_s = reconnect_interval_s
         self.max_tries = max_tries
@@ -88,6 +100,33 @@ class Initiator:
         self._abandon_socket()
         self._deadline = None
         self.phase = Phase.STOPPED
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.addresses[self.current]
+
+    @property
+    def connection_name(self) -> str:
+        return "primary" if self.current == 0 else "backup"
+
+    def switch(self, why: str) -> bool:
+        """Move to the other address now (after dropping a connection in progress); False if there is none."""
+        if len(self.addresses) < 2:
+            return False
+        old = f"{self.connection_name} {self.address[0]}:{self.address[1]}"
+        self.current = 1 - self.current
+        self.tries = 0
+        new = f"{self.connection_name} {self.address[0]}:{self.address[1]}"
+        log.info("%s: switching from %s to %s: %s", self.driver.name, old, new, why)
+        if self._on_switch is not None:
+            self._on_switch(old, new, why)
+        return True
+
+    def reconnect_now(self) -> None:
+        """Start a new attempt at once on the current address (after a commanded switch)."""
+        self._abandon_socket()
+        self.gave_up = False
+        self._attempt()
 
     # ------------------------------------------------------- timer source
 
@@ -176,6 +215,12 @@ class Initiator:
             self.phase = Phase.STOPPED
 
     def _retry_or_give_up(self, reason: str) -> None:
+        if self.max_tries and self.tries >= self.max_tries and self._may_switch():
+            self.switch(f"{reason}; {self.tries} tries failed")
+            self.driver.run(self.driver.session.start_reconnecting(
+                self._now(), f"{reason}; next try on the {self.connection_name} connection"))
+            self._wait(reason)
+            return
         if self.max_tries and self.tries >= self.max_tries:
             self.driver.run(self.driver.session.give_up(self._now(), f"{reason}; gave up after {self.tries} tries"))
             self.gave_up = True
@@ -184,6 +229,11 @@ class Initiator:
         waiting = f"{reason}; next try in {self.reconnect_interval_s:g} s"
         self.driver.run(self.driver.session.start_reconnecting(self._now(), waiting))
         self._wait(reason)
+
+    def _may_switch(self) -> bool:
+        if self.current == 0:
+            return self.auto_switch_to_backup or self.cyclic_switch
+        return self.cyclic_switch
 
     def _wait(self, reason: str) -> None:
         self.phase = Phase.WAITING

@@ -33,6 +33,7 @@ class Loop:
         self._handlers: dict[Any, tuple[Callback | None, Callback | None]] = {}
         self._keys: dict[Any, Any] = {}
         self._timers: set[TimerSource] = set()
+        self._soon: list[Callback] = []
         self._stopping = False
 
     # ---------------------------------------------------------- registration
@@ -75,6 +76,10 @@ class Loop:
         else:
             self.forget(sock)
 
+    def call_soon(self, callback: Callback) -> None:
+        """Run ``callback`` at the end of this turn of the loop (outside the caller's stack)."""
+        self._soon.append(callback)
+
     def add_timer_source(self, source: TimerSource) -> None:
         self._timers.add(source)
 
@@ -95,7 +100,7 @@ class Loop:
             self.run_once(max_wait_s)
 
     def run_once(self, max_wait_s: float = 1.0) -> None:
-        timeout = max_wait_s
+        timeout = 0.0 if self._soon else max_wait_s
         now = time.monotonic()
         for source in list(self._timers):
             deadline = source.next_deadline()
@@ -122,6 +127,10 @@ class Loop:
             deadline = source.next_deadline()
             if deadline is not None and deadline <= now:
                 source.on_timer()
+        while self._soon:
+            soon, self._soon = self._soon, []
+            for callback in soon:
+                callback()
 
     def close(self) -> None:
         for sock in list(self._keys):

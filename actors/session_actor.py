@@ -85,7 +85,7 @@ class ActorHooks(SessionHooks):
         age_s = (clock.now().utc_ns - sent) / 1e9 if sent is not None else 0.0
         if age_s <= settings.message_ttl_s:
             return True
-        self.actor.reject_expired(message, age_s)
+        self.actor.on_message_rejected(message, age_s)
         return False
 
 
@@ -130,6 +130,7 @@ class SessionActor:
         #: Tells this process from the one before it (the coordinator notices restarts by it).
         self.incarnation = f"{os.getpid()}-{clock.now().utc_ns}"
         self.last_reason = "session process started"
+        self._switch_after_disconnect: str | None = None
         #: Forward ids awaiting the peer's ack -> incoming MsgSeqNum.
         self.awaiting: dict[str, int] = {}
         #: Forwards the bus could not take yet (its outbox is bounded), oldest first.
@@ -183,7 +184,9 @@ class SessionActor:
             self.loop.remove_timer_source(self.initiator)
         s = self.settings
         self.initiator = Initiator(self.loop, self.driver, s.host, s.port, connect_timeout_s=s.connect_timeout_s,
-                                   reconnect_interval_s=s.reconnect_interval_s, max_tries=s.reconnect_max_tries)
+                                   reconnect_interval_s=s.reconnect_interval_s, max_tries=s.reconnect_max_tries,
+                                   backup=s.backup, auto_switch_to_backup=s.auto_switch_to_backup,
+                                   cyclic_switch=s.cyclic_switch_backup, on_switch=self._on_switch)
         self.loop.add_timer_source(self.initiator)
         self.initiator.start()
 
@@ -206,7 +209,7 @@ class SessionActor:
         self._drain_backlog()
         return False
 
-    def reject_expired(self, message: Message, age_s: float) -> None:
+    def on_message_rejected(self, message: Message, age_s: float) -> None:
         """Send a message that outlived its time-to-live back to its origin as rejected."""
         seq = message.seq_num or 0
         text = (f"not delivered: {self.settings.config.target_comp_id} was not reachable within the message "
@@ -240,6 +243,9 @@ class SessionActor:
     def on_output(self, driver: SessionDriver, output: Output) -> None:
         if isinstance(output, StateChanged):
             self.last_reason = output.reason
+            if output.new in OFFLINE and self._switch_after_disconnect is not None:
+                why, self._switch_after_disconnect = self._switch_after_disconnect, None
+                self.loop.call_soon(lambda: self._switch_now(why))
             self.bus.publish(protocol.session_topic(self.name, "state"), {
                 "old": output.old.value, "new": output.new.value, "reason": output.reason,
                 "next_sender": output.next_sender, "next_target": output.next_target, "time_ns": output.utc_ns,
@@ -307,6 +313,8 @@ class SessionActor:
                 self.driver.logout(body.get("text"))
             else:
                 self.driver.disconnect(str(body.get("text") or "disconnect command"))
+        elif cmd == "switch_connection":
+            return self.switch_connection(str(body.get("text") or "switch_connection command"))
         elif cmd == "reset_seqnums":
             if session.state not in OFFLINE:
                 return {"ok": False, "error": "disconnect the session before resetting its sequence numbers"}
@@ -319,6 +327,29 @@ class SessionActor:
         else:
             return {"ok": False, "error": f"unknown command {cmd!r}"}
         return {"ok": True, "status": self.status()}
+
+    def switch_connection(self, why: str) -> dict[str, Any]:
+        """Move an initiator to its other connection now: log out first when logged on."""
+        if self.initiator is None or len(self.initiator.addresses) < 2:
+            return {"ok": False, "error": f"{self.name} has no backup connection configured"}
+        if self.driver.connected:
+            self._switch_after_disconnect = why
+            self.driver.logout(f"switching connection: {why}")
+        else:
+            self._switch_now(why)
+        return {"ok": True, "status": self.status()}
+
+    def _switch_now(self, why: str) -> None:
+        assert self.initiator is not None
+        self.initiator.switch(why)
+        self.initiator.reconnect_now()
+
+    def _on_switch(self, old: str, new: str, why: str) -> None:
+        """Every switch is an event; without KeepConnectionState the new connection starts afresh."""
+        self.bus.publish(protocol.session_topic(self.name, "switch"), {"from": old, "to": new, "why": why})
+        if not self.settings.keep_connection_state:
+            self.driver.run(self.driver.session.reset_sequence_numbers(
+                clock.now(), f"switch to {new} without KeepConnectionState"))
 
     def _stop_reconnecting(self) -> None:
         if self.initiator is not None:

@@ -77,6 +77,12 @@ class SessionSettings:
     #: sent when the counterparty asks for them; they go back to their origin as rejected.
     enable_message_rejecting: bool = False
     message_ttl_s: float = 0.0
+    #: Initiators: a backup address and FIX Antenna's switching options.
+    backup: tuple[str, int] | None = None
+    auto_switch_to_backup: bool = False
+    cyclic_switch_backup: bool = False
+    #: Keep the store and both sequence numbers across a switch; otherwise start at 1.
+    keep_connection_state: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,12 +317,31 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         schedule=schedule,
         connect_on_start=s.get("connect_on_start", bool, not (role_name == "driven" and peer is not None)),
         enable_message_rejecting=s.get("enable_message_rejecting", bool, False),
+        backup=_backup(s.section("backup")),
+        auto_switch_to_backup=s.get("auto_switch_to_backup", bool, False),
+        cyclic_switch_backup=s.get("cyclic_switch_backup", bool, False),
+        keep_connection_state=s.get("keep_connection_state", bool, True),
         message_ttl_s=s.get("message_ttl", float, 0.0, expect="seconds >= 0 (0 = no limit)", check=lambda v: v >= 0),
     )
+    if settings.config.role is Role.ACCEPTOR and settings.backup is not None:
+        raise s.error("backup", "an acceptor has no backup connection; only initiators (driven) connect out")
+    if (settings.auto_switch_to_backup or settings.cyclic_switch_backup) and settings.backup is None:
+        raise s.error("backup", "missing; auto_switch_to_backup / cyclic_switch_backup need a backup {host, port}")
     if settings.enable_message_rejecting and settings.message_ttl_s <= 0:
         raise s.error("message_ttl", "missing or 0; enable_message_rejecting needs a time-to-live in seconds")
     s.finish()
     return settings
+
+
+def _backup(s: _Section) -> tuple[str, int] | None:
+    """``backup: {host, port}`` of an initiator; absent = none."""
+    if not s.data:
+        s.finish()
+        return None
+    address = (s.get("host", str, "127.0.0.1"),
+               s.get("port", int, expect="a TCP port 1-65535", check=lambda v: 0 < v < 65536))
+    s.finish()
+    return address
 
 
 def _schedule(s: _Section) -> Schedule:
