@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from actors.acceptor import Acceptor, SessionKey
+from actors.acceptor import Acceptor, DriverTarget, SessionKey
 from actors.dictionaries import load_dictionary
 from actors.driver import SessionDriver
 from actors.fix import tags as T
@@ -126,8 +126,10 @@ def build(args: argparse.Namespace, loop: Loop) -> tuple[Acceptor, dict[SessionK
         driver = SessionDriver(session, store, EchoApplication(), name=session_id)
         loop.add_timer_source(driver)
         drivers[SessionKey(version.begin_string, "ISLD", target)] = driver
-    def lookup(key: SessionKey) -> SessionDriver | None:
-        return drivers.get(SessionKey(key.begin_string, key.our_comp_id, key.their_comp_id))
+    targets = {key: DriverTarget(loop, driver) for key, driver in drivers.items()}
+
+    def lookup(key: SessionKey) -> DriverTarget | None:
+        return targets.get(SessionKey(key.begin_string, key.our_comp_id, key.their_comp_id))
 
     acceptor = Acceptor(loop, args.host, args.port, lookup)
     return acceptor, drivers

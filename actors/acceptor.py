@@ -16,6 +16,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from actors.driver import SessionDriver
 from actors.fix import tags as T
@@ -24,6 +25,35 @@ from actors.loop import Loop
 from actors.transport import SocketTransport
 
 log = logging.getLogger("fixmesh.acceptor")
+
+
+class Target(Protocol):
+    """Where an identified connection goes: a session in this process, or in another one."""
+
+    name: str
+
+    @property
+    def connected(self) -> bool: ...
+
+    def take(self, sock: socket.socket, data: bytes) -> None:
+        """Own the connection from now on; ``data`` is what was read from it so far."""
+
+
+class DriverTarget:
+    """A session driven in this process."""
+
+    def __init__(self, loop: Loop, driver: SessionDriver) -> None:
+        self.loop = loop
+        self.driver = driver
+        self.name = driver.name
+
+    @property
+    def connected(self) -> bool:
+        return self.driver.connected
+
+    def take(self, sock: socket.socket, data: bytes) -> None:
+        transport = SocketTransport(self.loop, sock, self.driver.feed, self.driver.connection_lost)
+        self.driver.attach(transport, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +72,7 @@ class Acceptor:
         loop: Loop,
         host: str,
         port: int,
-        lookup: Callable[[SessionKey], SessionDriver | None],
+        lookup: Callable[[SessionKey], Target | None],
         *,
         qualifier_tag: int = 9012,
         logon_timeout_s: float = 10.0,
@@ -94,17 +124,17 @@ class Acceptor:
         key = SessionKey(
             msg.begin_string, msg.get_str(T.TARGET_COMP_ID) or "", msg.get_str(T.SENDER_COMP_ID) or "", qualifier
         )
-        driver = self._lookup(key)
-        if driver is None:
+        target = self._lookup(key)
+        if target is None:
             pending.reject(f"no session {key.begin_string} {key.our_comp_id}<-{key.their_comp_id}"
                            + (f" qualifier {qualifier}" if qualifier else ""))
             return
-        if driver.connected:
-            pending.reject(f"session {driver.name} is already connected")
+        if target.connected:
+            pending.reject(f"session {target.name} is already connected")
             return
-        log.info("connection %s bound to session %s", pending.peer, driver.name)
-        transport = SocketTransport(self.loop, pending.sock, driver.feed, driver.connection_lost)
-        driver.attach(transport, data)
+        log.info("connection %s bound to session %s", pending.peer, target.name)
+        self.loop.forget(pending.sock)
+        target.take(pending.sock, data)
 
 
 class _Pending:

@@ -6,9 +6,12 @@
     fixmesh broker ...              the ZeroMQ broker (business and event planes)
     fixmesh coordinator --config T  the pairing and schedule policy of a topology
     fixmesh ctl --config T SESSION COMMAND   status, connect, logout, switch_connection, ...
+    fixmesh listener --config T     the TCP ports several acceptor sessions share (session qualifiers)
     fixmesh monitor [PREFIX ...]    print bus events as they happen
     fixmesh store show|reset ...    inspect or remove a session's store
     fixmesh demo                    the demo topology under supervisord
+    fixmesh venue-sim --port P ...  a FIX acceptor that fills and cancels orders like a simple exchange
+    fixmesh client ORDER ...        log on, send orders, print the execution reports, log out
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ COMMANDS = {
     "broker": "broker.__main__",
     "coordinator": "actors.coordinator",
     "ctl": "actors.ctl",
+    "listener": "actors.listener",
     "store": "actors.store.__main__",
     "demo": "actors.demo",
+    "venue-sim": "actors.venue_sim",
+    "client": "actors.trader_client",
 }
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from actors import clock
-from actors.acceptor import Acceptor, SessionKey
+from actors.acceptor import Acceptor, DriverTarget, SessionKey
 from actors.dictionaries import load_dictionary
 from actors.driver import SessionDriver
 from actors.fix import tags as T
@@ -324,10 +324,10 @@ class Endpoint:
             self.acceptor = Acceptor(self.loop, args.host, args.port, self._lookup)
             print(f"listening on {args.host}:{self.acceptor.port}", flush=True)
 
-    def _lookup(self, key: SessionKey) -> SessionDriver | None:
+    def _lookup(self, key: SessionKey) -> DriverTarget | None:
         args = self.args
-        ours = SessionKey(args.begin_string, args.sender, args.target)
-        return self.driver if SessionKey(key.begin_string, key.our_comp_id, key.their_comp_id) == ours else None
+        ours = SessionKey(args.begin_string, args.sender, args.target, args.session_qualifier)
+        return DriverTarget(self.loop, self.driver) if key == ours else None
 
     def _on_logon(self) -> None:
         if self._stop_deadline is None:
@@ -417,6 +417,7 @@ def _session(args: argparse.Namespace, *, next_sender: int, next_target: int) ->
         heartbeat_interval_s=args.heartbeat,
         default_appl_ver_id=args.default_appl_ver_id,
         use_data_dictionary=app_dd is not None,
+        session_qualifier=args.session_qualifier,
     )
     return Session(
         config, next_sender=next_sender, next_target=next_target,
@@ -449,6 +450,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--next-target", type=int, default=0, help="next expected MsgSeqNum (0 = restore from the store)")
     p.add_argument("--reset-after-24h", action="store_true",
                    help="ResetSeqNumAfter24hours: reset both numbers at the first Logon a day after the last reset")
+    p.add_argument("--session-qualifier", help="SessionQualifier sent in the Logon (tag 9012) / expected in it")
     p.add_argument("--log-level", default="INFO")
     return p
 

@@ -28,7 +28,7 @@ from collections import deque
 from typing import Any
 
 from actors import clock
-from actors.acceptor import Acceptor, SessionKey
+from actors.acceptor import Acceptor, DriverTarget, SessionKey
 from actors.bus import BusClient, Outcome
 from actors.dictionaries import load_dictionary
 from actors.driver import SessionDriver
@@ -40,6 +40,7 @@ from actors.fix.session import Session, SessionHooks
 from actors.fix.states import OFFLINE
 from actors.fix.timefmt import parse_utc_timestamp
 from actors.forwarding import Chain, Forward, Journal, Origin, Verdict
+from actors.handoff import HandoffReceiver, handoff_path
 from actors.initiator import Initiator, Phase
 from actors.loop import Loop
 from actors.process import run_until_signalled
@@ -148,7 +149,12 @@ class SessionActor:
         self.loop.add_timer_source(self.bus)
         self.acceptor: Acceptor | None = None
         self.initiator: Initiator | None = None
-        if settings.config.role is Role.ACCEPTOR:
+        self.handoff: HandoffReceiver | None = None
+        if settings.config.role is Role.ACCEPTOR and topology.port_is_shared(self.name):
+            # The topology's listener owns the shared port and hands this session its connections.
+            self.handoff = HandoffReceiver(self.loop, handoff_path(topology.runtime_dir, self.name),
+                                           DriverTarget(self.loop, self.driver))
+        elif settings.config.role is Role.ACCEPTOR:
             self.acceptor = Acceptor(self.loop, settings.host, settings.port, self._lookup,
                                      qualifier_tag=settings.config.qualifier_tag,
                                      logon_timeout_s=settings.config.logon_timeout_s)
@@ -171,10 +177,10 @@ class SessionActor:
                        transport_dictionary=transport_dd, app_dictionary=app_dd,
                        hooks=ActorHooks(self))
 
-    def _lookup(self, key: SessionKey) -> SessionDriver | None:
+    def _lookup(self, key: SessionKey) -> DriverTarget | None:
         c = self.settings.config
         wanted = SessionKey(c.begin_string, c.sender_comp_id, c.target_comp_id, c.session_qualifier)
-        return self.driver if key == wanted else None
+        return DriverTarget(self.loop, self.driver) if key == wanted else None
 
     def connect(self) -> None:
         """Initiator: start connecting (and reconnecting) to the counterparty."""
@@ -382,6 +388,8 @@ class SessionActor:
             self.driver.disconnect("session stopping")
         if self.acceptor is not None:
             self.acceptor.close()
+        if self.handoff is not None:
+            self.handoff.close()
         self.bus.close()
         self.journal.close()
         self.store.close()

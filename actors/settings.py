@@ -101,6 +101,19 @@ class Topology:
     broker: BrokerSettings
     sessions: Mapping[str, SessionSettings]
     pairs: tuple[Pair, ...] = field(default_factory=tuple)
+    #: Where processes of this topology meet locally (Unix sockets for connection handover).
+    runtime_dir: Path = Path("var/run")
+
+    def shared_ports(self) -> dict[tuple[str, int], list[str]]:
+        """Acceptor ports that several sessions share (they differ by session qualifier)."""
+        ports: dict[tuple[str, int], list[str]] = {}
+        for name, s in self.sessions.items():
+            if s.config.role is Role.ACCEPTOR:
+                ports.setdefault((s.host, s.port), []).append(name)
+        return {address: names for address, names in ports.items() if len(names) > 1}
+
+    def port_is_shared(self, name: str) -> bool:
+        return any(name in names for names in self.shared_ports().values())
 
     def session(self, name: str) -> SessionSettings:
         try:
@@ -197,7 +210,7 @@ def load_topology(path: str | Path) -> Topology:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(f"{file}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
     top = _Section(file, "", raw)
-    top.used.update(("broker", "defaults", "sessions", "pairs"))
+    top.used.update(("broker", "defaults", "sessions", "pairs", "runtime_dir"))
     top.finish()
     broker = _broker(top.section("broker"))
     defaults = top.section("defaults").data
@@ -218,7 +231,8 @@ def load_topology(path: str | Path) -> Topology:
     top.finish()
     _check_pairs(file, pairs, sessions)
     _check_unique(file, sessions)
-    return Topology(file, broker, sessions, tuple(pairs))
+    runtime_dir = _resolve(base_dir, top.get("runtime_dir", str, "var/run", expect="a folder for local sockets"))
+    return Topology(file, broker, sessions, tuple(pairs), runtime_dir)
 
 
 def _broker(s: _Section) -> BrokerSettings:
@@ -427,7 +441,7 @@ def _check_unique(file: Path, sessions: Mapping[str, SessionSettings]) -> None:
         identities[identity] = name
         if c.role is Role.ACCEPTOR:
             other = listeners.setdefault((s.host, s.port), name)
-            if other != name:
+            if other != name and (c.session_qualifier is None or sessions[other].config.session_qualifier is None):
                 raise ConfigError(
                     f"{file}: sessions.{name}.port: {s.host}:{s.port} is already the port of sessions.{other}; "
-                    "each acceptor session process listens on its own port")
+                    "acceptor sessions share a port only when each has a session_qualifier")

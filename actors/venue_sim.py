@@ -41,7 +41,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Final
 
 from actors import clock
-from actors.acceptor import Acceptor, SessionKey
+from actors.acceptor import Acceptor, DriverTarget, SessionKey
 from actors.dictionaries import load_dictionary
 from actors.driver import SessionDriver
 from actors.endpoint import session_id_of
@@ -591,6 +591,7 @@ class VenueProcess:
         self.app = VenueApp(self.venue)
         self.driver = SessionDriver(session, self.store, self.app, name=self.session_id, policy=policy)
         self.app.driver = self.driver
+        self._target = DriverTarget(self.loop, self.driver)
         self.acceptor: Acceptor | None = None
         self._stop_requested = False
         self._stop_deadline: float | None = None
@@ -611,10 +612,10 @@ class VenueProcess:
             self._close()
         return 0
 
-    def _lookup(self, key: SessionKey) -> SessionDriver | None:
+    def _lookup(self, key: SessionKey) -> DriverTarget | None:
         args = self.args
         ours = SessionKey(args.begin_string, args.sender, args.target)
-        return self.driver if SessionKey(key.begin_string, key.our_comp_id, key.their_comp_id) == ours else None
+        return self._target if SessionKey(key.begin_string, key.our_comp_id, key.their_comp_id) == ours else None
 
     def _install_signals(self) -> None:
         """The handler only sets a flag; the wake-up socket makes the loop notice it at once."""

@@ -16,8 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop import Child, Children, count_received, endpoint_command, exactly_once_problems, free_port, \
-    read_received, wait_until
+from tests.interop import (
+    Child,
+    Children,
+    count_received,
+    endpoint_command,
+    exactly_once_problems,
+    free_port,
+    read_received,
+    wait_until,
+)
 from tests.system.gateway import Gateway
 
 pytestmark = [pytest.mark.slow]

@@ -89,3 +89,16 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
 def test_missing_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the topology file"):
         load_topology(tmp_path / "nope.yaml")
+
+
+def test_acceptors_share_a_port_only_with_session_qualifiers(tmp_path: Path) -> None:
+    two = """
+sessions:
+  a: {role: acceptor, sender_comp_id: GW, target_comp_id: T, port: 9876, session_qualifier: A}
+  b: {role: acceptor, sender_comp_id: GW, target_comp_id: T, port: 9876, session_qualifier: B}
+"""
+    topology = load_topology(write(tmp_path, two))
+    assert topology.shared_ports() == {("127.0.0.1", 9876): ["a", "b"]}
+    with pytest.raises(ConfigError, match="share a port only when each has a session_qualifier"):
+        load_topology(write(tmp_path, two.replace(", session_qualifier: B", "").replace("target_comp_id: T, port:\
+ 9876}", "target_comp_id: U, port: 9876}")))

@@ -1,0 +1,63 @@
+"""``fixmesh listener --config T.yaml``: the shared ports of a topology.
+
+For every TCP port that several acceptor sessions share (told apart by their
+session qualifier), this process listens, reads each connection's Logon and
+hands the connection to the session it names (``actors.handoff``). A Logon
+that names no configured session (an unknown qualifier, say) is closed with
+nothing sent, and the log says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from actors.acceptor import Acceptor, SessionKey
+from actors.handoff import HandoffTarget, handoff_path
+from actors.loop import Loop
+from actors.process import run_until_signalled
+from actors.settings import ConfigError, Topology, load_topology
+
+log = logging.getLogger("fixmesh.listener")
+
+
+def build(topology: Topology, loop: Loop) -> list[Acceptor]:
+    acceptors = []
+    for (host, port), names in topology.shared_ports().items():
+        targets: dict[SessionKey, HandoffTarget] = {}
+        qualifier_tag = 9012
+        for name in names:
+            c = topology.session(name).config
+            qualifier_tag = c.qualifier_tag
+            targets[SessionKey(c.begin_string, c.sender_comp_id, c.target_comp_id, c.session_qualifier)] = \
+                HandoffTarget(name, handoff_path(topology.runtime_dir, name))
+        acceptors.append(Acceptor(loop, host, port, targets.get, qualifier_tag=qualifier_tag))
+        log.info("listening on %s:%d for %s", host, port, ", ".join(names))
+    return acceptors
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fixmesh listener", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="the topology YAML file")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        topology = load_topology(args.config)
+    except ConfigError as exc:
+        print(f"fixmesh listener: {exc}", file=sys.stderr)
+        return 2
+    loop = Loop()
+    acceptors = build(topology, loop)
+    if not acceptors:
+        log.info("no shared ports in %s; nothing to do", topology.path)
+    run_until_signalled(loop)
+    for acceptor in acceptors:
+        acceptor.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""``python -m bench --smoke`` runs every section end to end and prints every row of its table.
+
+The smoke mode starts the same processes as a full run (engines, QuickFIX,
+broker, both actors, venue, clients, restarts) with tiny sizes. Nothing here
+looks at a figure: timings belong to ``docs/performance.md``, not to tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import build_rows
+from bench.sections import SMOKE
+
+pytestmark = [pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_smoke_run_prints_every_row(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--json", str(out)], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr[-5000:]}"
+    data = json.loads(out.read_text())
+
+    # The same rows, in the same order, as the table builder makes from no results at all.
+    expected = [row.key for row in build_rows({}, SMOKE)]
+    assert [row["key"] for row in data["rows"]] == expected
+    for row in data["rows"]:
+        assert row["label"] in result.stdout, f"row {row['key']} not printed"
+        assert row["result"] and not row["result"].startswith(("error", "not run")), row
+    assert "TODO" in next(r["result"] for r in data["rows"] if r["key"] == "scale")
+
+    # Every process the run started was stopped, by its pid.
+    assert data["children"]
+    for child in data["children"]:
+        assert not _running(child["pid"], child["command"]), f"still running: {child}"
+
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert data["histogram"] and Path(data["histogram"]).is_file()
+
+
+def _running(pid: int, command: list[str]) -> bool:
+    """The process is still there with the same command line (a pid the kernel reused is someone else)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    except OSError:
+        return False
+    return [part.decode(errors="replace") for part in cmdline] == command
