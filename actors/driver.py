@@ -101,6 +101,8 @@ class SessionDriver:
         self._keep_incoming = keep_incoming
         self._pending: list[bytes] = []
         self._unprocessed: set[int] = set()
+        self._running = False
+        self._deferred: list[Callable[[Instant], list[Output]]] = []
 
     # ------------------------------------------------------------ connection
 
@@ -141,24 +143,61 @@ class SessionDriver:
 
     # ------------------------------------------------------------- commands
 
-    def send(self, msg_type: str, body: list[tuple[int, bytes]], header: list[tuple[int, bytes]] | None = None) -> int:
-        """Send an application message; returns its MsgSeqNum."""
+    def send(
+        self, msg_type: str, body: list[tuple[int, bytes]], header: list[tuple[int, bytes]] | None = None
+    ) -> int | None:
+        """Send an application message; returns its MsgSeqNum.
+
+        Called while the driver is executing a batch (from ``on_message``),
+        the message is sent right after that batch, so that it cannot get
+        ahead on the wire of messages the batch numbered before it; the
+        MsgSeqNum is then not known yet and None is returned.
+        """
+        if self._running:
+            self._deferred.append(lambda now: self.session.send(msg_type, body, now, header))
+            return None
         seq = self.session.next_sender
         self.run(self.session.send(msg_type, body, self._now(), header))
         return seq
 
+    def send_now(
+        self, msg_type: str, body: list[tuple[int, bytes]], header: list[tuple[int, bytes]] | None = None
+    ) -> int:
+        """``send`` from outside a batch (a timer, a command), where the MsgSeqNum is known at once."""
+        seq = self.send(msg_type, body, header)
+        if seq is None:
+            raise RuntimeError("send_now called while the driver executes a batch; use send")
+        return seq
+
     def logout(self, text: str | None = None) -> None:
-        self.run(self.session.logout(self._now(), text))
+        self._call(lambda now: self.session.logout(now, text))
 
     def disconnect(self, reason: str) -> None:
-        self.run(self.session.disconnect(self._now(), reason))
+        self._call(lambda now: self.session.disconnect(now, reason))
 
     # ------------------------------------------------------------ execution
 
+    def _call(self, make: Callable[[Instant], list[Output]]) -> None:
+        if self._running:
+            self._deferred.append(make)
+        else:
+            self.run(make(self._now()))
+
     def run(self, outputs: list[Output]) -> None:
-        """Execute outputs in order, then sync the store and write."""
-        for output in outputs:
-            self._execute(output)
+        """Execute outputs in order, then whatever the application asked for meanwhile; then sync and write."""
+        if self._running:
+            for output in outputs:
+                self._execute(output)
+            return
+        self._running = True
+        try:
+            for output in outputs:
+                self._execute(output)
+            while self._deferred:
+                for output in self._deferred.pop(0)(self._now()):
+                    self._execute(output)
+        finally:
+            self._running = False
         self._save_seqnums()
         self._flush()
 
@@ -178,7 +217,7 @@ class SessionDriver:
             self._save_target(output.seq + 1)
         elif isinstance(output, Resend):
             stored = self.store.get_outgoing(output.begin, output.end)
-            for inner in self.session.answer_resend(output.begin, output.end, stored, self._now()):
+            for inner in self.session.answer_resend(output.begin, output.end, stored, self._now(), output.as_new):
                 self._execute(inner)
         elif isinstance(output, ResetStore):
             self._unprocessed.clear()

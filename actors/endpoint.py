@@ -203,7 +203,7 @@ class OrderSender:
         cl_ord_id = self.counter.next_id
         rank = self.driver.session.config.version_rank
         body = new_order_single(cl_ord_id, rank, self._ts.format(self._now().utc_ns))
-        seq = self.driver.send(NEW_ORDER_SINGLE, body)
+        seq = self.driver.send_now(NEW_ORDER_SINGLE, body)
         self.counter.record(cl_ord_id, seq)
 
 

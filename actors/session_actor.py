@@ -121,7 +121,6 @@ class SessionActor:
         self.name = settings.name
         self.loop = Loop()
         self.store = self._open_store()
-        self.epoch = self.store.creation_time_ns
         settings.sequence.start_numbers(self.store)
         self.journal = Journal(settings.store.path / f"{self.name}.forwarded",
                                fsync=settings.store.durability is not Durability.OS_BUFFER)
@@ -206,8 +205,9 @@ class SessionActor:
             log.warning("%s: no peer to forward %s %d to", self.name, message.msg_type, seq)
             return True
         header = [(t, v) for t, v in message.header_fields() if t not in _RESTAMPED]
-        origin = Origin(self.name, self.epoch)
-        forward = Forward(origin, seq, self.chain.link(self.epoch, seq), message.msg_type, header,
+        epoch = self.store.creation_time_ns  # a sequence reset starts a new epoch
+        origin = Origin(self.name, epoch)
+        forward = Forward(origin, seq, self.chain.link(epoch, seq), message.msg_type, header,
                           message.body_fields())
         forward_id = origin.message_id(seq)
         self.awaiting[forward_id] = seq
@@ -228,8 +228,9 @@ class SessionActor:
         if peer is None:
             return
         msg_type, body = rejection_for(message, text, self.incarnation)
-        origin = Origin(f"{self.name}.rejected", self.epoch)
-        forward = Forward(origin, seq, self.reject_chain.link(self.epoch, seq), msg_type, [], body)
+        epoch = self.store.creation_time_ns
+        origin = Origin(f"{self.name}.rejected", epoch)
+        forward = Forward(origin, seq, self.reject_chain.link(epoch, seq), msg_type, [], body)
         self.backlog.append((peer, origin.message_id(seq), forward.to_wire()))
         self._drain_backlog()
 
@@ -425,10 +426,16 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         topology = load_topology(args.config)
-        actor = SessionActor(topology, topology.session(args.session))
+        settings = topology.session(args.session)
     except ConfigError as exc:
         print(f"fixmesh session: {exc}", file=sys.stderr)
         return 2
+    try:
+        actor = SessionActor(topology, settings)
+    except OSError as exc:
+        log.error("%s: cannot start: %s (is another process using %s:%d?)", args.session,
+                  exc.strerror or exc, settings.host, settings.port)
+        return 1
     try:
         return actor.run()
     except Exception:

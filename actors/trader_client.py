@@ -8,10 +8,10 @@
 ORDER is ``buy|sell QTY SYMBOL[@PRICE]`` (a limit order with a price, a
 market order without) or ``cancel K`` (an OrderCancelRequest for the K-th
 order of this command line). The words may also come as separate arguments.
-Once logged on the client sends every request in the order given, each
-NewOrderSingle (35=D) with a ClOrdID unique in the run (ORD-1, ORD-2, ...),
-and prints one line per ExecutionReport, OrderCancelReject or
-BusinessMessageReject it receives (``--json``: one JSON object per line).
+Once logged on the client sends every request in the order given, each with
+a ClOrdID of its own (ORD-1, ORD-2, ... in command-line order), and prints
+one line per ExecutionReport, OrderCancelReject or BusinessMessageReject it
+receives (``--json``: one JSON object per line).
 
 It exits 0 when every order has reached a final state (filled, canceled,
 rejected, expired) and every cancel has been answered, after a Logout; 1
@@ -22,7 +22,8 @@ go to stderr.
 Without ``--store-dir`` the client keeps no history: it logs on with
 ResetSeqNumFlag=Y (141) so that the counterparty starts both sequences at 1
 too. With a store it keeps its sequence numbers between runs, like any
-other FIX session, and receives by resend what was sent to it while away.
+other FIX session, receives by resend what was sent to it while away, and
+continues the ClOrdID numbering where the previous run stopped.
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import re
 import signal
 import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from actors import clock
@@ -53,6 +56,7 @@ from actors.initiator import Initiator, Phase
 from actors.loop import Loop
 from actors.seqpolicy import SequencePolicy
 from actors.store import Durability, MessageStore, open_store
+from actors.store.layout import session_dir_name
 from actors.venue_sim import (
     AVG_PX,
     BUSINESS_MESSAGE_REJECT,
@@ -233,12 +237,12 @@ class Blotter:
     is ignored.
     """
 
-    def __init__(self, requests: list[Request], prefix: str) -> None:
+    def __init__(self, requests: list[Request], prefix: str, first_number: int = 1) -> None:
         self.items: list[Item] = []
         self.orders: dict[str, TrackedOrder] = {}
         self.cancels: dict[str, TrackedCancel] = {}
         ordered: list[TrackedOrder] = []
-        for number, request in enumerate(requests, start=1):
+        for number, request in enumerate(requests, start=first_number):
             cl_ord_id = f"{prefix}{number}"
             if isinstance(request, OrderRequest):
                 order = TrackedOrder(cl_ord_id, request)
@@ -419,6 +423,29 @@ def report_json(report: Report, order: TrackedOrder | None) -> dict[str, Any]:
 # ---------------------------------------------------------------- process
 
 
+def reserve_cl_ord_ids(store_dir: str | None, session_id: str, count: int) -> int:
+    """The first ClOrdID number of this run; with a store, numbers continue from the previous run.
+
+    A client with a store gets by resend the reports it missed while away;
+    had the new run started again at ORD-1, a late report about an old ORD-1
+    would read as news about the new one. The range is written down before
+    anything is sent, so even a run that dies half-way never hands its
+    numbers out again.
+    """
+    if store_dir is None:
+        return 1
+    path = Path(store_dir) / f"{session_dir_name(session_id)}.client-clordid"
+    try:
+        first = int(path.read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        first = 1
+    Path(store_dir).mkdir(parents=True, exist_ok=True)
+    scratch = path.with_suffix(".tmp")
+    scratch.write_text(f"{first + count}\n", encoding="ascii")
+    os.replace(scratch, path)
+    return first
+
+
 class TraderClient:
     """Session, store, connector and blotter on one loop; stops when everything is final or time is up."""
 
@@ -428,8 +455,9 @@ class TraderClient:
         self.out = out
         self._now = now
         self.loop = Loop()
-        self.blotter = Blotter(requests, args.clordid_prefix)
         self.session_id = session_id_of(args.begin_string, args.sender, args.target)
+        first_number = reserve_cl_ord_ids(args.store_dir, self.session_id, len(requests))
+        self.blotter = Blotter(requests, args.clordid_prefix, first_number)
         kind = "file" if args.store_dir else "memory"
         self.store: MessageStore = open_store(kind, args.store_dir, self.session_id, now_ns=now().utc_ns,
                                               durability=Durability.BATCH)
@@ -494,7 +522,7 @@ class TraderClient:
         self._sent = True
         transact_time = self._timestamps.format(self._now().utc_ns)
         for item, msg_type, body in self.blotter.messages(transact_time):
-            self.blotter.sent(item, self.driver.send(msg_type, body))
+            self.blotter.sent(item, self.driver.send_now(msg_type, body))
         log.info("sent %d orders and %d cancels", len(self.blotter.orders), len(self.blotter.cancels))
 
     # -------------------------------------------------------------- timer
@@ -594,7 +622,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout-s", type=_positive_seconds, default=10.0,
                    help="give up when not every order is final by then (default 10)")
     p.add_argument("--json", action="store_true", help="one JSON object per report instead of a line of text")
-    p.add_argument("--clordid-prefix", default="ORD-", help="ClOrdIDs are PREFIX1, PREFIX2, ... (default ORD-)")
+    p.add_argument("--clordid-prefix", default="ORD-",
+                   help="ClOrdIDs are PREFIX1, PREFIX2, ... (default ORD-); with --store-dir the numbers continue "
+                        "from the previous run")
     p.add_argument("--heartbeat", type=int, default=30, help="HeartBtInt (108) in seconds (default 30)")
     p.add_argument("--connect-timeout", type=_positive_seconds, default=5.0, help="seconds per TCP connect")
     p.add_argument("--max-tries", type=int, default=1, help="TCP connects before giving up (default 1)")

@@ -217,6 +217,8 @@ class Order:
     qty: Decimal
     fill_px: Decimal
     plan: list[Decimal] = field(default_factory=list)
+    #: Every ClOrdID the order is known by: its own, then those of the cancels that ended it.
+    names: list[bytes] = field(default_factory=list)
     status: bytes = OrdStatus.NEW
     cum_qty: Decimal = Decimal(0)
     cum_value: Decimal = Decimal(0)
@@ -245,7 +247,7 @@ _ECHOED: Final = (ORDER_QTY, ORD_TYPE, PRICE, SIDE, SYMBOL)
 
 
 class Venue:
-    """The exchange's order book logic: messages and time in, replies out; no I/O.
+    """The exchange's order book logic: messages and time in, replies out; no socket, store or clock.
 
     Time is an argument: ``mono_s`` schedules delayed fills, ``utc_ns`` is
     the TransactTime (60) of every report.
@@ -385,14 +387,19 @@ class Venue:
         """Keep the order; past the bound, forget the oldest final ones (open orders are always kept)."""
         self._orders[order.order_id] = order
         if index:
-            self._by_cl_ord_id[order.cl_ord_id] = order
+            self._name(order, order.cl_ord_id)
         if len(self._orders) <= MAX_REMEMBERED_ORDERS:
             return
         keep = MAX_REMEMBERED_ORDERS * 9 // 10
         for order_id in [oid for oid, o in self._orders.items() if not o.is_open][: len(self._orders) - keep]:
             old = self._orders.pop(order_id)
-            if self._by_cl_ord_id.get(old.cl_ord_id) is old:
-                del self._by_cl_ord_id[old.cl_ord_id]
+            for name in old.names:
+                if self._by_cl_ord_id.get(name) is old:
+                    del self._by_cl_ord_id[name]
+
+    def _name(self, order: Order, cl_ord_id: bytes) -> None:
+        order.names.append(cl_ord_id)
+        self._by_cl_ord_id[cl_ord_id] = order
 
     # ------------------------------------------------------------ cancels
 
@@ -417,7 +424,7 @@ class Venue:
         # FIX: after a cancel the order is known by the cancel's ClOrdID too.
         holder = self._by_cl_ord_id.get(cl_ord_id)
         if holder is None or not holder.is_open:
-            self._by_cl_ord_id[cl_ord_id] = order
+            self._name(order, cl_ord_id)
         log.info("order %s canceled by %s after %s filled", order.order_id, cl_ord_id.decode("latin-1"),
                  format_decimal(order.cum_qty))
         return [self._report(order, ExecType.CANCELED, now, cl_ord_id=cl_ord_id, orig_cl_ord_id=order.cl_ord_id)]

@@ -44,10 +44,16 @@ class Deliver:
 
 @dataclass(frozen=True, slots=True)
 class Resend:
-    """The peer asked for ``begin``..``end`` (inclusive); the runner reads them."""
+    """Stored messages ``begin``..``end`` (inclusive) to send again; the runner reads them.
+
+    ``as_new``: messages stored while our Logon awaited its reply. They were
+    numbered after the Logon but not written yet, so they go out exactly as
+    stored, not as PossDup resends.
+    """
 
     begin: int
     end: int
+    as_new: bool = False
 
 
 @dataclass(frozen=True, slots=True)

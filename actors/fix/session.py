@@ -301,7 +301,7 @@ class Session:
         return self._end_call()
 
     def answer_resend(
-        self, begin: int, end: int, stored: list[tuple[int, bytes]], now: Instant
+        self, begin: int, end: int, stored: list[tuple[int, bytes]], now: Instant, as_new: bool = False
     ) -> list[Output]:
         """Answer a ``Resend`` output with the stored messages of ``begin``..``end``.
 
@@ -311,6 +311,12 @@ class Session:
         one per run. No new sequence number is used.
         """
         self._begin_call(now)
+        if as_new:
+            for seq, data in stored:
+                if begin <= seq <= end:
+                    self._last_sent = now.mono_s
+                    self._out.append(Send(data, seq, "", store=False))
+            return self._end_call()
         gap_start: int | None = None
         cursor = begin
         resent = 0
@@ -372,6 +378,7 @@ class Session:
         self._sent_logon = False
         self._received_logon = False
         self._sent_logout = False
+        self._held_from: int | None = None
         self._sent_reset = False
         self._received_reset = False
         self._test_requests = 0
@@ -615,6 +622,9 @@ class Session:
         self._received_reset = False
         if self.state is not S.CONNECTED:
             self._transition(S.CONNECTED, "Logon accepted" if acceptor else "Logon reply received")
+            if self._held_from is not None:
+                self._out.append(Resend(self._held_from, self.next_sender - 1, as_new=True))
+                self._held_from = None
         self._event("logon", f"logged on, HeartBtInt={heartbeat}" + (", sequence reset" if reset_flag else ""))
         seq = msg.seq_num or 0
         if seq > self.next_target and not reset_flag:
@@ -758,6 +768,8 @@ class Session:
         self.next_sender = seq + 1
         if transmit:
             self._last_sent = self._now.mono_s
+        elif self._sent_logon and self._held_from is None:
+            self._held_from = seq
         self._out.append(Send(data, seq, msg_type, store=True, transmit=transmit))
 
     def _send_logon(self, reset: bool) -> None:

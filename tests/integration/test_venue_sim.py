@@ -79,17 +79,17 @@ def client_reports(result: subprocess.CompletedProcess[str]) -> list[dict[str, A
 
 
 def report(order_id: str, execution: int, exec_type: str, ord_status: str, cl_ord_id: str, symbol: str, side: str,
-           qty: str, *, ord_type: str = "2", price: str | None = None, last: tuple[str, str] | None = None,
-           cum: str = "0", leaves: str = "0", avg: str = "0", **extra: str) -> dict[str, str]:
-    """An expected ExecutionReport, as tag -> value."""
+           qty: str, *, price: str | None = None, last: tuple[str, str] | None = None, cum: str = "0",
+           leaves: str = "0", avg: str = "0", extra: dict[str, str] | None = None) -> dict[str, str]:
+    """An expected ExecutionReport, as tag -> value; no price means a market order."""
     fields = {"35": "8", "37": order_id, "17": f"{order_id}-{execution}", "150": exec_type, "39": ord_status,
-              "11": cl_ord_id, "55": symbol, "54": side, "38": qty, "40": ord_type, "151": leaves, "14": cum,
-              "6": avg}
+              "11": cl_ord_id, "55": symbol, "54": side, "38": qty, "40": "1" if price is None else "2",
+              "151": leaves, "14": cum, "6": avg}
     if price is not None:
         fields["44"] = price
     if last is not None:
         fields["32"], fields["31"] = last
-    fields.update(extra)
+    fields.update(extra or {})
     return fields
 
 
@@ -175,14 +175,11 @@ def test_large_orders_fill_in_parts(venue: StartVenue) -> None:
     result = run_client(port, "sell 2500 IBM", "buy 250 AAPL@9.99")
     assert result.returncode == 0, result.stderr
     px = format_decimal(reference_price("IBM", SEED))
-    ibm = dict(ord_type="1", price=None)
     assert [client_view(e) for e in client_reports(result)] == expected_for_client([
-        report("V1", 1, "0", "0", "ORD-1", "IBM", "2", "2500", leaves="2500", **ibm),
-        report("V1", 2, "F", "1", "ORD-1", "IBM", "2", "2500", last=("833", px), cum="833", leaves="1667", avg=px,
-               **ibm),
-        report("V1", 3, "F", "1", "ORD-1", "IBM", "2", "2500", last=("833", px), cum="1666", leaves="834", avg=px,
-               **ibm),
-        report("V1", 4, "F", "2", "ORD-1", "IBM", "2", "2500", last=("834", px), cum="2500", avg=px, **ibm),
+        report("V1", 1, "0", "0", "ORD-1", "IBM", "2", "2500", leaves="2500"),
+        report("V1", 2, "F", "1", "ORD-1", "IBM", "2", "2500", last=("833", px), cum="833", leaves="1667", avg=px),
+        report("V1", 3, "F", "1", "ORD-1", "IBM", "2", "2500", last=("833", px), cum="1666", leaves="834", avg=px),
+        report("V1", 4, "F", "2", "ORD-1", "IBM", "2", "2500", last=("834", px), cum="2500", avg=px),
         report("V2", 1, "0", "0", "ORD-2", "AAPL", "1", "250", price="9.99", leaves="250"),
         report("V2", 2, "F", "1", "ORD-2", "AAPL", "1", "250", price="9.99", last=("125", "9.99"), cum="125",
                leaves="125", avg="9.99"),
@@ -196,9 +193,9 @@ def test_rejected_orders_are_final(venue: StartVenue) -> None:
     result = run_client(port, "buy 10 REJECT@1", "sell 2000000 MSFT")
     assert result.returncode == 0, result.stderr
     assert [client_view(e) for e in client_reports(result)] == expected_for_client([
-        report("V1", 1, "8", "8", "ORD-1", "REJECT", "1", "10", price="1", **{"58": "unknown symbol 'REJECT'"}),
-        report("V2", 1, "8", "8", "ORD-2", "MSFT", "2", "2000000", ord_type="1",
-               **{"58": "OrderQty (38) 2000000 is above the limit of 1000000"}),
+        report("V1", 1, "8", "8", "ORD-1", "REJECT", "1", "10", price="1", extra={"58": "unknown symbol 'REJECT'"}),
+        report("V2", 1, "8", "8", "ORD-2", "MSFT", "2", "2000000",
+               extra={"58": "OrderQty (38) 2000000 is above the limit of 1000000"}),
     ])
 
 
@@ -209,7 +206,7 @@ def test_cancel_of_an_open_order(venue: StartVenue) -> None:
     assert result.returncode == 0, result.stderr
     assert [client_view(e) for e in client_reports(result)] == expected_for_client([
         report("V1", 1, "0", "0", "ORD-1", "MSFT", "1", "500", price="10", leaves="500"),
-        report("V1", 2, "4", "4", "ORD-2", "MSFT", "1", "500", price="10", **{"41": "ORD-1"}),
+        report("V1", 2, "4", "4", "ORD-2", "MSFT", "1", "500", price="10", extra={"41": "ORD-1"}),
         report("V2", 1, "0", "0", "ORD-3", "IBM", "1", "50", price="1", leaves="50"),
         report("V2", 2, "F", "2", "ORD-3", "IBM", "1", "50", price="1", last=("50", "1"), cum="50", avg="1"),
     ])
@@ -223,6 +220,19 @@ def test_cancel_of_a_filled_order_is_rejected(venue: StartVenue) -> None:
     assert [e["status"] for e in entries] == ["NEW", "FILLED", "CANCEL_REJECTED"]
     assert client_view(entries[2]) == {"35": "9", "37": "V1", "11": "ORD-2", "41": "ORD-1", "39": "2", "102": "0",
                                        "58": "too late to cancel: order V1 is filled"}
+
+
+def test_client_with_a_store_continues_its_numbers(venue: StartVenue, tmp_path: Path) -> None:
+    """No ResetSeqNumFlag between runs, and no ClOrdID handed out twice."""
+    port = venue()
+    store = ("--json", "--store-dir", str(tmp_path / "trader"))
+    first = run_client(port, "buy 10 MSFT@1", "cancel 1", extra=store)
+    second = run_client(port, "sell 20 IBM@2", extra=store)
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    assert [(e["cl_ord_id"], e["status"]) for e in client_reports(first)] == [
+        ("ORD-1", "NEW"), ("ORD-1", "FILLED"), ("ORD-2", "CANCEL_REJECTED")]
+    assert [(e["cl_ord_id"], e["order_id"], e["status"]) for e in client_reports(second)] == [
+        ("ORD-3", "V2", "NEW"), ("ORD-3", "V2", "FILLED")]
 
 
 def test_client_gives_up_at_its_timeout(venue: StartVenue) -> None:
@@ -285,7 +295,6 @@ def cancel(cl_ord_id: str, orig: str, side: str, qty: str, symbol: str) -> dict[
 def test_quickfix_orders_rejects_and_cancels(venue: StartVenue, children: Children, tmp_path: Path) -> None:
     port = venue(target="QFT")
     px = format_decimal(reference_price("IBM", SEED))
-    ibm = dict(ord_type="1", price=None)
     no_cl_ord_id = order("x", "1", "5", "MSFT", "1")
     del no_cl_ord_id["11"]
     script = [
@@ -305,16 +314,16 @@ def test_quickfix_orders_rejects_and_cancels(venue: StartVenue, children: Childr
         report("V1", 1, "0", "0", "Q1", "MSFT", "1", "100", price="101.5", leaves="100"),
         report("V1", 2, "F", "2", "Q1", "MSFT", "1", "100", price="101.5", last=("100", "101.5"), cum="100",
                avg="101.5"),
-        report("V2", 1, "0", "0", "Q2", "IBM", "2", "1001", leaves="1001", **ibm),
-        report("V2", 2, "F", "1", "Q2", "IBM", "2", "1001", last=("333", px), cum="333", leaves="668", avg=px, **ibm),
-        report("V2", 3, "F", "1", "Q2", "IBM", "2", "1001", last=("333", px), cum="666", leaves="335", avg=px, **ibm),
-        report("V2", 4, "F", "2", "Q2", "IBM", "2", "1001", last=("335", px), cum="1001", avg=px, **ibm),
+        report("V2", 1, "0", "0", "Q2", "IBM", "2", "1001", leaves="1001"),
+        report("V2", 2, "F", "1", "Q2", "IBM", "2", "1001", last=("333", px), cum="333", leaves="668", avg=px),
+        report("V2", 3, "F", "1", "Q2", "IBM", "2", "1001", last=("333", px), cum="666", leaves="335", avg=px),
+        report("V2", 4, "F", "2", "Q2", "IBM", "2", "1001", last=("335", px), cum="1001", avg=px),
         report("V3", 1, "8", "8", "Q3", "MSFT", "7", "10", price="1",
-               **{"58": "Side (54) '7' not supported: 1 (buy) or 2 (sell)", "103": "99"}),
+               extra={"58": "Side (54) '7' not supported: 1 (buy) or 2 (sell)", "103": "99"}),
         report("V4", 1, "8", "8", "Q4", "REJECT", "1", "10", price="1",
-               **{"58": "unknown symbol 'REJECT'", "103": "1"}),
-        report("V5", 1, "0", "0", "Q5", "MSFT", "1", "10", leaves="10", ord_type="1"),
-        report("V5", 2, "F", "2", "Q5", "MSFT", "1", "10", last=("10", q5_px), cum="10", avg=q5_px, ord_type="1"),
+               extra={"58": "unknown symbol 'REJECT'", "103": "1"}),
+        report("V5", 1, "0", "0", "Q5", "MSFT", "1", "10", leaves="10"),
+        report("V5", 2, "F", "2", "Q5", "MSFT", "1", "10", last=("10", q5_px), cum="10", avg=q5_px),
         {"35": "9", "37": "V1", "11": "Q6", "41": "Q1", "39": "2", "434": "1", "102": "0",
          "58": "too late to cancel: order V1 is filled"},
         {"35": "9", "37": "NONE", "11": "Q7", "41": "NOPE", "39": "8", "434": "1", "102": "1",
@@ -340,7 +349,7 @@ def test_quickfix_cancel_before_the_fills(venue: StartVenue, children: Children,
               order("Q3", "1", "50", "IBM", "1")]
     expected = [
         report("V1", 1, "0", "0", "Q1", "MSFT", "2", "500", price="10", leaves="500"),
-        report("V1", 2, "4", "4", "Q2", "MSFT", "2", "500", price="10", **{"41": "Q1"}),
+        report("V1", 2, "4", "4", "Q2", "MSFT", "2", "500", price="10", extra={"41": "Q1"}),
         report("V2", 1, "0", "0", "Q3", "IBM", "1", "50", price="1", leaves="50"),
         report("V2", 2, "F", "2", "Q3", "IBM", "1", "50", price="1", last=("50", "1"), cum="50", avg="1"),
     ]

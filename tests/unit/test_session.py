@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.fix.codec import encode, parse
+from actors.fix.codec import Framer, encode, parse
 from actors.fix.config import Role
 from actors.fix.message import Message
 from actors.fix.outputs import Disconnect, StateChanged
@@ -12,7 +12,7 @@ from actors.fix.session import Session, SessionHooks
 from actors.fix.states import TRANSITIONS
 from actors.fix.states import SessionState as S
 from actors.fix.timefmt import TimestampFormatter
-from tests.pair import FakeClock, SessionPair, app_payloads, make_config, send_orders
+from tests.pair import FakeClock, RecordingApp, SessionPair, app_payloads, make_config, send_orders
 
 ROLES = ["initiator", "acceptor"]
 
@@ -341,3 +341,52 @@ def test_fix41_reject_puts_the_tag_in_the_text() -> None:
     pair.acceptor.driver.feed(bad)
     [reject] = [m for m in sent_messages(pair.acceptor) if m.msg_type == "3"]
     assert reject.get(58) == b"Required tag missing (36)" and reject.get(371) is None and reject.get(373) is None
+
+
+def test_replies_sent_from_on_message_never_overtake_earlier_numbers_on_the_wire() -> None:
+    """An application that answers inside on_message, in a batch where the session also replies itself."""
+
+    class Echo(RecordingApp):
+        def on_message(self, driver, message):  # type: ignore[no-untyped-def]
+            super().on_message(driver, message)
+            driver.send("8", [(11, message.get(11) or b"")])
+
+    pair = SessionPair()
+    pair.acceptor.driver.app = Echo()
+    pair.connect()
+    wire: list[int] = []
+    original = pair.acceptor.end.write
+
+    framer = Framer()
+
+    def spy(data: bytes) -> None:
+        framer.feed(data)
+        while (frame := framer.next_frame()) is not None:
+            wire.append(parse(frame.data).seq_num or 0)
+        original(data)
+
+    pair.acceptor.end.write = spy  # type: ignore[method-assign]
+    stamp = TimestampFormatter(3).format(pair.clock.utc_ns)
+    seq = pair.initiator.driver.session.next_sender
+    order = encode(b"FIX.4.4", b"D", [(34, b"%d" % seq), (49, b"BUY"), (52, stamp), (56, b"SELL")], [(11, b"1")])
+    test_request = encode(b"FIX.4.4", b"1", [(34, b"%d" % (seq + 1)), (49, b"BUY"), (52, stamp), (56, b"SELL")],
+                          [(112, b"T")])
+    pair.acceptor.driver.feed(order + test_request)  # one batch: Deliver, then the session's Heartbeat
+    assert wire == sorted(wire) and len(wire) == 2, wire
+
+
+def test_messages_sent_while_the_logon_awaits_its_reply_go_out_as_new_once_logged_on() -> None:
+    from tests.pair import LinkEnd
+
+    pair = SessionPair()
+    for side in (pair.acceptor, pair.initiator):
+        side.end = LinkEnd()
+    pair.initiator.driver.run(pair.initiator.driver.session.start_connecting(pair.clock()))
+    pair.acceptor.driver.attach(pair.acceptor.end)  # type: ignore[arg-type]
+    pair.initiator.driver.attach(pair.initiator.end)  # type: ignore[arg-type]  # Logon 1 is on its way
+    send_orders(pair.initiator, [1, 2])  # numbered 2 and 3, stored, not yet written
+    assert pair.initiator.end is not None and len(pair.initiator.end.outbox) == 1
+    pair.pump()
+    assert app_payloads(pair.acceptor.app.messages) == [b"1", b"2"]
+    assert all(m.get(43) is None for m in pair.acceptor.app.messages), "new messages, not PossDup resends"
+    assert not [m for m in sent_messages(pair.acceptor) if m.msg_type == "2"], "no ResendRequest was needed"
