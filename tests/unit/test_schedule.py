@@ -81,3 +81,16 @@ def test_non_stop_is_always_open() -> None:
 def test_bad_settings_say_what_to_write(build: object, message: str) -> None:
     with pytest.raises(ScheduleError, match=message):
         build()  # type: ignore[operator]
+
+
+def test_sequence_numbers_reset_at_the_first_logon_of_a_new_window() -> None:
+    from actors.seqpolicy import SequencePolicy
+    from actors.store import MemoryStore
+
+    s = london("08:00", "17:00", days=WEEKDAYS)
+    policy = SequencePolicy(reset_on_new_window=True)
+    store = MemoryStore("s", now_ns=at("2026-01-14 09:00:00"))  # sequence created Wednesday morning
+    wednesday_noon, thursday_nine = at("2026-01-14 12:00:00"), at("2026-01-15 09:00:00")
+    assert not policy.reset_due(store, wednesday_noon, s.window_at(wednesday_noon).start_ns)  # type: ignore[union-attr]
+    assert policy.reset_due(store, thursday_nine, s.window_at(thursday_nine).start_ns)  # type: ignore[union-attr]
+    assert not SequencePolicy().reset_due(store, thursday_nine, s.window_at(thursday_nine).start_ns)  # type: ignore[union-attr]
