@@ -98,6 +98,7 @@ class BusClient:
         retransmit_after_s: float = DEFAULT_RETRANSMIT_AFTER_S,
         on_undeliverable: Callable[[Envelope], None] | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        on_ack: Callable[[str], None] | None = None,
         ids: IdSource | None = None,
     ) -> None:
         """Connect and say hello.
@@ -117,6 +118,7 @@ class BusClient:
         self._now = now
         self._on_undeliverable = on_undeliverable
         self._on_event = on_event
+        self._on_ack = on_ack
         self._ids = ids or IdSource()
         self._outbox: dict[str, _Pending] = {}
         self._due: list[tuple[float, int, str]] = []
@@ -283,6 +285,8 @@ class BusClient:
                 del self._outbox[env.corr]
                 if not self._outbox:
                     self._due.clear()
+                if self._on_ack is not None:
+                    self._on_ack(env.corr)
         elif env.kind == protocol.UNDELIVERABLE:
             self._on_refused(env, received)
         elif env.kind in (protocol.DELIVER, protocol.COMMAND, protocol.REPLY):

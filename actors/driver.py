@@ -19,7 +19,8 @@ in-memory link in tests; the driver cannot tell them apart.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from actors import clock
@@ -103,6 +104,7 @@ class SessionDriver:
         self._unprocessed: set[int] = set()
         self._running = False
         self._deferred: list[Callable[[Instant], list[Output]]] = []
+        self._stored = False
 
     # ------------------------------------------------------------ connection
 
@@ -183,6 +185,30 @@ class SessionDriver:
         else:
             self.run(make(self._now()))
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group several calls into one batch: what they send is stored, synced and written once, at the end.
+
+        Sends made inside are numbered in call order when the batch ends;
+        ``send`` returns None for them.
+        """
+        if self._running:
+            yield
+            return
+        self._running = True
+        try:
+            yield
+            self._run_deferred()
+        finally:
+            self._running = False
+        self._save_seqnums()
+        self._flush()
+
+    def _run_deferred(self) -> None:
+        while self._deferred:
+            for output in self._deferred.pop(0)(self._now()):
+                self._execute(output)
+
     def run(self, outputs: list[Output]) -> None:
         """Execute outputs in order, then whatever the application asked for meanwhile; then sync and write."""
         if self._running:
@@ -193,9 +219,7 @@ class SessionDriver:
         try:
             for output in outputs:
                 self._execute(output)
-            while self._deferred:
-                for output in self._deferred.pop(0)(self._now()):
-                    self._execute(output)
+            self._run_deferred()
         finally:
             self._running = False
         self._save_seqnums()
@@ -205,6 +229,7 @@ class SessionDriver:
         if isinstance(output, Send):
             if output.store:
                 self.store.save_outgoing(output.seq, output.data)
+                self._stored = True
             if output.transmit and self.transport is not None:
                 self._pending.append(output.data)
         elif isinstance(output, Deliver):
@@ -263,9 +288,12 @@ class SessionDriver:
             self.store.set_next_sender_seq(self.session.next_sender)
 
     def _flush(self) -> None:
+        """Make what was stored durable, then write: one sync per batch (group commit)."""
+        if self._stored:
+            self.store.sync()
+            self._stored = False
         if not self._pending:
             return
-        self.store.sync()
         data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
         self._pending.clear()
         if self.transport is not None:

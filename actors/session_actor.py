@@ -133,6 +133,8 @@ class SessionActor:
         self._switch_after_disconnect: str | None = None
         #: Forward ids awaiting the peer's ack -> incoming MsgSeqNum.
         self.awaiting: dict[str, int] = {}
+        self._acked: list[int] = []
+        self._batched_sends = 0
         #: Forwards the bus could not take yet (its outbox is bounded), oldest first.
         self.backlog: deque[tuple[str, str, dict[str, Any]]] = deque()
         self._backlog_warned = False
@@ -142,7 +144,7 @@ class SessionActor:
         if not settings.schedule.non_stop:
             self.loop.add_timer_source(ScheduleGuard(self.driver, settings.schedule))
         broker = topology.broker
-        self.bus = BusClient(self.name, broker.router, broker.xsub, xpub_endpoint=broker.xpub)
+        self.bus = BusClient(self.name, broker.router, broker.xsub, xpub_endpoint=broker.xpub, on_ack=self._on_ack)
         for sock in self.bus.sockets:
             self.loop.add_reader(sock, self._on_bus)
         self.loop.add_timer_source(self.bus)
@@ -265,39 +267,55 @@ class SessionActor:
     # ------------------------------------------------------------------- bus
 
     def _on_bus(self) -> None:
-        for env in self.bus.handle_readable():
-            try:
-                if env.kind == protocol.DELIVER:
-                    self._on_forward(env)
-                elif env.kind == protocol.COMMAND:
-                    self.bus.reply(env, self._on_command(env.body))
-                elif env.kind == protocol.REPLY:
-                    log.debug("%s: reply %s ignored", self.name, env.corr)
-            except (ValueError, TypeError) as exc:
-                log.warning("%s: dropped %s from %s: %s", self.name, env.kind, env.src, exc)
-        self._collect_acks()
+        """One bus batch: forwards are stored and synced together, then acknowledged (group commit)."""
+        acks: list[Envelope] = []
+        self._batched_sends = 0
+        with self.driver.batch():
+            for env in self.bus.handle_readable():
+                try:
+                    if env.kind == protocol.DELIVER:
+                        if self._on_forward(env):
+                            acks.append(env)
+                    elif env.kind == protocol.COMMAND:
+                        self.bus.reply(env, self._on_command(env.body))
+                    elif env.kind == protocol.REPLY:
+                        log.debug("%s: reply %s ignored", self.name, env.corr)
+                except (ValueError, TypeError) as exc:
+                    log.warning("%s: dropped %s from %s: %s", self.name, env.kind, env.src, exc)
+            if acks:
+                self.journal.sync()  # the journal before the store: see actors.forwarding
+        for env in acks:
+            self.bus.ack(env)
+        self._process_acked()
         self._drain_backlog()
 
-    def _on_forward(self, env: Envelope) -> None:
+    def _on_forward(self, env: Envelope) -> bool:
+        """Judge one forward; True when it is to be acknowledged (accepted or a duplicate)."""
         forward = Forward.from_wire(env.body)
         verdict = self.acceptance.judge(forward)
         if verdict is Verdict.OUT_OF_ORDER:
             log.debug("%s: %s arrived before its predecessor %s; left for the sender to repeat",
                       self.name, env.id, forward.prev)
-            return
+            return False
         if verdict is Verdict.ACCEPT:
-            self.journal.record(forward, self.driver.session.next_sender)
+            # Sends in a batch are numbered in order when it ends; nothing else is numbered meanwhile.
+            out_seq = self.driver.session.next_sender + self._batched_sends
+            self._batched_sends += 1
+            self.journal.record(forward, out_seq)
             self.driver.send(forward.msg_type, forward.body, forward.header)
-            self.journal.sync()
-            self.store.sync()
             self.acceptance.accept(forward)
-        self.bus.ack(env)
+        return True
 
-    def _collect_acks(self) -> None:
+    def _on_ack(self, forward_id: str) -> None:
+        seq = self.awaiting.pop(forward_id, None)
+        if seq is not None:
+            self._acked.append(seq)
+
+    def _process_acked(self) -> None:
         """Forwards the peer acknowledged are processed: the store may move past them."""
-        done = [fid for fid in self.awaiting if not self.bus.is_pending(fid)]
-        for fid in done:
-            self.driver.processed(self.awaiting.pop(fid))
+        acked, self._acked = self._acked, []
+        for seq in acked:
+            self.driver.processed(seq)
 
     def _on_command(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("cmd"), str):
