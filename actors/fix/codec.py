@@ -134,13 +134,38 @@ class Framer:
         return None
 
 
+_DATA_LENGTH_TAG_SET = frozenset(T.DATA_LENGTH_TAGS)
+
+
 def parse(data: bytes) -> Message:
     """Parse one framed message. Raises GarbledMessage when the text is not FIX.
 
     The first three fields must be 8, 9, 35 and the last 10 (FIX session test
     case 2t); a field without '=' or with a non-numeric tag is garbled.
     Data fields (see ``tags.DATA_LENGTH_TAGS``) are read by their length.
+
+    Most messages carry no data field, so they are split on SOH in one pass;
+    a message with a data-length field is parsed field by field instead.
     """
+    if data[-1:] != b"\x01":
+        raise GarbledMessage("message does not end with SOH")
+    fields: list[tuple[int, bytes]] = []
+    append = fields.append
+    for part in data[:-1].split(b"\x01"):
+        tag_text, sep, value = part.partition(b"=")
+        if not sep:
+            raise GarbledMessage(f"field without '=': {part[:20]!r}")
+        if not tag_text.isdigit():
+            if not (tag_text[:1] == b"-" and tag_text[1:].isdigit()):
+                raise GarbledMessage(f"tag {tag_text!r} is not a number")
+        tag = int(tag_text)
+        if tag in _DATA_LENGTH_TAG_SET:
+            return _parse_field_by_field(data)
+        append((tag, value))
+    return _checked(fields)
+
+
+def _parse_field_by_field(data: bytes) -> Message:
     fields: list[tuple[int, bytes]] = []
     pos = 0
     n = len(data)
@@ -173,6 +198,10 @@ def parse(data: bytes) -> Message:
                 data_len_for = int(value)
         fields.append((tag, value))
         pos = end + 1
+    return _checked(fields)
+
+
+def _checked(fields: list[tuple[int, bytes]]) -> Message:
     if len(fields) < 4:
         raise GarbledMessage("fewer than four fields")
     if fields[0][0] != T.BEGIN_STRING or fields[1][0] != T.BODY_LENGTH or fields[2][0] != T.MSG_TYPE:
