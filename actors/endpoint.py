@@ -16,11 +16,8 @@ Logout, 1 after ``--max-tries`` failed attempts.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import signal
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +37,7 @@ from actors.fix.states import SessionState
 from actors.fix.timefmt import Instant, TimestampFormatter
 from actors.initiator import Initiator, Phase
 from actors.loop import Loop
+from actors.process import StopSignals
 from actors.seqpolicy import SequencePolicy
 from actors.store import Durability, MessageStore, open_store
 from actors.store.layout import session_dir_name
@@ -294,12 +292,10 @@ class Endpoint:
         self.initiator: Initiator | None = None
         self.acceptor: Acceptor | None = None
         self._stop_deadline: float | None = None
-        self._stop_requested = False
         self._exit_code = 0
-        self._wakeup_r, self._wakeup_w = socket.socketpair()
 
     def run(self) -> int:
-        self._install_signals()
+        self.signals = StopSignals(self.loop, self._on_stop_signal)
         for source in (self.driver, self.sender, self):
             self.loop.add_timer_source(source)
         self._connect()
@@ -335,22 +331,8 @@ class Endpoint:
 
     # ------------------------------------------------------------ stopping
 
-    def _install_signals(self) -> None:
-        """The handler only sets a flag; the wake-up socket makes the loop act on it between callbacks."""
-        self._wakeup_r.setblocking(False)
-        self._wakeup_w.setblocking(False)
-        signal.set_wakeup_fd(self._wakeup_w.fileno(), warn_on_full_buffer=False)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
-        self.loop.add_reader(self._wakeup_r, self._woken)
-
-    def _on_signal(self, signum: int, _frame: object) -> None:
-        self._stop_requested = True
-
-    def _woken(self) -> None:
-        with contextlib.suppress(BlockingIOError, InterruptedError):
-            self._wakeup_r.recv(512)
-        if self._stop_requested and self._stop_deadline is None:
+    def _on_stop_signal(self) -> None:
+        if self._stop_deadline is None:
             self._begin_stop()
 
     def _begin_stop(self) -> None:
@@ -390,9 +372,7 @@ class Endpoint:
         self.counter.close()
         self.app.close()
         self.store.close()
-        signal.set_wakeup_fd(-1)
-        self._wakeup_r.close()
-        self._wakeup_w.close()
+        self.signals.close()
 
 
 def _open_store(args: argparse.Namespace, session_id: str) -> MessageStore:

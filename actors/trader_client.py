@@ -29,13 +29,10 @@ continues the ClOrdID numbering where the previous run stopped.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
 import re
-import signal
-import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +51,7 @@ from actors.fix.states import SessionState
 from actors.fix.timefmt import Instant, TimestampFormatter
 from actors.initiator import Initiator, Phase
 from actors.loop import Loop
+from actors.process import StopSignals
 from actors.seqpolicy import SequencePolicy
 from actors.store import Durability, MessageStore, open_store
 from actors.store.layout import session_dir_name
@@ -481,13 +479,11 @@ class TraderClient:
         self._deadline_s: float = now().mono_s + float(args.timeout_s)
         self._send_due = False
         self._sent = False
-        self._stop_requested = False
         self._stop_deadline: float | None = None
         self._exit_code = 1
-        self._wakeup_r, self._wakeup_w = socket.socketpair()
 
     def run(self) -> int:
-        self._install_signals()
+        self.signals = StopSignals(self.loop)
         for source in (self.driver, self.initiator, self):
             self.loop.add_timer_source(source)
         self.initiator.start()
@@ -532,7 +528,7 @@ class TraderClient:
             return 0.0
         if self._stop_deadline is not None:
             return 0.0 if not self.driver.connected else self._stop_deadline
-        if self.blotter.done or self._stop_requested or self._connection_over():
+        if self.blotter.done or self.signals.requested or self._connection_over():
             return 0.0
         return self._deadline_s
 
@@ -546,7 +542,7 @@ class TraderClient:
                 log.info("every order is final")
                 self._exit_code = 0
                 self._begin_stop("all orders final")
-            elif self._stop_requested:
+            elif self.signals.requested:
                 log.warning("interrupted; not final: %s", ", ".join(self.blotter.unfinished()))
                 self._begin_stop("client interrupted")
             elif self._connection_over():
@@ -574,31 +570,13 @@ class TraderClient:
 
     # ------------------------------------------------------------ signals
 
-    def _install_signals(self) -> None:
-        """The handler only sets a flag; the wake-up socket makes the loop notice it at once."""
-        self._wakeup_r.setblocking(False)
-        self._wakeup_w.setblocking(False)
-        signal.set_wakeup_fd(self._wakeup_w.fileno(), warn_on_full_buffer=False)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
-        self.loop.add_reader(self._wakeup_r, self._woken)
-
-    def _on_signal(self, signum: int, _frame: object) -> None:
-        self._stop_requested = True
-
-    def _woken(self) -> None:
-        with contextlib.suppress(BlockingIOError, InterruptedError):
-            self._wakeup_r.recv(512)
-
     def _close(self) -> None:
         self.initiator.stop()
         if self.driver.connected:
             self.driver.disconnect("client stopping")
         self.driver.run(self.driver.session.shutdown(self._now(), "client stopped"))
         self.store.close()
-        signal.set_wakeup_fd(-1)
-        self._wakeup_r.close()
-        self._wakeup_w.close()
+        self.signals.close()
 
 
 def _positive_seconds(text: str) -> float:

@@ -27,12 +27,9 @@ keeps the session's sequence numbers. SIGTERM (or SIGINT) logs out and exits 0.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import heapq
 import logging
 import re
-import signal
-import socket
 import sys
 import zlib
 from collections.abc import Callable
@@ -53,6 +50,7 @@ from actors.fix.session import Session
 from actors.fix.states import SessionState
 from actors.fix.timefmt import Instant, TimestampFormatter
 from actors.loop import Loop
+from actors.process import StopSignals
 from actors.seqpolicy import SequencePolicy
 from actors.store import Durability, MessageStore, open_store
 
@@ -600,14 +598,12 @@ class VenueProcess:
         self.app.driver = self.driver
         self._target = DriverTarget(self.loop, self.driver)
         self.acceptor: Acceptor | None = None
-        self._stop_requested = False
         self._stop_deadline: float | None = None
-        self._wakeup_r, self._wakeup_w = socket.socketpair()
         log.info("store of %s (%s): next sender seq %d, next target seq %d; OrderIDs %s1, %s2, ...",
                  self.session_id, kind, next_sender, next_target, id_prefix, id_prefix)
 
     def run(self) -> int:
-        self._install_signals()
+        self.signals = StopSignals(self.loop, self._on_stop_signal)
         for source in (self.driver, self.app, self):
             self.loop.add_timer_source(source)
         args = self.args
@@ -624,22 +620,8 @@ class VenueProcess:
         ours = SessionKey(args.begin_string, args.sender, args.target)
         return self._target if SessionKey(key.begin_string, key.our_comp_id, key.their_comp_id) == ours else None
 
-    def _install_signals(self) -> None:
-        """The handler only sets a flag; the wake-up socket makes the loop notice it at once."""
-        self._wakeup_r.setblocking(False)
-        self._wakeup_w.setblocking(False)
-        signal.set_wakeup_fd(self._wakeup_w.fileno(), warn_on_full_buffer=False)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
-        self.loop.add_reader(self._wakeup_r, self._woken)
-
-    def _on_signal(self, signum: int, _frame: object) -> None:
-        self._stop_requested = True
-
-    def _woken(self) -> None:
-        with contextlib.suppress(BlockingIOError, InterruptedError):
-            self._wakeup_r.recv(512)
-        if self._stop_requested and self._stop_deadline is None:
+    def _on_stop_signal(self) -> None:
+        if self._stop_deadline is None:
             log.info("stop requested: logging out with %d open orders", self.venue.open_orders)
             if self.acceptor is not None:
                 self.acceptor.close()
@@ -665,9 +647,7 @@ class VenueProcess:
             self.driver.disconnect("venue simulator stopping")
         self.driver.run(self.driver.session.shutdown(clock.now(), "venue simulator stopped"))
         self.store.close()
-        signal.set_wakeup_fd(-1)
-        self._wakeup_r.close()
-        self._wakeup_w.close()
+        self.signals.close()
 
 
 def _base36(number: int) -> str:

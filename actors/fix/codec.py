@@ -155,9 +155,8 @@ def parse(data: bytes) -> Message:
         tag_text, sep, value = part.partition(b"=")
         if not sep:
             raise GarbledMessage(f"field without '=': {part[:20]!r}")
-        if not tag_text.isdigit():
-            if not (tag_text[:1] == b"-" and tag_text[1:].isdigit()):
-                raise GarbledMessage(f"tag {tag_text!r} is not a number")
+        if not tag_text.isdigit() and not (tag_text[:1] == b"-" and tag_text[1:].isdigit()):
+            raise GarbledMessage(f"tag {tag_text!r} is not a number")
         tag = int(tag_text)
         if tag in _DATA_LENGTH_TAG_SET:
             return _parse_field_by_field(data)
