@@ -8,9 +8,25 @@ number of examples, and every assertion, stay as each test sets them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from hypothesis import HealthCheck, settings
+
+from tests.interop import Children
 
 settings.register_profile(
     "fixmesh", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 settings.load_profile("fixmesh")
+
+
+@pytest.fixture
+def children(tmp_path: Path) -> Iterator[Children]:
+    """Processes a test starts; every one still running at the end is stopped by its pid."""
+    group = Children(tmp_path)
+    try:
+        yield group
+    finally:
+        group.stop_all()

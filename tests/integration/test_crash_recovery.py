@@ -18,7 +18,6 @@ message logged before the store saved its number.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -87,15 +86,6 @@ class Side:
         """The numbers the running process read from its store at start, from its log."""
         match = _STORE_LINE.search(self.process.log_text())
         return (int(match[1]), int(match[2])) if match else None
-
-
-@pytest.fixture
-def children(tmp_path: Path) -> Iterator[Children]:
-    group = Children(tmp_path)
-    try:
-        yield group
-    finally:
-        group.stop_all()
 
 
 def kill_and_restart(victim: Side, survivor: Side, children: Children) -> None:

@@ -18,7 +18,7 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,15 +36,6 @@ SEED = 7
 COMPARED = ("35", "37", "17", "150", "39", "11", "41", "55", "54", "38", "40", "44", "32", "31", "151", "14", "6",
             "58", "103", "102", "434", "45", "372", "380")
 TIMESTAMP = re.compile(r"^\d{8}-\d\d:\d\d:\d\d\.\d{3}$")
-
-
-@pytest.fixture
-def children(tmp_path: Path) -> Iterator[Children]:
-    group = Children(tmp_path)
-    try:
-        yield group
-    finally:
-        group.stop_all()
 
 
 StartVenue = Callable[..., int]

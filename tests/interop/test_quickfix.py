@@ -13,7 +13,6 @@ PossDup resend of something already delivered must not be delivered again.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,15 +40,6 @@ DROP_AT = 2000
 #: fixmesh is killed once both sides have received this many orders.
 KILL_AT = 3000
 FIXMESH, QUICKFIX = "FM", "QF"
-
-
-@pytest.fixture
-def children(tmp_path: Path) -> Iterator[Children]:
-    group = Children(tmp_path)
-    try:
-        yield group
-    finally:
-        group.stop_all()
 
 
 def quickfix_command(role: str, port: int, work: Path, *, disconnect_after: int = 0) -> list[str]:

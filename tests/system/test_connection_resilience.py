@@ -31,15 +31,6 @@ from tests.system.gateway import Gateway
 pytestmark = [pytest.mark.slow]
 
 
-@pytest.fixture
-def children(tmp_path: Path) -> Iterator[Children]:
-    group = Children(tmp_path)
-    try:
-        yield group
-    finally:
-        group.stop_all()
-
-
 class Site:
     def __init__(self, tmp_path: Path, children: Children, venue_extra: str) -> None:
         self.tmp = tmp_path

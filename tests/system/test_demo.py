@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,15 +21,6 @@ from tests.interop import REPO_ROOT, Children, wait_listening, wait_until
 pytestmark = [pytest.mark.slow]
 
 PROGRAMS = ("broker", "client", "venue", "venue-sim", "coordinator", "monitor")
-
-
-@pytest.fixture
-def children(tmp_path: Path) -> Iterator[Children]:
-    group = Children(tmp_path)
-    try:
-        yield group
-    finally:
-        group.stop_all()
 
 
 def test_the_demo_topology_fills_a_traders_orders(tmp_path: Path, children: Children) -> None:

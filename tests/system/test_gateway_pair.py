@@ -33,15 +33,6 @@ pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture
-def children(tmp_path: Path) -> Iterator[Children]:
-    group = Children(tmp_path)
-    try:
-        yield group
-    finally:
-        group.stop_all()
-
-
-@pytest.fixture
 def gateway(tmp_path: Path, children: Children) -> Iterator[Gateway]:
     gw = Gateway(tmp_path / "gateway", children)
     gw.start()

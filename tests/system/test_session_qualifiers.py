@@ -8,7 +8,6 @@ its own venue session only; an unknown qualifier is refused.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,15 +39,6 @@ pairs:
   - {{handler: desk1, driven: venue1}}
   - {{handler: desk2, driven: venue2}}
 """
-
-
-@pytest.fixture
-def children(tmp_path: Path) -> Iterator[Children]:
-    group = Children(tmp_path)
-    try:
-        yield group
-    finally:
-        group.stop_all()
 
 
 def test_each_qualifier_reaches_its_own_session_and_an_unknown_one_is_refused(
