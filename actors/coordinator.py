@@ -22,8 +22,8 @@ from actors import clock
 from actors.bus import BusClient
 from actors.loop import Loop
 from actors.pair_policy import Command, PairPolicy
-from actors.process import run_until_signalled
-from actors.settings import ConfigError, Topology, load_topology
+from actors.process import configure_logging, load_topology_or_report, run_until_signalled
+from actors.settings import Topology
 from broker import protocol
 from broker.protocol import Envelope
 
@@ -147,12 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="how long a Driven's process may be gone before its Handler's user is logged out")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        topology = load_topology(args.config)
-    except ConfigError as exc:
-        print(f"fixmesh coordinator: {exc}", file=sys.stderr)
+    configure_logging(args.log_level)
+    topology = load_topology_or_report(args.config, "fixmesh coordinator")
+    if topology is None:
         return 2
     try:
         return Coordinator(topology, args.driven_grace_s).run()

@@ -16,8 +16,8 @@ import sys
 from actors.acceptor import Acceptor, SessionKey
 from actors.handoff import HandoffTarget, handoff_path
 from actors.loop import Loop
-from actors.process import run_until_signalled
-from actors.settings import ConfigError, Topology, load_topology
+from actors.process import configure_logging, load_topology_or_report, run_until_signalled
+from actors.settings import Topology
 
 log = logging.getLogger("fixmesh.listener")
 
@@ -42,12 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="the topology YAML file")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        topology = load_topology(args.config)
-    except ConfigError as exc:
-        print(f"fixmesh listener: {exc}", file=sys.stderr)
+    configure_logging(args.log_level)
+    topology = load_topology_or_report(args.config, "fixmesh listener")
+    if topology is None:
         return 2
     loop = Loop()
     acceptors = build(topology, loop)

@@ -43,9 +43,9 @@ from actors.forwarding import Chain, Forward, Journal, Origin, Verdict
 from actors.handoff import HandoffReceiver, handoff_path
 from actors.initiator import Initiator, Phase
 from actors.loop import Loop
-from actors.process import run_until_signalled
+from actors.process import configure_logging, load_topology_or_report, run_until_signalled
 from actors.schedule import Schedule
-from actors.settings import ConfigError, SessionSettings, Topology, load_topology
+from actors.settings import ConfigError, SessionSettings, Topology
 from actors.store import Durability, MessageStore, open_store
 from broker import protocol
 from broker.protocol import Envelope
@@ -440,10 +440,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--session", required=True, help="the name of this session in the topology")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
+    topology = load_topology_or_report(args.config, "fixmesh session")
+    if topology is None:
+        return 2
     try:
-        topology = load_topology(args.config)
         settings = topology.session(args.session)
     except ConfigError as exc:
         print(f"fixmesh session: {exc}", file=sys.stderr)
