@@ -17,11 +17,12 @@ from actors.fix import tags as T
 class Message:
     """A FIX message in wire order, 8/9/35 first and 10 last when parsed."""
 
-    __slots__ = ("fields", "_index")
+    __slots__ = ("fields", "_index", "_msg_type")
 
     def __init__(self, fields: list[tuple[int, bytes]]) -> None:
         self.fields = fields
         self._index: dict[int, bytes] | None = None
+        self._msg_type: str | None = None
 
     def _idx(self) -> dict[int, bytes]:
         index = self._index
@@ -56,8 +57,12 @@ class Message:
 
     @property
     def msg_type(self) -> str:
-        value = self._idx().get(T.MSG_TYPE)
-        return "" if value is None else value.decode("latin-1")
+        """MsgType (35); read several times per message on the hot path, so decoded once."""
+        msg_type = self._msg_type
+        if msg_type is None:
+            value = self._idx().get(T.MSG_TYPE)
+            msg_type = self._msg_type = "" if value is None else value.decode("latin-1")
+        return msg_type
 
     @property
     def seq_num(self) -> int | None:
