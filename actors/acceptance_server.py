@@ -34,6 +34,7 @@ from actors.fix.session import Session
 from actors.fix.states import SessionState
 from actors.fix.validation import ValidationOptions
 from actors.loop import Loop
+from actors.process import configure_logging
 from actors.store import open_store
 
 log = logging.getLogger("fixmesh.acceptance")
@@ -146,10 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store-dir", help="folder for the session stores (default: a new temporary folder)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level)
     loop = Loop()
     acceptor, drivers = build(args, loop)
     print(f"listening on {args.host}:{acceptor.port}", flush=True)

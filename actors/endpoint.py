@@ -37,7 +37,7 @@ from actors.fix.states import SessionState
 from actors.fix.timefmt import Instant, TimestampFormatter
 from actors.initiator import Initiator, Phase
 from actors.loop import Loop
-from actors.process import StopSignals
+from actors.process import StopSignals, configure_logging
 from actors.seqpolicy import SequencePolicy
 from actors.store import Durability, MessageStore, open_store
 from actors.store.layout import session_dir_name
@@ -437,10 +437,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level)
     try:
         return Endpoint(args).run()
     except Exception:

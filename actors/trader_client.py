@@ -51,7 +51,7 @@ from actors.fix.states import SessionState
 from actors.fix.timefmt import Instant, TimestampFormatter
 from actors.initiator import Initiator, Phase
 from actors.loop import Loop
-from actors.process import StopSignals
+from actors.process import StopSignals, configure_logging
 from actors.seqpolicy import SequencePolicy
 from actors.store import Durability, MessageStore, open_store
 from actors.store.layout import session_dir_name
@@ -617,10 +617,7 @@ def main(argv: list[str] | None = None) -> int:
         requests = parse_requests(args.orders)
     except ValueError as error:
         p.error(str(error))
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level)
     try:
         return TraderClient(args, requests, sys.stdout).run()
     except Exception:

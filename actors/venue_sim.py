@@ -50,7 +50,7 @@ from actors.fix.session import Session
 from actors.fix.states import SessionState
 from actors.fix.timefmt import Instant, TimestampFormatter
 from actors.loop import Loop
-from actors.process import StopSignals
+from actors.process import StopSignals, configure_logging
 from actors.seqpolicy import SequencePolicy
 from actors.store import Durability, MessageStore, open_store
 
@@ -698,10 +698,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level)
     try:
         return VenueProcess(args).run()
     except Exception:

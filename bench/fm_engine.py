@@ -18,7 +18,6 @@ commit). Both processes run the real shell: ``Loop``, ``Acceptor`` /
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from actors.fix.outputs import Output, StateChanged
 from actors.fix.states import SessionState
 from actors.initiator import Initiator
 from actors.loop import Loop
+from actors.process import configure_logging
 from actors.store import Durability, open_store
 from bench.fixmsg import BEGIN_STRING, NEW_ORDER_SINGLE, OrderFactory, acceptor_target, exit_on_sigterm, session
 from bench.procs import emit
@@ -151,8 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--burst", type=int, default=1, help="orders per driver call (1 = one driver.send each)")
     p.add_argument("--data-dictionary")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("WARNING")
     return run(args)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import quickfix as fix
 
 from bench.procs import emit
+from bench.qf_app import BenchApplication
 
 SENDER_ID, RECEIVER_ID = "QFI", "QFA"
 
@@ -58,33 +59,14 @@ def engine(role: str, app: fix.Application, settings_path: Path, store: str) -> 
     return kind(app, factory, settings)
 
 
-class App(fix.Application):
+class App(BenchApplication):
+    logon_event = "connected"
+
     def __init__(self, count: int) -> None:
         super().__init__()
         self.count = count
-        self.session_id: fix.SessionID | None = None
-        self.logged_on = threading.Event()
         self.received = 0
         self.first = 0.0
-
-    def onCreate(self, session_id: fix.SessionID) -> None:
-        self.session_id = session_id
-
-    def onLogon(self, session_id: fix.SessionID) -> None:
-        emit("connected", t=time.monotonic())
-        self.logged_on.set()
-
-    def onLogout(self, session_id: fix.SessionID) -> None:
-        self.logged_on.clear()
-
-    def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
-
-    def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
-
-    def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         self.received += 1

@@ -23,39 +23,19 @@ import quickfix as fix
 
 from bench.latency import Phase, PhaseSpec
 from bench.procs import emit
+from bench.qf_app import BenchApplication
 from bench.qf_engine import settings_text
 
 CLIENT_ID, RESPONDER_ID = "QFTRADER", "QFVENUE"
 DRAIN_S = 60.0
 
 
-class App(fix.Application):
+class App(BenchApplication):
     def __init__(self, responder: bool) -> None:
         super().__init__()
         self.responder = responder
-        self.session_id: fix.SessionID | None = None
-        self.logged_on = threading.Event()
         self.phase: Phase | None = None
         self.exec_id = 0
-
-    def onCreate(self, session_id: fix.SessionID) -> None:
-        self.session_id = session_id
-
-    def onLogon(self, session_id: fix.SessionID) -> None:
-        emit("logon", t=time.monotonic())
-        self.logged_on.set()
-
-    def onLogout(self, session_id: fix.SessionID) -> None:
-        self.logged_on.clear()
-
-    def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
-
-    def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
-
-    def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         if self.responder:

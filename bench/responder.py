@@ -14,7 +14,6 @@ ends: the recovery benchmark times a restarting counterparty by the former.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 
@@ -27,6 +26,7 @@ from actors.fix.outputs import Output, StateChanged
 from actors.fix.states import OFFLINE, SessionState
 from actors.fix.timefmt import TimestampFormatter
 from actors.loop import Loop
+from actors.process import configure_logging
 from actors.store import MemoryStore
 from bench.fixmsg import (
     BEGIN_STRING,
@@ -87,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--next-target", type=int, default=1, help="the MsgSeqNum expected first")
     p.add_argument("--data-dictionary")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("WARNING")
     return run(args)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import select
 import socket
 import sys
@@ -29,6 +28,7 @@ from actors.fix.config import Role
 from actors.fix.message import Message
 from actors.fix.outputs import Output, StateChanged
 from actors.fix.states import SessionState
+from actors.process import configure_logging
 from actors.store import MemoryStore
 from bench.fixmsg import (
     BEGIN_STRING,
@@ -180,8 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connect-timeout", type=float, default=20.0)
     p.add_argument("--start-id", type=int, default=0, help="ClOrdIDs start after this number")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("WARNING")
     exit_on_sigterm()
     runner = Runner(args)
     try:
