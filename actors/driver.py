@@ -67,14 +67,6 @@ class Application(Protocol):
     def on_output(self, driver: SessionDriver, output: Output) -> None: ...
 
 
-class NullApplication:
-    def on_message(self, driver: SessionDriver, message: Message) -> bool | None:
-        return True
-
-    def on_output(self, driver: SessionDriver, output: Output) -> None:
-        pass
-
-
 class SessionDriver:
     """Glue between a Session, a transport, a store and an application."""
 

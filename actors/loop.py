@@ -41,9 +41,6 @@ class Loop:
     def add_reader(self, sock: Any, callback: Callback) -> None:
         self._update(sock, read=callback)
 
-    def remove_reader(self, sock: Any) -> None:
-        self._update(sock, read=None)
-
     def add_writer(self, sock: Any, callback: Callback) -> None:
         self._update(sock, write=callback)
 
@@ -90,10 +87,6 @@ class Loop:
 
     def stop(self) -> None:
         self._stopping = True
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
 
     def run(self, max_wait_s: float = 1.0) -> None:
         while not self._stopping:
