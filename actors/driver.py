@@ -256,10 +256,11 @@ class SessionDriver:
             getattr(self.log, output.level, self.log.info)("%s", output.text)
         self.app.on_output(self, output)
 
-    def processed(self, seq: int) -> None:
-        """The application has finished with incoming message ``seq``."""
-        if seq in self._unprocessed:
-            self._unprocessed.discard(seq)
+    def processed(self, *seqs: int) -> None:
+        """The application has finished with these incoming messages (one store write for all)."""
+        before = len(self._unprocessed)
+        self._unprocessed.difference_update(seqs)
+        if len(self._unprocessed) != before:
             self._save_target()
 
     @property

@@ -314,8 +314,8 @@ class SessionActor:
     def _process_acked(self) -> None:
         """Forwards the peer acknowledged are processed: the store may move past them."""
         acked, self._acked = self._acked, []
-        for seq in acked:
-            self.driver.processed(seq)
+        if acked:
+            self.driver.processed(*acked)
 
     def _on_command(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("cmd"), str):
