@@ -21,6 +21,15 @@ restart its FIX store is the durable copy and the actor delivers again.
 Duplicates are expected; receivers dedupe by ``(src, id)``. ``command`` and
 ``reply`` are not retransmitted: the caller owns their timeouts.
 
+Acks may be delayed (``ack_delay_s``): an ack owed to a peer rides on the
+next ``deliver`` to that peer, and what is still owed after the delay, or
+more than ``MAX_ACKS_PER_ENVELOPE`` of them, leaves in one ``ack`` envelope.
+In a gateway pair the ExecutionReport going back carries the ack of its
+order, so an order costs two envelopes through the broker instead of four.
+An ack only lets the sender forget a deliver it would otherwise retransmit,
+so a delay of milliseconds against a retransmit timeout of seconds costs
+nothing but a little outbox room.
+
 Bounded queues and their policy: the outbox holds ``max_outbox`` delivers and
 then refuses (``Outcome.FULL``) until acks drain it; the DEALER queues at most
 ``max_outbox`` plus ``CONTROL_HEADROOM`` frames and only while connected
@@ -59,6 +68,8 @@ CONTROL_HEADROOM = 1000
 MAX_BATCH = 1000
 #: Incoming frames queued per socket before ZeroMQ stops reading from the broker.
 RECEIVE_QUEUE_FRAMES = 10_000
+#: Acks owed to one peer that make it worth an envelope of their own before the delay is up.
+MAX_ACKS_PER_ENVELOPE = 256
 _MAX_IDENTITY_BYTES = 255
 
 
@@ -100,18 +111,20 @@ class BusClient:
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         on_ack: Callable[[str], None] | None = None,
         ids: IdSource | None = None,
+        ack_delay_s: float = 0.0,
     ) -> None:
         """Connect and say hello.
 
         ``xpub_endpoint`` enables the SUB socket; without it the client still
         recovers (its heartbeat is answered with a ``welcome`` by a restarted
         broker, and retransmits are timed) but learns of peers and restarts later.
+        ``ack_delay_s`` > 0 holds acks back that long for a deliver to carry them.
         """
         identity = name.encode("utf-8")
         if not name or name == protocol.BROKER or len(identity) > _MAX_IDENTITY_BYTES or identity[0] == 0:
             raise ValueError(f"invalid actor name {name!r}: it is the ZeroMQ routing identity")
-        if max_outbox < 1 or retransmit_after_s <= 0:
-            raise ValueError("max_outbox must be at least 1 and retransmit_after_s positive")
+        if max_outbox < 1 or retransmit_after_s <= 0 or ack_delay_s < 0:
+            raise ValueError("max_outbox must be at least 1, retransmit_after_s positive, ack_delay_s not negative")
         self.name = name
         self.max_outbox = max_outbox
         self.retransmit_after_s = retransmit_after_s
@@ -123,6 +136,10 @@ class BusClient:
         self._outbox: dict[str, _Pending] = {}
         self._due: list[tuple[float, int, str]] = []
         self._order = itertools.count()
+        self.ack_delay_s = ack_delay_s
+        #: Ids acknowledged but not sent yet, by the peer they go to.
+        self._owed: dict[str, list[str]] = {}
+        self._owed_due_s: float | None = None
         #: The broker instance of the last welcome; None until the first.
         self.broker_instance: str | None = None
         self.welcomed = False
@@ -171,6 +188,8 @@ class BusClient:
             deadline = min(deadline, self._hello_due_s)
         if self._due:
             deadline = min(deadline, self._due[0][0])
+        if self._owed_due_s is not None:
+            deadline = min(deadline, self._owed_due_s)
         return deadline
 
     def on_timer(self) -> None:
@@ -179,6 +198,8 @@ class BusClient:
             self._hello(now.mono_s)
         if now.mono_s >= self._heartbeat_due_s:
             self._heartbeat(now)
+        if self._owed_due_s is not None and now.mono_s >= self._owed_due_s:
+            self.flush_acks()
         self._retransmit_due(now.mono_s)
 
     def handle_readable(self) -> list[Envelope]:
@@ -203,6 +224,7 @@ class BusClient:
         return received
 
     def close(self) -> None:
+        self.flush_acks()
         for sock in (self.dealer, self.pub, self.sub):
             if sock is not None:
                 sock.close(linger=0)
@@ -221,7 +243,9 @@ class BusClient:
         still pending replaces it and sends it again."""
         if id not in self._outbox and len(self._outbox) >= self.max_outbox:
             return Outcome.FULL
-        entry = _Pending(dst, id, Envelope(kind=protocol.DELIVER, src=self.name, dst=dst, id=id, body=body).encode())
+        acks = self._take_owed(dst)
+        entry = _Pending(dst, id, Envelope(kind=protocol.DELIVER, src=self.name, dst=dst, id=id, body=body,
+                                           acks=acks).encode())
         self._outbox[id] = entry
         now_s = self._now().mono_s
         if self._send(entry.frame):
@@ -233,8 +257,33 @@ class BusClient:
 
     def ack(self, envelope: Envelope) -> bool:
         """Acknowledge a received deliver (after persisting it); False when the link could not take it,
-        in which case the sender retransmits and the actor acks the duplicate."""
-        return self._send(Envelope(kind=protocol.ACK, src=self.name, dst=envelope.src, corr=envelope.id).encode())
+        in which case the sender retransmits and the actor acks the duplicate. With ``ack_delay_s`` the
+        ack is owed and sent later (always True here; a later send the link refuses is the same case)."""
+        if self.ack_delay_s <= 0:
+            return self._send_acks(envelope.src, (envelope.id,))
+        owed = self._owed.setdefault(envelope.src, [])
+        owed.append(envelope.id)
+        if self._owed_due_s is None:
+            self._owed_due_s = self._now().mono_s + self.ack_delay_s
+        if len(owed) >= MAX_ACKS_PER_ENVELOPE:
+            self._send_acks(envelope.src, self._take_owed(envelope.src))
+        return True
+
+    def flush_acks(self) -> None:
+        """Send every owed ack now, one envelope per peer."""
+        for dst in list(self._owed):
+            self._send_acks(dst, self._take_owed(dst))
+
+    def _take_owed(self, dst: str) -> tuple[str, ...]:
+        owed = self._owed.pop(dst, None)
+        if not self._owed:
+            self._owed_due_s = None
+        return tuple(owed) if owed else ()
+
+    def _send_acks(self, dst: str, ids: tuple[str, ...]) -> bool:
+        if not ids:
+            return True
+        return self._send(Envelope(kind=protocol.ACK, src=self.name, dst=dst, corr=ids[0], acks=ids[1:]).encode())
 
     def command(self, dst: str, body: Any) -> str | None:
         """Send a command; its id (the ``corr`` of the reply), or None when the link could not take it."""
@@ -280,19 +329,26 @@ class BusClient:
         elif env.kind == protocol.WELCOME:
             self._on_welcome(env, now_s)
         elif env.kind == protocol.ACK:
-            entry = self._outbox.get(env.corr)
-            if entry is not None and entry.dst == env.src:
-                del self._outbox[env.corr]
-                if not self._outbox:
-                    self._due.clear()
-                if self._on_ack is not None:
-                    self._on_ack(env.corr)
+            self._on_acks(env)
         elif env.kind == protocol.UNDELIVERABLE:
             self._on_refused(env, received)
         elif env.kind in (protocol.DELIVER, protocol.COMMAND, protocol.REPLY):
+            if env.acks:
+                self._on_acks(env)
             received.append(env)
         else:
             log.warning("%s dropped a %s from %s: not a kind the broker sends to actors", self.name, env.kind, env.src)
+
+    def _on_acks(self, env: Envelope) -> None:
+        for id in env.acknowledged():
+            entry = self._outbox.get(id)
+            if entry is None or entry.dst != env.src:
+                continue
+            del self._outbox[id]
+            if self._on_ack is not None:
+                self._on_ack(id)
+        if not self._outbox:
+            self._due.clear()
 
     def _on_welcome(self, env: Envelope, now_s: float) -> None:
         body = env.body if isinstance(env.body, dict) else {}

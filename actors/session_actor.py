@@ -54,6 +54,9 @@ log = logging.getLogger("fixmesh.actor")
 
 #: Header fields the peer sets itself; every other header field travels with the message.
 _RESTAMPED = frozenset({8, 9, 35, 34, 43, 49, 52, 56, 122, 10})
+#: How long an ack to the peer waits for a forward going back to carry it (see ``actors.bus``):
+#: an order's ack rides on its ExecutionReport, which in a gateway comes back within this time.
+ACK_DELAY_S = 0.002
 #: BusinessRejectReason 4: Application not available.
 _APPLICATION_NOT_AVAILABLE = 4
 
@@ -144,7 +147,8 @@ class SessionActor:
         if not settings.schedule.non_stop:
             self.loop.add_timer_source(ScheduleGuard(self.driver, settings.schedule))
         broker = topology.broker
-        self.bus = BusClient(self.name, broker.router, broker.xsub, xpub_endpoint=broker.xpub, on_ack=self._on_ack)
+        self.bus = BusClient(self.name, broker.router, broker.xsub, xpub_endpoint=broker.xpub, on_ack=self._on_ack,
+                             ack_delay_s=ACK_DELAY_S)
         for sock in self.bus.sockets:
             self.loop.add_reader(sock, self._on_bus)
         self.loop.add_timer_source(self.bus)

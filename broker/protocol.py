@@ -14,7 +14,9 @@ Two planes, both ZeroMQ over TCP:
     silent for ``LIVENESS`` intervals is marked down (``actor.<name>.down``).
   - ``deliver``: addressed payload; ``id`` is chosen by the sender and is
     unique per sender (the origin of a forwarded FIX message).
-  - ``ack``: the receiver persisted ``corr`` (the ``id`` it acknowledges).
+  - ``ack``: the receiver persisted ``corr`` (the ``id`` it acknowledges)
+    and every id in ``acks``. A ``deliver`` may carry ``acks`` too: acks
+    owed to its ``dst`` ride on it instead of travelling alone.
   - ``undeliverable``: broker -> sender, ``dst`` is not up; the sender keeps
     the message and sends it again when ``actor.<dst>.up`` is published.
   - ``command`` / ``reply``: control of an actor (connect, disconnect, ...).
@@ -98,14 +100,23 @@ class Envelope:
     id: str = ""
     corr: str = ""
     body: Any = None
+    #: Further ids the sender acknowledges to ``dst`` (on an ``ack`` or a ``deliver``).
+    acks: tuple[str, ...] = ()
     v: int = VERSION
 
     def encode(self) -> bytes:
-        return msgpack.packb(
-            {"v": self.v, "kind": self.kind, "src": self.src, "dst": self.dst,
-             "id": self.id, "corr": self.corr, "body": self.body},
-            use_bin_type=True,
-        )
+        data = {"v": self.v, "kind": self.kind, "src": self.src, "dst": self.dst,
+                "id": self.id, "corr": self.corr, "body": self.body}
+        if self.acks:
+            data["acks"] = self.acks
+        return msgpack.packb(data, use_bin_type=True)
+
+    def acknowledged(self) -> list[str]:
+        """Every id this envelope acknowledges: ``corr`` of an ``ack``, and ``acks``."""
+        ids = list(self.acks)
+        if self.kind == ACK and self.corr:
+            ids.insert(0, self.corr)
+        return ids
 
     def reply(self, kind: str, body: Any = None, id: str = "") -> Envelope:
         """An envelope back to this one's sender, correlated to its id."""
@@ -130,8 +141,11 @@ def decode(frame: bytes) -> Envelope:
     src, dst = data.get("src"), data.get("dst")
     if not isinstance(src, str) or not isinstance(dst, str):
         raise ProtocolError("envelope src and dst must be strings")
+    acks = data.get("acks") or ()
+    if not isinstance(acks, list | tuple) or not all(isinstance(a, str) for a in acks):
+        raise ProtocolError("envelope acks must be a list of strings")
     return Envelope(kind=kind, src=src, dst=dst, id=str(data.get("id") or ""),
-                    corr=str(data.get("corr") or ""), body=data.get("body"))
+                    corr=str(data.get("corr") or ""), body=data.get("body"), acks=tuple(acks))
 
 
 # ----------------------------------------------------------------- events

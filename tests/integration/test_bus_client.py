@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import zmq
 
+from actors import bus
 from actors.bus import BusClient, Outcome
 from actors.fix.timefmt import Instant
 from broker import protocol
@@ -91,8 +92,14 @@ class Pump:
         while time.monotonic() < stop_at:
             self.once()
 
-    def welcomed(self) -> None:
-        self.until(lambda: all(c.welcomed for c in self.clients), what="welcome")
+    def welcomed(self, fake: FakeClock | None = None) -> None:
+        """Until every client is welcomed; a fake clock, if one is given, moves for the hello retries."""
+        def done() -> bool:
+            if fake is not None:
+                fake.advance(0.1)
+            return all(c.welcomed for c in self.clients)
+
+        self.until(done, what="welcome")
 
 
 @pytest.fixture
@@ -136,6 +143,56 @@ def test_deliver_and_ack_round_trip(broker: BrokerProcess, connect: Callable[...
     # Usually one copy; a second when ``actor.b.up`` reached a after the deliver left: a resends on it.
     expected = Envelope(kind=protocol.DELIVER, src="a", dst="b", id="m-1", body={"fix": b"8=FIX.4.4\x01"})
     assert pump.received["b"] and all(copy == expected for copy in pump.received["b"])
+
+
+def test_delayed_acks_ride_on_the_next_deliver_to_their_peer(
+        broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
+    """b owes a's ack; b's next deliver to a carries it, so no ack envelope travels on its own."""
+    fake = FakeClock()
+    acked: list[str] = []
+    a = connect("a", on_ack=acked.append)
+    b = connect("b", now=fake, ack_delay_s=0.5)
+    pump = Pump(a, b)
+    pump.welcomed(fake)
+    assert a.deliver("b", "order-1", b"order") is Outcome.SENT
+    pump.until(lambda: bool(pump.received["b"]), what="order at b")
+    pump.run_for(0.2)  # b's clock does not move: the ack stays owed
+    assert a.is_pending("order-1") and not acked
+    assert b.deliver("a", "report-1", b"report") is Outcome.SENT
+    pump.until(lambda: not a.is_pending("order-1"), what="ack carried by b's deliver")
+    assert acked == ["order-1"]
+    report = next(e for e in pump.received["a"] if e.id == "report-1")
+    assert report.acks == ("order-1",) and report.body == b"report"
+
+
+def test_delayed_acks_leave_together_when_the_delay_is_up(
+        broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
+    fake = FakeClock()
+    a = connect("a", retransmit_after_s=60.0)
+    b = connect("b", now=fake, ack_delay_s=0.5)
+    pump = Pump(a, b)
+    pump.welcomed(fake)
+    for n in range(3):
+        assert a.deliver("b", f"m-{n}", b"x") is Outcome.SENT
+    pump.until(lambda: len({e.id for e in pump.received["b"]}) == 3, what="three delivers at b")
+    assert b.next_deadline() <= fake.mono_s + 0.5
+    pump.run_for(0.2)
+    assert a.pending == 3, "nothing acked before the delay"
+    fake.advance(0.5)
+    pump.until(lambda: a.pending == 0, what="one ack envelope for all three")
+
+
+def test_a_delayed_ack_leaves_at_once_when_many_are_owed(
+        broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
+    fake = FakeClock()
+    count = bus.MAX_ACKS_PER_ENVELOPE
+    a = connect("a", retransmit_after_s=60.0)
+    b = connect("b", now=fake, ack_delay_s=60.0)
+    pump = Pump(a, b)
+    pump.welcomed(fake)
+    for n in range(count):
+        assert a.deliver("b", f"m-{n}", b"x") is Outcome.SENT
+    pump.until(lambda: a.pending == 0, what="a full envelope of acks")
 
 
 def test_command_and_reply(broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:

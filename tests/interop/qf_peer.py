@@ -32,6 +32,8 @@ log = logging.getLogger("qf_peer")
 POLL_S = 0.05
 #: Orders sent between two looks at the clock when pacing.
 PACE_EVERY = 50
+#: Longest pause of the sender while QuickFIX answers a ResendRequest (see ``Recorder.may_send``).
+RESEND_PAUSE_S = 2.0
 
 
 class Recorder(fix.Application):
@@ -43,6 +45,13 @@ class Recorder(fix.Application):
         self.logged_on = threading.Event()
         self.logons = 0
         self.received = 0
+        #: Clear while QuickFIX answers a ResendRequest. QuickFIX resends holding its session lock and
+        #: calls ``toApp`` for each message, which needs the GIL; a Python thread blocked in
+        #: ``sendToTarget`` on that lock while holding the GIL would deadlock the peer. So the sender
+        #: waits until the resent range is out (or ``RESEND_PAUSE_S``).
+        self.may_send = threading.Event()
+        self.may_send.set()
+        self._resend_to = 0
         self._file: TextIO = received_log.open("a", encoding="ascii")
 
     def onCreate(self, session_id: fix.SessionID) -> None:
@@ -58,16 +67,21 @@ class Recorder(fix.Application):
         self.logged_on.clear()
 
     def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
+        if message.getHeader().getField(35) == "4" and int(message.getField(36)) > self._resend_to:
+            self.may_send.set()  # a gap fill reaching past the range ends the resend
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         header = message.getHeader()
+        if header.getField(35) == "2":
+            self._resend_to = fix.Session.lookupSession(session_id).getExpectedSenderNum() - 1
+            self.may_send.clear()
         if header.getField(35) == "5":
             text = message.getField(58) if message.isSetField(58) else ""
             log.info("Logout received: %s", text)
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
+        if not self.may_send.is_set() and int(message.getHeader().getField(34)) >= self._resend_to:
+            self.may_send.set()
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         header = message.getHeader()
@@ -144,6 +158,7 @@ def send_orders(args: argparse.Namespace, app: Recorder, stop: threading.Event) 
     for cl_ord_id in range(1, args.send + 1):
         if stop.is_set():
             return
+        app.may_send.wait(RESEND_PAUSE_S)
         fix.Session.sendToTarget(new_order_single(args, cl_ord_id), app.session_id)
         if args.rate > 0 and cl_ord_id % PACE_EVERY == 0:
             ahead_s = started + cl_ord_id / args.rate - time.monotonic()

@@ -24,6 +24,8 @@ ROUND_TRIPS = [
     Envelope(kind=protocol.HELLO, src="venue", dst=protocol.BROKER, id="h-1"),
     Envelope(kind=protocol.DELIVER, src="a", dst="b", id="p-0", body=b"8=FIX.4.4\x01"),
     Envelope(kind=protocol.ACK, src="b", dst="a", corr="p-0"),
+    Envelope(kind=protocol.ACK, src="b", dst="a", corr="p-0", acks=("p-1", "p-2")),
+    Envelope(kind=protocol.DELIVER, src="b", dst="a", id="q-0", body=b"8=FIX.4.4\x01", acks=("p-3",)),
     Envelope(kind=protocol.COMMAND, src="ops", dst="venue", id="c-1", body={"op": "connect", "n": [1, 2]}),
     Envelope(kind=protocol.REPLY, src="venue", dst="ops", id="r-1", corr="c-1", body={"ok": True}),
     Envelope(kind=protocol.HEARTBEAT, src="a.b.c", dst=protocol.BROKER),
@@ -51,6 +53,8 @@ REJECTED = {
     "src missing": packed({k: v for k, v in GOOD.items() if k != "src"}),
     "dst not a string": packed({**GOOD, "dst": 7}),
     "invalid utf-8": b"\x81\xa1v\xa2\xff\xfe",
+    "acks not a list": packed({**GOOD, "acks": "p-0"}),
+    "acks not strings": packed({**GOOD, "acks": [1, 2]}),
 }
 
 
@@ -155,3 +159,9 @@ def test_any_event_frames_decode_or_raise_protocol_error(frames: list[bytes]) ->
     except ProtocolError:
         return
     assert isinstance(topic, str) and isinstance(body, dict)
+
+
+def test_an_envelope_acknowledges_its_corr_when_an_ack_and_its_acks_always() -> None:
+    assert Envelope(kind=protocol.ACK, src="b", dst="a", corr="p-0", acks=("p-1",)).acknowledged() == ["p-0", "p-1"]
+    assert Envelope(kind=protocol.DELIVER, src="b", dst="a", id="q", acks=("p-2",)).acknowledged() == ["p-2"]
+    assert Envelope(kind=protocol.REPLY, src="b", dst="a", corr="c-1").acknowledged() == []
