@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from types import MappingProxyType
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from actors.fix import tags as T
 
@@ -152,6 +152,12 @@ class DataDictionary:
     #: QuickFIX does (``Message::isHeaderField``).
     header_tags: frozenset[int] = dataclasses.field(repr=False)
     trailer_tags: frozenset[int] = dataclasses.field(repr=False)
+    #: Tables that users of the dictionary derive from it once and keep as
+    #: long as it lives (the validator's compiled per-MsgType checks), keyed
+    #: by whatever the user chooses. Not part of the dictionary's content:
+    #: the dictionary never reads it, and a copy made with
+    #: ``dataclasses.replace`` starts with an empty one (``init=False``).
+    derived: dict[object, Any] = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def begin_string(self) -> str:

@@ -9,6 +9,7 @@ and scripts come from ``$FIXMESH_CONFORMANCE_DIR`` or
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from functools import cache
@@ -18,8 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from actors.fix import validation as V
 from actors.fix.codec import Framer, GarbledMessage, encode, parse
-from actors.fix.dictionary import DataDictionary, parse_dictionary
+from actors.fix.dictionary import DataDictionary, Layout, parse_dictionary
 from actors.fix.message import Message
 from actors.fix.validation import (
     REJECT_TEXT,
@@ -604,3 +606,269 @@ def test_validate_never_raises_on_mutated_valid_orders(data: st.DataObject, sess
     transport, app = pair(session)
     rejection = validate(Message(fields), transport, app, DEFAULTS)
     assert rejection is None or rejection.text == REJECT_TEXT[rejection.reason]
+
+
+# ---------------------------------------------------------------- the compiled plan (fast acceptance)
+#
+# ``validate`` first asks a plan compiled per (dictionaries, MsgType, options)
+# whether a message is clean, and runs the step-by-step checks only when the
+# plan does not accept it. The plan must never accept what the steps reject,
+# and should accept the ordinary clean messages, or it buys nothing. The
+# tests reach into the module's private helpers (``V._plan_for``...) for that.
+
+ER_BODY = "6=0|11=ID|14=0|17=E1|37=O1|38=100|39=0|54=1|55=FMX|60={T}|150=0|151=100"
+
+
+def plan_accepts(session: str, text: str, options: ValidationOptions = DEFAULTS) -> bool:
+    transport, app = pair(session)
+    msg = wire(text)
+    section_dd, body_dd = V._dictionaries(msg.msg_type, transport, app)
+    assert section_dd is not None and body_dd is not None
+    plan = V._plan_for(section_dd, body_dd, msg.msg_type, options)
+    return plan is not None and V._passes(plan, msg.fields)
+
+
+def steps_say(msg: Message, transport: DataDictionary | None, app: DataDictionary | None,
+              options: ValidationOptions) -> Rejection | None:
+    """The step-by-step answer, without the plan."""
+    section_dd, body_dd = V._dictionaries(msg.msg_type, transport, app)
+    return V._first_problem(msg, section_dd, body_dd, options)
+
+
+@pytest.mark.parametrize(
+    ("session", "text"),
+    [
+        ("FIX44", head("FIX44", "D") + "|" + ORDER_BODY + "|44=10.5"),
+        ("FIX44", head("FIX44", "8") + "|" + ER_BODY),
+        ("FIX44", head("FIX44", "0")),
+        ("FIX44", head("FIX44", "0") + "|112=HELLO"),
+        ("FIX44", head("FIX44", "A") + "|98=0|108=30"),
+        ("FIX42", head("FIX42", "D") + "|" + ORDER_BODY),
+        # Repeating groups, nested ones, and a group of zero entries.
+        ("FIX44", head("FIX44", "D") + "|" + ORDER_BODY + "|453=2|448=P1|447=D|452=1|802=1|523=S|803=1|448=P2|447=C"),
+        ("FIX44", head("FIX44", "D") + "|" + ORDER_BODY + "|386=0"),
+        ("FIX44", head("FIX44", "E") + "|66=L1|68=1|394=3|73=1|11=O1|67=1|54=1"),
+        # A header group (NoHops) and a header field of FIX.4.4 only.
+        ("FIX44", head("FIX44", "0") + "|627=2|628=A|629={T}|628=B"),
+        ("FIXT11+FIX50SP2", fixt("D", "1128=9|11=ID|21=1|38=100|40=1|54=1|55=INTC|60={T}")),
+        ("FIXT11+FIX50SP2", fixt("A", "98=0|108=30|1137=9")),
+    ],
+)
+def test_the_plan_accepts_ordinary_clean_messages(session: str, text: str) -> None:
+    assert check(session, text) is None
+    assert plan_accepts(session, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Each is clean but for one problem, found by the steps after the plan says no.
+        (head("FIX44", "8") + "|" + ER_BODY.replace("39=0", "39=X"), (R.VALUE_IS_INCORRECT, 39)),
+        (head("FIX44", "8") + "|" + ER_BODY.replace("14=0", "14=+0"), (R.INCORRECT_DATA_FORMAT_FOR_VALUE, 14)),
+        (head("FIX44", "8") + "|" + ER_BODY.replace("|17=E1", ""), (R.REQUIRED_TAG_MISSING, 17)),
+        (head("FIX44", "8") + "|" + ER_BODY + "|17=E2", (R.TAG_APPEARS_MORE_THAN_ONCE, 17)),
+        (head("FIX44", "8") + "|" + ER_BODY.replace("60={T}", "60=20240102-03:04:05.12"),
+         (R.INCORRECT_DATA_FORMAT_FOR_VALUE, 60)),
+        (head("FIX44", "D") + "|" + ORDER_BODY + "|453=2|448=P1|447=D|448=P2|452=1|452=2",
+         (R.REPEATING_GROUP_FIELDS_OUT_OF_ORDER, 452)),
+        (head("FIX44", "D") + "|" + ORDER_BODY + "|453=1|448=P1|447=D|802=1|523=S|803=1|803=2",
+         (R.REPEATING_GROUP_FIELDS_OUT_OF_ORDER, 803)),
+        (head("FIX44", "D") + "|" + ORDER_BODY + "|453=1|448=P1|447=D|802=1|523=S|803=1|523=T",
+         (R.INCORRECT_NUM_IN_GROUP_COUNT, 802)),
+        (head("FIX44", "D") + "|" + ORDER_BODY + "|453=2|448=P1|447=D", (R.INCORRECT_NUM_IN_GROUP_COUNT, 453)),
+        (head("FIX44", "E") + "|66=L1|68=2|394=3|73=2|11=O1|67=1|54=1|11=O2|67=2", (R.REQUIRED_TAG_MISSING, 54)),
+        (head("FIX44", "0") + "|627=1|628=A|628=B", (R.INCORRECT_NUM_IN_GROUP_COUNT, 627)),
+    ],
+)
+def test_the_plan_leaves_problems_to_the_steps(text: str, expected: Outcome) -> None:
+    assert not plan_accepts("FIX44", text)
+    assert check("FIX44", text) == expected
+
+
+def test_a_plan_is_compiled_once_per_dictionaries_msg_type_and_options() -> None:
+    fix44 = dictionary("FIX44")
+    plan = V._plan_for(fix44, fix44, "D", ValidationOptions())
+    assert plan is not None
+    assert V._plan_for(fix44, fix44, "D", ValidationOptions()) is plan
+    assert V._plan_for(fix44, fix44, "8", ValidationOptions()) is not plan
+    assert V._plan_for(fix44, fix44, "D", ValidationOptions(allow_unknown_message_fields=True)) is not plan
+    assert V._plan_for(dictionary("FIX42"), dictionary("FIX42"), "D", ValidationOptions()) is not plan
+
+
+def test_a_changed_copy_of_a_dictionary_compiles_its_own_plans() -> None:
+    """``dataclasses.replace`` gives a new dictionary: it must not reuse plans made for the old one."""
+    fix44 = dictionary("FIX44")
+    assert V._plan_for(fix44, fix44, "0", DEFAULTS) is not None
+    without_heartbeat_body = dataclasses.replace(fix44, messages={**fix44.messages, "0": fix44.messages["1"]})
+    assert without_heartbeat_body.derived == {}
+    text = head("FIX44", "0") + "|112=HELLO"
+    assert check("FIX44", text) is None
+    assert outcome(validate(wire(text), without_heartbeat_body, None, DEFAULTS)) is None
+    assert outcome(validate(wire(head("FIX44", "0")), without_heartbeat_body, None, DEFAULTS)) == (
+        R.REQUIRED_TAG_MISSING, 112)
+
+
+def test_no_plan_is_kept_for_an_undefined_msg_type() -> None:
+    """MsgType is the peer's to choose: keeping a plan (or a None) per value would grow without bound."""
+    fix44 = dictionary("FIX44")
+    before = len(fix44.derived)
+    for msg_type in ("*", "ZZ", "", "D " * 3):
+        assert V._plan_for(fix44, fix44, msg_type, DEFAULTS) is None
+    assert len(fix44.derived) == before
+
+
+@pytest.mark.parametrize(
+    ("options", "text", "by_plan", "expected"),
+    [
+        # The plan follows the options: header fields after the body, a tag of another MsgType.
+        (ValidationOptions(check_fields_out_of_order=False),
+         "8=FIX.4.4|35=D|11=id|21=3|40=1|54=1|55=MSFT|60={T}|34=2|49=TW44|52={T}|56=ISLD", True, None),
+        (DEFAULTS, "8=FIX.4.4|35=D|11=id|21=3|40=1|54=1|55=MSFT|60={T}|34=2|49=TW44|52={T}|56=ISLD", False,
+         (R.TAG_SPECIFIED_OUT_OF_REQUIRED_ORDER, 34)),
+        (ValidationOptions(allow_unknown_message_fields=True), head("FIX44", "0") + "|55=MSFT", True, None),
+        (DEFAULTS, head("FIX44", "0") + "|55=MSFT", False, (R.TAG_NOT_DEFINED_FOR_MESSAGE_TYPE, 55)),
+        (ValidationOptions(allow_unknown_message_fields=True), head("FIX44", "0") + "|55=MSFT|55=IBM", False,
+         (R.TAG_APPEARS_MORE_THAN_ONCE, 55)),
+        # Tags the dictionary does not define: accepted by the steps when the options say so, never by the plan.
+        (ValidationOptions(check_user_defined_fields=False), head("FIX44", "0") + "|5001=X", False, None),
+        (ValidationOptions(allow_unknown_message_fields=True), head("FIX44", "0") + "|4999=X", False, None),
+        (ValidationOptions(check_fields_have_values=False), head("FIX44", "0") + "|112=", False, None),
+    ],
+)
+def test_options_change_what_the_plan_accepts(
+    options: ValidationOptions, text: str, by_plan: bool, expected: Outcome
+) -> None:
+    assert plan_accepts("FIX44", text, options) is by_plan
+    assert check("FIX44", text, options) == expected
+
+
+def test_with_fields_out_of_order_allowed_groups_go_to_the_steps() -> None:
+    """Without ValidateFieldsOutOfOrder a header field may split a group, which only ``_split`` reads right."""
+    options = ValidationOptions(check_fields_out_of_order=False)
+    text = "8=FIX.4.4|35=D|11=ID|21=1|40=1|54=1|55=X|60={T}|453=2|448=A|447=D|34=2|448=B|447=D|49=TW|52={T}|56=ISLD"
+    assert not plan_accepts("FIX44", text, options)
+    assert check("FIX44", text, options) is None
+    repeated = text.replace("|448=B|447=D", "|447=D")
+    assert check("FIX44", repeated, options) == (R.REPEATING_GROUP_FIELDS_OUT_OF_ORDER, 447)
+
+
+_TIMESTAMP_TAILS = st.one_of(
+    st.sampled_from([b"", b".", b".1", b".12", b".123", b".1234", b".123456", b".1234567", b".123456789",
+                     b".1234567890", b".12a", b"\x01", b".123\x01", b"0", b" "]),
+    st.binary(max_size=11),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(second=st.sampled_from([b"00", b"05", b"59", b"60"]), tail=_TIMESTAMP_TAILS,
+       other=st.sampled_from([b"00", b"60", b"61", b"6", b"x9"]))
+def test_cached_timestamps_check_what_the_parse_checks(second: bytes, tail: bytes, other: bytes) -> None:
+    """Once a date-time to the second is known good, values sharing it are judged as the full parse would."""
+    known = b"20240229-23:59:" + second
+    assert V._is_utc_timestamp_cached(known + b".000")
+    for value in (known + tail, b"20240229-23:59:" + other + tail, known[:-1] + tail):
+        assert V._is_utc_timestamp_cached(value) == V._is_utc_timestamp(value), value
+
+
+_NUMBERS = st.one_of(
+    st.sampled_from([b"", b"0", b"-0", b"-", b"--1", b".", b"-.", b"1.", b".5", b"-.5", b"1.2.3", b"+1", b"1e5",
+                     b"12a", b"\x01", b"1\x01", b" 1", b"1 ", b"\xd9\xa1", b"007", b"-007.50"]),
+    st.binary(max_size=8),
+    st.from_regex(rb"\A-?[0-9]{0,3}\.?[0-9]{0,3}\Z"),
+    st.sampled_from([b"20240229", b"20230229", b"20241301", b"20240100", b"2024010", b"202401", b"202401w5",
+                     b"202401w6", b"20240102-03:04:05", b"20240102-03:04:05.123", b"20240102-03:04:05.1234"]),
+    st.from_regex(rb"\A[0-9]{6,8}(w[0-9])?\Z"),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_NUMBERS)
+def test_fast_syntax_checks_accept_what_the_reference_accepts(value: bytes) -> None:
+    """The same answer as the reference, again when asked twice (some remember what they accepted)."""
+    for type_name, fast in V._FAST_SYNTAX_CHECKS.items():
+        for _ in range(2):
+            assert bool(fast(value)) == is_valid_value(type_name, value), (type_name, value)
+            assert b"\x01" not in value or not fast(value)
+
+
+@st.composite
+def _clean_fix44_messages(draw: st.DrawFn) -> Message:
+    """FIX.4.4 messages built from the dictionary: required fields, some optional ones, groups, valid values."""
+    fix44 = dictionary("FIX44")
+    msg_type = draw(st.sampled_from(["D", "8", "0", "1", "A", "E", "d", "V", "W", "AE", "j", "3", "4", "5", "2"]))
+    body = _layout_fields(draw, fix44, fix44.messages[msg_type].layout, 0)
+    fields = [(8, b"FIX.4.4"), (35, msg_type.encode()), (34, b"2"), (49, b"TW"), (52, NOW.encode()), (56, b"ISLD"),
+              *body]
+    return parse(encode(b"FIX.4.4", msg_type.encode(), fields[2:], []))
+
+
+def _layout_fields(draw: st.DrawFn, dd: DataDictionary, layout: Layout, depth: int) -> list[tuple[int, bytes]]:
+    out: list[tuple[int, bytes]] = []
+    for member in layout.members:
+        if not (member.required or draw(st.integers(0, 3)) == 0):
+            continue
+        if member.group is None:
+            out.append((member.tag, draw(_values_for(dd, member.tag))))
+            continue
+        count = dd.fields[member.tag]
+        entries = draw(st.sampled_from(sorted(int(enum) for enum in count.enums)) if count.enums
+                       else st.integers(0, 2 if depth < 2 else 0))
+        out.append((member.tag, b"%d" % entries))
+        for _ in range(entries):
+            entry = _layout_fields(draw, dd, member.group.layout, depth + 1)
+            delimiter = member.group.delimiter
+            out.append((delimiter, draw(_values_for(dd, delimiter))))
+            out.extend(field for field in entry if field[0] != delimiter)
+    return out
+
+
+def _values_for(dd: DataDictionary, tag: int) -> st.SearchStrategy[bytes]:
+    definition = dd.fields[tag]
+    if definition.enums and definition.is_multi_value:
+        return st.lists(st.sampled_from(sorted(definition.enums)), min_size=1, max_size=3).map(b" ".join)
+    if definition.enums:
+        return st.sampled_from(sorted(definition.enums))
+    by_type: dict[str, list[bytes]] = {
+        "INT": [b"0", b"-3", b"42"], "LENGTH": [b"3"], "NUMINGROUP": [b"1"], "SEQNUM": [b"7"], "DAYOFMONTH": [b"9"],
+        "QTY": [b"100", b"1.5", b".5"], "PRICE": [b"10.25", b"-1"], "FLOAT": [b"3.0"], "AMT": [b"1000"],
+        "PRICEOFFSET": [b"-0.5"], "PERCENTAGE": [b"0.15"], "CHAR": [b"A"], "BOOLEAN": [b"Y", b"N"],
+        "UTCTIMESTAMP": [NOW.encode(), NOW.encode() + b".123", b"20240229-23:59:60.123456789"],
+        "UTCTIMEONLY": [b"12:34:56"], "UTCDATEONLY": [b"20240102"], "LOCALMKTDATE": [b"20240229"],
+        "MONTHYEAR": [b"202401", b"202401w2"], "DATA": [b"abc"], "MULTIPLEVALUESTRING": [b"A B"],
+    }
+    return st.sampled_from(by_type.get(definition.syntax, [b"TEXT", b"x y"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(message=_clean_fix44_messages(), data=st.data(), options=_OPTIONS)
+def test_the_plan_never_changes_the_answer(message: Message, data: st.DataObject, options: ValidationOptions) -> None:
+    """Clean messages, and the same with a few fields dropped, repeated, emptied, moved or changed."""
+    fix44 = dictionary("FIX44")
+    fields = list(message.fields)
+    for _ in range(data.draw(st.integers(0, 3))):
+        index = data.draw(st.integers(0, len(fields) - 1))
+        action = data.draw(st.sampled_from(["drop", "repeat", "empty", "move", "value", "insert"]))
+        tag, value = fields[index]
+        if action == "drop":
+            del fields[index]
+        elif action == "repeat":
+            fields.insert(data.draw(st.integers(0, len(fields))), (tag, value))
+        elif action == "empty":
+            fields[index] = (tag, b"")
+        elif action == "move":
+            fields.insert(data.draw(st.integers(0, len(fields))), fields.pop(index))
+        elif action == "value":
+            fields[index] = (tag, data.draw(_VALUES))
+        else:
+            fields.insert(data.draw(st.integers(0, len(fields))), (data.draw(_TAGS), data.draw(_VALUES)))
+    msg = Message(fields)
+    assert validate(msg, fix44, fix44, options) == steps_say(Message(fields), fix44, fix44, options)
+
+
+@settings(max_examples=300, deadline=None)
+@given(message=_messages(), session=st.sampled_from(_SESSIONS), options=_OPTIONS)
+def test_the_plan_never_changes_the_answer_on_any_message(
+    message: Message, session: str | None, options: ValidationOptions
+) -> None:
+    transport, app = pair(session)
+    assert validate(message, transport, app, options) == steps_say(Message(message.fields), transport, app, options)
