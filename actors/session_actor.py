@@ -148,7 +148,7 @@ class SessionActor:
             self.loop.add_timer_source(ScheduleGuard(self.driver, settings.schedule))
         broker = topology.broker
         self.bus = BusClient(self.name, broker.router, broker.xsub, xpub_endpoint=broker.xpub, on_ack=self._on_ack,
-                             ack_delay_s=ACK_DELAY_S)
+                             ack_delay_s=ACK_DELAY_S, watch=[settings.peer] if settings.peer else [])
         for sock in self.bus.sockets:
             self.loop.add_reader(sock, self._on_bus)
         self.loop.add_timer_source(self.bus)

@@ -58,19 +58,46 @@ def _civil(sec: int) -> tuple[int, int, int, int, int, int]:
     return (y + (1 if mo <= 2 else 0), mo, d, h, mi, s)
 
 
+#: The last ``YYYYMMDD-HH:MM:SS`` that ``parse_utc_timestamp`` read, and its value in epoch ns.
+_last_second_text: bytes = b""
+_last_second_ns: int = 0
+
+
 def parse_utc_timestamp(value: bytes) -> int | None:
-    """UTC epoch ns of ``YYYYMMDD-HH:MM:SS[.fff…]``, or None when malformed."""
-    if len(value) < 17 or value[8:9] != b"-" or value[11:12] != b":" or value[14:15] != b":":
+    """UTC epoch ns of ``YYYYMMDD-HH:MM:SS[.fff…]``, or None when malformed.
+
+    Every received message has its SendingTime read, and consecutive messages
+    share the part up to the second: that part's value is kept from the last
+    call, so the date arithmetic runs once per second of traffic.
+    """
+    global _last_second_text, _last_second_ns
+    if len(value) < 17:
+        return None
+    second_text = value[:17]
+    if second_text == _last_second_text:
+        second_ns = _last_second_ns
+    else:
+        parsed = _parse_second(second_text)
+        if parsed is None:
+            return None
+        _last_second_text, _last_second_ns = second_text, parsed
+        second_ns = parsed
+    if len(value) == 17:
+        return second_ns
+    frac = value[18:]
+    if value[17:18] != b"." or not frac.isdigit() or len(frac) > 9:
+        return None
+    scale: int = 10 ** (9 - len(frac))
+    return second_ns + int(frac) * scale
+
+
+def _parse_second(value: bytes) -> int | None:
+    """Epoch ns of exactly ``YYYYMMDD-HH:MM:SS``, or None."""
+    if value[8:9] != b"-" or value[11:12] != b":" or value[14:15] != b":":
         return None
     date, hh, mm, ss = value[:8], value[9:11], value[12:14], value[15:17]
     if not (date.isdigit() and hh.isdigit() and mm.isdigit() and ss.isdigit()):
         return None
-    frac_ns = 0
-    if len(value) > 17:
-        frac = value[18:]
-        if value[17:18] != b"." or not frac.isdigit() or len(frac) > 9:
-            return None
-        frac_ns = int(frac) * 10 ** (9 - len(frac))
     y, mo, d = int(date[:4]), int(date[4:6]), int(date[6:8])
     h, mi, s = int(hh), int(mm), int(ss)
     if not (1 <= mo <= 12 and 1 <= d <= 31 and h <= 23 and mi <= 59 and s <= 60):
@@ -78,7 +105,7 @@ def parse_utc_timestamp(value: bytes) -> int | None:
     if d > _days_in_month(y, mo):
         return None
     epoch = _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
-    return epoch * NS_PER_S + frac_ns
+    return epoch * NS_PER_S
 
 
 def _days_in_month(y: int, mo: int) -> int:

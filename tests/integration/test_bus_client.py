@@ -195,6 +195,20 @@ def test_a_delayed_ack_leaves_at_once_when_many_are_owed(
     pump.until(lambda: a.pending == 0, what="a full envelope of acks")
 
 
+def test_a_watching_client_hears_only_its_peers_and_itself(
+        broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
+    """An actor that watches its peer is not woken by the heartbeats of the rest of the deployment."""
+    heard: list[str] = []
+    a = connect("a", watch=["b"], on_event=lambda topic, _: heard.append(topic))
+    b, c = connect("b"), connect("c")
+    pump = Pump(a, b, c)
+    pump.welcomed()
+    pump.until(lambda: "actor.b.heartbeat" in heard and "broker.heartbeat" in heard, what="b's heartbeat at a")
+    pump.run_for(1.2)  # c has published its heartbeat by now
+    actors = {topic.split(".")[1] for topic in heard if topic.startswith("actor.")}
+    assert actors <= {"a", "b"} and "b" in actors, heard
+
+
 def test_command_and_reply(broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
     def answer(client: BusClient, env: Envelope) -> None:
         if env.kind == protocol.COMMAND:
