@@ -17,7 +17,9 @@ runs, stops every process it started by its pid, and prints one table:
    round trip at 1,000/s; a latency histogram PNG next to the JSON;
 4. resident memory of the broker, the Handler and the Driven, idle and
    under load, and their CPU per 1,000 orders;
-5. scale (1/10/50 pairs): not measured yet;
+5. scale: 1, 10 and 50 Handler/Driven pairs behind one broker at one total
+   rate shared by all pairs: answered orders/s, round trip, resident memory
+   of all the actors and their CPU per 1,000 orders;
 6. recovery: time from a session actor's (re)start to CONNECTED with 10^4,
    10^5 and 10^6 messages in its file store.
 
@@ -67,6 +69,8 @@ QUEUE_GROWTH = 5.0
 QUEUEING = 10.0
 #: A one-minute load average above this (on a 2-core machine) means other work competed with the run.
 BUSY_LOAD = 0.7
+#: The sections ``--only`` can name, in the order they run.
+SECTIONS = ("codec", "engine", "floor", "routed", "scale", "recovery")
 
 
 def log(text: str) -> None:
@@ -156,13 +160,20 @@ def engine_rows(res: dict[str, Any] | None) -> list[Row]:
 
 
 def floor_rows(res: dict[str, Any] | None) -> list[Row]:
-    row = Row("floor", "2 floor", "raw TCP round trip, 200 B, blocking sockets")
+    rows = [Row("floor", "2 floor", "raw TCP round trip, 200 B, blocking sockets"),
+            Row("floor.zmq", "2 floor", "ZeroMQ round trip, 200 B, DEALER -> ROUTER echo (no broker)"),
+            Row("floor.bus", "2 floor", "bus round trip, 200 B: deliver -> broker -> echo actor -> broker -> back")]
     err = _error(res)
-    if err or res is None:
-        row.result = err or "-"
-    else:
-        row.result = f"p50 {us(res['p50'])}, p99 {us(res['p99'])}"
-    return [row]
+    for row, key in zip(rows, (None, "zmq_direct", "bus"), strict=True):
+        figures = res if key is None else (res or {}).get(key)
+        if err or not figures:
+            row.result = err or "-"
+            continue
+        row.result = f"p50 {us(figures['p50'])}, p99 {us(figures['p99'])}"
+        if key is not None and res is not None:
+            row.reference = "TCP floor p50"
+            row.ratio = ratio(figures["p50"], res["p50"])
+    return rows
 
 
 def _lat(phase: dict[str, Any] | None, with_999: bool = True) -> str:
@@ -253,8 +264,9 @@ def _compare(row: Row, name: str, phase: dict[str, Any], qf_p99: float | None, f
         row.ratio = ratio(phase["latency_us"]["p99"], qf_p99)
 
 
-def _sustained(phase: dict[str, Any], unloaded_p50_us: float | None = None) -> str:
-    """'' when the paced rate was held, else why not. ``unloaded_p50_us``: the median at 200/s, same run."""
+def _sustained(phase: dict[str, Any], unloaded_p50_us: float | None = None,
+               unloaded: str = "the median at 200/s") -> str:
+    """'' when the paced rate was held, else why not. ``unloaded_p50_us``: ``unloaded``, same run."""
     achieved = phase["achieved_per_s"]
     if phase.get("aborted"):
         return f"; NOT sustained: {achieved:,.0f}/s answered, stopped at 1 s of backlog"
@@ -265,7 +277,7 @@ def _sustained(phase: dict[str, Any], unloaded_p50_us: float | None = None) -> s
         return f"; NOT sustained: queue grows, median {us(trend['first_p50'])} -> {us(trend['last_p50'])}"
     p50 = phase["latency_us"]["p50"]
     if unloaded_p50_us and p50 > QUEUEING * unloaded_p50_us:
-        return f"; NOT sustained: queueing, median {p50 / unloaded_p50_us:,.0f}x the median at 200/s"
+        return f"; NOT sustained: queueing, median {p50 / unloaded_p50_us:,.0f}x {unloaded}"
     return ""
 
 
@@ -303,9 +315,88 @@ def memory_rows(res: dict[str, Any] | None) -> list[Row]:
     return rows
 
 
-def scale_rows() -> list[Row]:
-    return [Row("scale", "5 scale", "1 / 10 / 50 Handler/Driven pairs at a fixed total rate",
-                result="TODO: not measured yet")]
+def _pairs(n: int) -> str:
+    return "1 pair" if n == 1 else f"{n} pairs"
+
+
+def _scale_note(phase: dict[str, Any], one_pair_p50_us: float | None) -> str:
+    """The routed rows' verdict, but sends a few milliseconds late do not by themselves fail it.
+
+    With tens of processes on two cores, the client's timer often waits for a
+    core: that is jitter, not a backlog. What says the pairs no longer keep
+    up is the rate answered, a queue that grows, or a median many times one
+    pair's at the same total rate. Late sends are still shown.
+    """
+    note = _sustained({**phase, "late_sends": 0}, one_pair_p50_us, "1 pair's")
+    late = phase["late_sends"]
+    if late > 0.05 * phase["sent"]:
+        note += f"; {late:,} sends late (up to {phase['max_late_ms']:,.1f} ms)"
+    return note
+
+
+def scale_rows(res: dict[str, Any] | None, sizes: sections.Sizes) -> list[Row]:
+    """Three rows per measure, one per size, so that 1, 10 and 50 pairs read one under the other."""
+    err = _error(res) if res is not None and "error" in res else None
+    runs: dict[int, dict[str, Any] | str] = {}
+    for n in sizes.scale_pairs:
+        entry = (res or {}).get(str(n))
+        if err or not isinstance(entry, dict):
+            runs[n] = err or "not run"
+        elif "error" in entry:
+            runs[n] = f"error: {entry['error']}"
+        else:
+            runs[n] = entry
+    one = runs.get(1)
+    base = one if isinstance(one, dict) else None
+    rate_total = sizes.scale_rate
+    measures: list[tuple[str, Callable[[int], str], ScaleFigures]] = [
+        ("round_trip", lambda n: f"{_pairs(n)} @{rate_total:,.0f}/s in total ({rate_total / n:,.3g}/s each): "
+                                 "answered, round trip", _scale_round_trip),
+        ("memory", lambda n: f"{_pairs(n)}: RSS of broker + all actors, idle / under load", _scale_memory),
+        ("cpu", lambda n: f"{_pairs(n)}: CPU per 1,000 orders (broker/Handlers/Drivens)", _scale_cpu),
+    ]
+    rows = []
+    for key, label, figures in measures:
+        for n, entry in runs.items():
+            row = Row(f"scale.{n}.{key}", "5 scale", label(n))
+            if isinstance(entry, str):
+                row.result = entry
+            else:
+                row.result, compared = figures(n, entry, base if n != 1 else None)
+                if compared is not None:
+                    row.reference, row.ratio = compared
+            rows.append(row)
+    return rows
+
+
+#: A scale measure's figures for N pairs: the result, and (reference, ratio) against one pair if any.
+ScaleFigures = Callable[[int, dict[str, Any], "dict[str, Any] | None"], tuple[str, "tuple[str, str] | None"]]
+
+
+def _scale_round_trip(n: int, entry: dict[str, Any], base: dict[str, Any] | None) -> tuple[str, tuple[str, str] | None]:
+    phase = entry["phases"]["run"]
+    base_lat = base["phases"]["run"]["latency_us"] if base is not None else None
+    result = f"{rate(phase['achieved_per_s'])}, {_lat(phase, with_999=False)}" \
+             f"{_scale_note(phase, base_lat['p50'] if base_lat else None)}"
+    return result, None if base_lat is None else ("1 pair p99", ratio(phase["latency_us"]["p99"], base_lat["p99"]))
+
+
+def _scale_memory(n: int, entry: dict[str, Any], base: dict[str, Any] | None) -> tuple[str, tuple[str, str] | None]:
+    idle = entry["rss_idle_kb"]
+    result = f"{mb(idle['total'])} / {mb(entry['rss_load_peak_kb'])}"
+    if idle["total"] is not None:
+        result += f" ({mb(round((idle['total'] - idle['broker']) / n))} per pair idle)"
+    return result, None if base is None else ("1 pair idle", ratio(idle["total"], base["rss_idle_kb"]["total"]))
+
+
+def _scale_cpu(n: int, entry: dict[str, Any], base: dict[str, Any] | None) -> tuple[str, tuple[str, str] | None]:
+    cpu = entry["cpu_ms_per_1000"]
+    parts = " / ".join("-" if cpu.get(k) is None else f"{cpu[k]:,.0f}" for k in ("broker", "handlers", "drivens"))
+    total = "-" if cpu.get("total") is None else f"{cpu['total']:,.0f} ms"
+    result = f"{total} ({parts} ms)"
+    if entry.get("idle_cpu_pct") is not None:
+        result += f"; idle: {entry['idle_cpu_pct']:.1f}% of a core"
+    return result, None if base is None else ("1 pair", ratio(cpu.get("total"), base["cpu_ms_per_1000"].get("total")))
 
 
 def recovery_rows(res: dict[str, Any] | None, sizes: sections.Sizes) -> list[Row]:
@@ -334,7 +425,8 @@ def build_rows(results: dict[str, Any], sizes: sections.Sizes) -> list[Row]:
     return (codec_rows(results.get("codec")) + engine_rows(results.get("engine")) + floor_rows(results.get("floor"))
             + routed_rows(results.get("routed"), results.get("routed_os_buffer"), results.get("qf_direct"),
                           results.get("fm_direct"), results.get("floor"))
-            + memory_rows(results.get("routed")) + scale_rows() + recovery_rows(results.get("recovery"), sizes))
+            + memory_rows(results.get("routed")) + scale_rows(results.get("scale"), sizes)
+            + recovery_rows(results.get("recovery"), sizes))
 
 
 # ------------------------------------------------------------------ main
@@ -366,7 +458,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "bench-quick.json / bench-smoke.json in those modes)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, stores, latencies)")
     p.add_argument("--no-dictionary", action="store_true", help="no data-dictionary validation on any side")
-    p.add_argument("--only", action="append", choices=("codec", "engine", "floor", "routed", "recovery"),
+    p.add_argument("--only", action="append", choices=SECTIONS,
                    help="run only these sections (repeatable)")
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="instead of the table: the routed pair with broker and actors under cProfile")
@@ -392,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         info = report.machine()
         log(f"[bench] {mode} run in {work}; load average {info['loadavg_start'][0]:.2f}")
         results: dict[str, Any] = {}
-        wanted = set(args.only or ("codec", "engine", "floor", "routed", "recovery"))
+        wanted = set(args.only or SECTIONS)
         if "codec" in wanted:
             run_section("codec", results, lambda: sections.codec(sizes))
         if "engine" in wanted:
@@ -412,6 +504,10 @@ def main(argv: list[str] | None = None) -> int:
                 phases=[sizes.warm, f"r200=paced:200:{sizes.paced_200_s}",
                         f"r1000=paced:1000:{sizes.paced_1000_s}",
                         f"max=closed:{sizes.closed_window}:{sizes.closed_count}"]))
+        if "scale" in wanted:
+            # The scale section's own hundred processes raise the load average: the busy check looks before it.
+            info["loadavg_before_scale"] = os.getloadavg()
+            run_section("scale", results, lambda: sections.scale(work / "scale", sizes, dictionary, log))
         if "recovery" in wanted:
             run_section("recovery", results, lambda: sections.recovery(work / "recovery", sizes, dictionary, log))
         info["loadavg_end"] = os.getloadavg()
@@ -446,10 +542,14 @@ def print_table(rows: list[Row], info: dict[str, Any], mode: str, dictionary: Pa
                 json_path: Path) -> None:
     print(f"fixmesh benchmark ({mode}), {info['started_utc']} UTC: {info['nproc']} x {info['cpu_model']}, "
           f"{info['ram_gb']} GB RAM, Linux {info['kernel']}, Python {info['python']}, QuickFIX {info['quickfix']}")
-    print(f"load average {info['loadavg_start'][0]:.2f} at start, {info['loadavg_end'][0]:.2f} at end; "
+    before_scale = info.get("loadavg_before_scale")
+    end = f"{info['loadavg_end'][0]:.2f} at end"
+    if before_scale:
+        end = f"{before_scale[0]:.2f} before the scale section (whose processes raise it), " + end
+    print(f"load average {info['loadavg_start'][0]:.2f} at start, {end}; "
           f"write+fdatasync {info['fdatasync_us_p50']:.0f} us; validation: "
           f"{Path(dictionary).name if dictionary else 'none'} on every side; {info['seconds']:.0f} s")
-    busy = max(info["loadavg_start"][0], info["loadavg_end"][0])
+    busy = max(info["loadavg_start"][0], (before_scale or info["loadavg_end"])[0])
     if busy > BUSY_LOAD:
         print(f"WARNING: the machine was busy (load average up to {busy:.2f}): other processes took CPU from "
               "the benchmark; compare ratios from one run, not figures across runs")

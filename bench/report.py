@@ -102,7 +102,7 @@ def us(v: float | None) -> str:
 
 
 def mb(kb: int | None) -> str:
-    return "-" if kb is None else f"{kb / 1024:.1f} MB"
+    return "-" if kb is None else f"{kb / 1024:,.1f} MB"
 
 
 def ratio(a: float | None, b: float | None) -> str:

@@ -1,14 +1,16 @@
 """A minimal venue: a fixmesh acceptor that answers each NewOrderSingle with one ExecutionReport.
 
-    python -m bench.responder --port P [--sender VENUE --target GATEWAY] [--next-target N] [--data-dictionary F]
+    python -m bench.responder --port P [--sender VENUE] [--target GATEWAY ...] [--next-target N] [--data-dictionary F]
 
 The benchmark's stand-in for the venue simulator (``actors/venue_sim.py``,
 written separately): memory store, no logs of messages, the ExecutionReport
 sent from within the delivery of the order, so it leaves in the same socket
 write as anything else the order's batch produced. Prints
-``{"event": "logon", "t": ...}`` (monotonic seconds) each time the session
-becomes CONNECTED and ``{"event": "disconnected"}`` when the connection
-ends: the recovery benchmark times a restarting counterparty by the former.
+``{"event": "logon", "t": ..., "session": ...}`` (monotonic seconds) each
+time a session becomes CONNECTED and ``{"event": "disconnected"}`` when its
+connection ends: the recovery benchmark times a restarting counterparty by
+the former. ``--target`` repeated makes one session per counterparty on the
+same port (one process for the scale section's N Driven sessions, not N).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 from actors import clock
 from actors.acceptor import Acceptor, SessionKey
@@ -55,25 +58,27 @@ class Venue:
     def on_output(self, driver: SessionDriver, output: Output) -> None:
         if isinstance(output, StateChanged):
             if output.new is SessionState.CONNECTED:
-                emit("logon", t=time.monotonic(), next_target=output.next_target)
+                emit("logon", t=time.monotonic(), next_target=output.next_target, session=driver.name)
             elif output.new in OFFLINE and output.old not in OFFLINE:
-                emit("disconnected", t=time.monotonic())
+                emit("disconnected", t=time.monotonic(), session=driver.name)
 
 
 def run(args: argparse.Namespace) -> int:
     exit_on_sigterm()
-    session_id = f"{BEGIN_STRING}:{args.sender}->{args.target}"
-    store = MemoryStore(session_id, now_ns=clock.now().utc_ns)
-    if args.next_target > 1:
-        store.set_next_target_seq(args.next_target)
-    sess = session(Role.ACCEPTOR, args.sender, args.target, args.data_dictionary,
-                   next_sender=store.next_sender_seq, next_target=store.next_target_seq)
     loop = Loop()
-    driver = SessionDriver(sess, store, Venue(), name=session_id)
-    loop.add_timer_source(driver)
-    wanted = SessionKey(BEGIN_STRING, args.sender, args.target)
-    target = acceptor_target(loop, driver)
-    acceptor = Acceptor(loop, "127.0.0.1", args.port, lambda key: target if key == wanted else None)
+    venue = Venue()
+    targets: dict[SessionKey, Any] = {}
+    for counterparty in args.target or ["GATEWAY"]:
+        session_id = f"{BEGIN_STRING}:{args.sender}->{counterparty}"
+        store = MemoryStore(session_id, now_ns=clock.now().utc_ns)
+        if args.next_target > 1:
+            store.set_next_target_seq(args.next_target)
+        sess = session(Role.ACCEPTOR, args.sender, counterparty, args.data_dictionary,
+                       next_sender=store.next_sender_seq, next_target=store.next_target_seq)
+        driver = SessionDriver(sess, store, venue, name=session_id)
+        loop.add_timer_source(driver)
+        targets[SessionKey(BEGIN_STRING, args.sender, counterparty)] = acceptor_target(loop, driver)
+    acceptor = Acceptor(loop, "127.0.0.1", args.port, targets.get)
     emit("listening", port=acceptor.port)
     loop.run(max_wait_s=1.0)
     return 0
@@ -83,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.responder", description=__doc__.split("\n\n")[0])
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--sender", default="VENUE")
-    p.add_argument("--target", default="GATEWAY")
-    p.add_argument("--next-target", type=int, default=1, help="the MsgSeqNum expected first")
+    p.add_argument("--target", action="append", help="a counterparty's CompID, one session each "
+                                                      "(repeatable; default GATEWAY)")
+    p.add_argument("--next-target", type=int, default=1, help="the MsgSeqNum every session expects first")
     p.add_argument("--data-dictionary")
     args = p.parse_args(argv)
     configure_logging("WARNING")

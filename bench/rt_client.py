@@ -10,6 +10,9 @@ other on the same session (``bench.latency``); each prints
 ``{"event": "phase_start"}`` and ``{"event": "phase", ...}`` and writes its
 latencies to ``<out-dir>/<name>.lat``. After the last phase the client logs
 out and prints ``{"event": "finished"}``.
+
+``Runner`` drives one session here and N sessions in ``bench.multi_client``
+(the scale section): the same loop, pacing and timing either way.
 """
 
 from __future__ import annotations
@@ -96,53 +99,97 @@ def connect(port: int, timeout_s: float) -> socket.socket:
             time.sleep(0.05)
 
 
-class Runner:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        store = MemoryStore(f"{BEGIN_STRING}:{args.sender}->{args.target}", now_ns=clock.now().utc_ns)
+class ClientSession:
+    """One initiator session on a blocking socket of its own, with the app that times its replies."""
+
+    def __init__(self, port: int, sender: str, target: str, dictionary_path: str | None, connect_timeout_s: float,
+                 name: str = "rt-client") -> None:
+        store = MemoryStore(f"{BEGIN_STRING}:{sender}->{target}", now_ns=clock.now().utc_ns)
         self.app = Client()
-        self.driver = SessionDriver(session(Role.INITIATOR, args.sender, args.target, args.data_dictionary),
-                                    store, self.app, name="rt-client")
-        self.sock = connect(args.port, args.connect_timeout)
+        self.driver = SessionDriver(session(Role.INITIATOR, sender, target, dictionary_path), store, self.app,
+                                    name=name)
+        self.sock = connect(port, connect_timeout_s)
+
+    def read(self) -> bool:
+        """Feed what the socket holds; False once the counterparty closed the connection."""
+        data = self.sock.recv(1 << 16)
+        if not data:
+            return False
+        self.driver.feed(data)
+        return True
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class Runner:
+    """Phases of orders over one or more sessions, in one ``select`` loop.
+
+    The phase's orders go to the sessions in turn (order ``i`` to session
+    ``i mod n``), so a paced phase's rate is the total over all sessions and
+    each gets an equal share; ClOrdIDs are unique across sessions, so one
+    ``Phase`` times every reply whichever session brings it.
+    """
+
+    def __init__(self, sessions: list[ClientSession], out_dir: Path, connect_timeout_s: float) -> None:
+        self.sessions = sessions
+        self.out_dir = out_dir
+        self.connect_timeout_s = connect_timeout_s
+        self.by_fd = {s.sock.fileno(): s for s in sessions}
         self.orders = OrderFactory()
+        self.sent_total = 0
+        self.closing = False
 
     def turn(self, wait_s: float) -> None:
         """Wait at most ``wait_s`` for input, feed it, run due timers."""
-        deadline = self.driver.next_deadline()
-        if deadline is not None:
-            wait_s = min(wait_s, max(0.0, deadline - time.monotonic()))
-        readable, _, _ = select.select([self.sock], [], [], max(0.0, wait_s))
-        if readable:
-            data = self.sock.recv(1 << 16)
-            if not data:
-                raise SystemExit("the counterparty closed the connection")
-            self.driver.feed(data)
-        deadline = self.driver.next_deadline()
-        if deadline is not None and deadline <= time.monotonic():
-            self.driver.on_timer()
-        if self.driver.transport is None:
+        active = [s for s in self.sessions if s.driver.transport is not None]
+        if len(active) < len(self.sessions) and not self.closing:
+            raise SystemExit("a session disconnected")
+        deadlines = [d for d in (s.driver.next_deadline() for s in active) if d is not None]
+        if deadlines:
+            wait_s = min(wait_s, max(0.0, min(deadlines) - time.monotonic()))
+        readable, _, _ = select.select([s.sock for s in active], [], [], max(0.0, wait_s))
+        for sock in readable:
+            sess = self.by_fd[sock.fileno()]
+            if not sess.read():
+                if not self.closing:
+                    raise SystemExit("the counterparty closed the connection")
+                sess.driver.connection_lost("closed by the counterparty")
+        now = time.monotonic()
+        for sess in active:
+            deadline = sess.driver.next_deadline()
+            if deadline is not None and deadline <= now and sess.driver.transport is not None:
+                sess.driver.on_timer()
+        if not self.closing and any(s.driver.transport is None for s in active):
             raise SystemExit("the session disconnected")
 
     def logon(self) -> None:
-        self.driver.attach(BlockingTransport(self.sock))
-        limit = time.monotonic() + self.args.connect_timeout
-        while not self.app.connected:
+        for sess in self.sessions:
+            sess.driver.attach(BlockingTransport(sess.sock))
+        limit = time.monotonic() + self.connect_timeout_s
+        while not all(s.app.connected for s in self.sessions):
             if time.monotonic() > limit:
                 raise SystemExit("no Logon reply")
             self.turn(0.1)
-        emit("connected", t=time.monotonic())
+        emit("connected", t=time.monotonic(), sessions=len(self.sessions))
 
     def run_phase(self, spec: PhaseSpec, base_id: int) -> dict[str, object]:
         phase = Phase(spec, base_id)
-        self.app.phase = phase
+        for sess in self.sessions:
+            sess.app.phase = phase
         emit("phase_start", name=spec.name, t=time.monotonic())
+        cpu_start = time.process_time()
         phase.begin()
+        count = len(self.sessions)
         while not phase.all_sent:
             sent = 0
             now_ns = time.monotonic_ns()
             while sent < MAX_SENDS_PER_WAKE and phase.may_send(now_ns):
                 cl_ord_id = phase.take(now_ns)
-                self.driver.send(NEW_ORDER_SINGLE, self.orders.body(cl_ord_id, time.time_ns()))
+                driver = self.sessions[self.sent_total % count].driver
+                driver.send(NEW_ORDER_SINGLE, self.orders.body(cl_ord_id, time.time_ns()))
+                self.sent_total += 1
                 sent += 1
                 now_ns = time.monotonic_ns()
             due = phase.next_due_s()
@@ -153,20 +200,38 @@ class Runner:
         limit = time.monotonic() + DRAIN_S
         while phase.received < phase.next and time.monotonic() < limit:
             self.turn(0.05)
-        result = phase.finish(Path(self.args.out_dir))
-        self.app.phase = None
+        result = phase.finish(self.out_dir)
+        # The client's own CPU: with many sessions on a small machine, whether it kept up or competed.
+        result["client_cpu_s"] = time.process_time() - cpu_start
+        for sess in self.sessions:
+            sess.app.phase = None
         emit("phase", **result)
         return result
 
+    def run(self, phases: list[str], start_id: int = 0) -> None:
+        """Log on, run the phases one after the other (ClOrdIDs continue across them), log out."""
+        try:
+            self.logon()
+            base = start_id
+            for text in phases:
+                spec = PhaseSpec.parse(text)
+                self.run_phase(spec, base)
+                base += spec.count
+        finally:
+            self.close()
+        emit("finished", t=time.monotonic())
+
     def close(self) -> None:
-        if self.driver.transport is not None:
-            self.driver.logout("benchmark done")
-            limit = time.monotonic() + 2.0
-            with contextlib.suppress(SystemExit, OSError):
-                while self.driver.transport is not None and time.monotonic() < limit:
-                    self.turn(0.05)
-        with contextlib.suppress(OSError):
-            self.sock.close()
+        self.closing = True
+        for sess in self.sessions:
+            if sess.driver.transport is not None:
+                sess.driver.logout("benchmark done")
+        limit = time.monotonic() + 2.0
+        with contextlib.suppress(SystemExit, OSError):
+            while any(s.driver.transport is not None for s in self.sessions) and time.monotonic() < limit:
+                self.turn(0.05)
+        for sess in self.sessions:
+            sess.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,17 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     configure_logging("WARNING")
     exit_on_sigterm()
-    runner = Runner(args)
-    try:
-        runner.logon()
-        base = args.start_id
-        for text in args.phase:
-            spec = PhaseSpec.parse(text)
-            runner.run_phase(spec, base)
-            base += spec.count
-    finally:
-        runner.close()
-    emit("finished", t=time.monotonic())
+    client = ClientSession(args.port, args.sender, args.target, args.data_dictionary, args.connect_timeout)
+    Runner([client], Path(args.out_dir), args.connect_timeout).run(args.phase, args.start_id)
     return 0
 
 

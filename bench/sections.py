@@ -17,9 +17,9 @@ from typing import Any
 
 from actors.fix.codec import encode
 from actors.store import Durability, FileStore
-from bench import echo
+from bench import busfloor, echo
 from bench.latency import load, percentile, summary_us
-from bench.procs import Proc, Procs, free_port, wait_listening
+from bench.procs import POLL_S, Proc, Procs, free_port, wait_listening
 
 HAVE_QUICKFIX = importlib.util.find_spec("quickfix") is not None
 
@@ -40,20 +40,30 @@ class Sizes:
     closed_count: int
     recovery_sizes: tuple[int, ...]
     codec_messages: int
+    #: Scale: how many Handler/Driven pairs in each run, the total paced rate shared by them all, and the
+    #: seconds of warm-up and of measured phase at that rate. 300/s: one pair carries 4,000/s, and 50 pairs
+    #: (100 actors on two cores, a fifth of a core busy with their heartbeats alone) still answer 300/s
+    #: without a queue; the smoke mode keeps 100/s.
+    scale_pairs: tuple[int, ...]
+    scale_rate: float
+    scale_warm_s: float
+    scale_s: float
     skipped_recovery: tuple[int, ...] = field(default_factory=tuple)
 
 
 FULL = Sizes(engine_count=50_000, engine_fsync_count=5_000, engine_repeats=3, floor_count=20_000,
              warm="warm=paced:1000:1", paced_200_s=10.0, paced_1000_s=15.0, paced_5000_s=10.0,
              closed_window=100, closed_count=10_000, recovery_sizes=(0, 10_000, 100_000, 1_000_000),
-             codec_messages=100_000)
+             codec_messages=100_000, scale_pairs=(1, 10, 50), scale_rate=300.0, scale_warm_s=2.0, scale_s=10.0)
 QUICK = Sizes(engine_count=10_000, engine_fsync_count=1_000, engine_repeats=1, floor_count=5_000,
               warm="warm=paced:1000:0.5", paced_200_s=2.0, paced_1000_s=5.0, paced_5000_s=2.0,
               closed_window=100, closed_count=5_000, recovery_sizes=(0, 10_000, 100_000), codec_messages=20_000,
+              scale_pairs=(1, 10, 50), scale_rate=300.0, scale_warm_s=1.0, scale_s=3.0,
               skipped_recovery=(1_000_000,))
 SMOKE = Sizes(engine_count=1_000, engine_fsync_count=100, engine_repeats=1, floor_count=500,
               warm="warm=paced:500:0.2", paced_200_s=0.3, paced_1000_s=0.5, paced_5000_s=0.3,
               closed_window=20, closed_count=300, recovery_sizes=(0, 1_000), codec_messages=1_000,
+              scale_pairs=(1, 2), scale_rate=100.0, scale_warm_s=0.2, scale_s=0.5,
               skipped_recovery=(10_000, 100_000, 1_000_000))
 
 #: Engine configurations: (key, engine, store, durability, orders per driver call).
@@ -151,16 +161,29 @@ def engine(work: Path, sizes: Sizes, dictionary: Path | None, log: Any) -> dict[
 
 def floor(work: Path, sizes: Sizes, runs: int = 3) -> dict[str, Any]:
     """Best of ``runs`` (by median): where the scheduler puts the two processes (one core or two, an idle
-    core waking up) moves a blocking round trip by tens of microseconds on a small VM."""
+    core waking up) moves a blocking round trip by tens of microseconds on a small VM.
+
+    Then the same for ZeroMQ, direct and through the broker (``bench.busfloor``): what the bus
+    costs a routed order before any FIX work."""
     results = []
+    n = sizes.floor_count // runs
+    warmup = min(1000, n)
     with Procs(work) as procs:
         server = procs.python("echo", "bench.echo", "--port", "0")
         port = procs.wait_for(server, "listening", 20)["port"]
         for _ in range(runs):
-            values = echo.round_trips(port, sizes.floor_count // runs, warmup=min(1000, sizes.floor_count // runs))
-            results.append(summary_us(values))
+            results.append(summary_us(echo.round_trips(port, n, warmup=warmup)))
+        direct = procs.python("zmq-echo", "bench.busfloor", "--direct", "tcp://127.0.0.1:0")
+        endpoint = procs.wait_for(direct, "listening", 20)["endpoint"]
+        zmq_direct = summary_us(busfloor.round_trips_direct(endpoint, n, warmup))
+        ports = {"router": free_port(), "xsub": free_port(), "xpub": free_port()}
+        start_broker(procs, ports)
+        router = f"tcp://127.0.0.1:{ports['router']}"
+        bus_echo = procs.python("bus-echo", "bench.busfloor", "--broker", router, "--name", "bench-echo")
+        procs.wait_for(bus_echo, "ready", 20)
+        bus = summary_us(busfloor.round_trips_broker(router, "bench-echo", n, warmup))
     best = min(results, key=lambda r: r["p50"])
-    return {"bytes": echo.MESSAGE_BYTES, **best, "runs": results}
+    return {"bytes": echo.MESSAGE_BYTES, **best, "runs": results, "zmq_direct": zmq_direct, "bus": bus}
 
 
 # ------------------------------------------------------------------ 3 + 4. routed pair, memory
@@ -239,6 +262,9 @@ class Sampler:
     def __init__(self, procs: dict[str, Proc]) -> None:
         self.procs = procs
         self.peak_kb: dict[str, dict[str, int]] = {}
+        #: Per phase, the highest sum over all the processes at one sampling instant (the sum of each
+        #: process's own peak would overstate it: the peaks need not coincide).
+        self.total_peak_kb: dict[str, int] = {}
         self.cpu: dict[str, dict[str, float]] = {}
         self._next = 0.0
 
@@ -254,9 +280,12 @@ class Sampler:
             return
         self._next = now + 0.1
         peaks = self.peak_kb.setdefault(phase, {})
+        total = 0
         for name, kb in self.snapshot().items():
             if kb is not None:
                 peaks[name] = max(peaks.get(name, 0), kb)
+                total += kb
+        self.total_peak_kb[phase] = max(self.total_peak_kb.get(phase, 0), total)
 
 
 def run_client(procs: Procs, client: Proc, phases: list[str], sampler: Sampler | None, timeout_s: float) -> \
@@ -356,6 +385,144 @@ def direct(work: Path, sizes: Sizes, dictionary: Path | None, engine: str) -> di
                                   *[f"--phase={p}" for p in phases])
         results = run_client(procs, client, phases, None, 120.0)
     return {"phases": results}
+
+
+# ------------------------------------------------------------------ 5. scale
+
+
+#: Seconds the N pairs sit logged on and idle before the clients start: idle memory and idle CPU.
+IDLE_S = 1.0
+
+SCALE_PAIR = """\
+  handler{i}: {{role: handler, sender_comp_id: GATEWAY, target_comp_id: TRADER{i}, port: {handler_port}}}
+  driven{i}: {{role: driven, sender_comp_id: GW{i}, target_comp_id: VENUE, port: {venue_port},
+             reconnect_interval: 0.5, connect_on_start: true}}"""
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (``free_port`` alone may hand out one twice in a row)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def scale_topology(pairs: int, handler_ports: list[int], venue_port: int) -> str:
+    """The ``sessions:`` and ``pairs:`` of N pairs: Handler i serves TRADER{i} on its own port, Driven i
+    is GW{i} at the one venue (each Driven needs its own identity there)."""
+    sessions = "\n".join(SCALE_PAIR.format(i=i, handler_port=port, venue_port=venue_port)
+                         for i, port in enumerate(handler_ports, 1))
+    listed = "\n".join(f"  - {{handler: handler{i}, driven: driven{i}}}" for i in range(1, pairs + 1))
+    return f"{sessions}\npairs:\n{listed}"
+
+
+def wait_logons(procs: Procs, venue: Proc, sessions: int, timeout_s: float) -> None:
+    """Until ``sessions`` distinct sessions of the venue have logged on (a reconnection counts once)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        seen = {e.get("session") for e in venue.events() if e.get("event") == "logon"}
+        if len(seen) >= sessions:
+            return
+        procs.check_alive()
+        if time.monotonic() > deadline:
+            raise venue.failure(f"{venue.name}: {len(seen)} of {sessions} Driven sessions logged on "
+                                f"after {timeout_s:g} s")
+        time.sleep(POLL_S)
+
+
+def _groups(values: dict[str, Any]) -> dict[str, Any]:
+    """Per-actor figures (RSS or CPU) summed as broker, all Handlers, all Drivens and the total."""
+    if any(v is None for v in values.values()):
+        return {"total": None}
+    out = {"broker": values.get("broker", 0),
+           "handlers": sum(v for k, v in values.items() if k.startswith("handler")),
+           "drivens": sum(v for k, v in values.items() if k.startswith("driven"))}
+    out["total"] = out["broker"] + out["handlers"] + out["drivens"]
+    return out
+
+
+def scale_once(work: Path, pairs: int, sizes: Sizes, dictionary: Path | None) -> dict[str, Any]:
+    """N Handler/Driven pairs behind one broker at a fixed total rate: round trip, actor memory and CPU.
+
+    One venue process serves the N Driven sessions and one client process the
+    N Handlers, so the processes added with each pair are the gateway's own.
+    """
+    out = work / "latencies"
+    out.mkdir(parents=True, exist_ok=True)
+    rate = sizes.scale_rate
+    phases = [f"warm=paced:{rate:g}:{sizes.scale_warm_s:g}", f"run=paced:{rate:g}:{sizes.scale_s:g}"]
+    with Procs(work) as procs:
+        venue = procs.python("venue", "bench.responder", "--port", "0", "--sender", "VENUE",
+                             *[arg for i in range(1, pairs + 1) for arg in ("--target", f"GW{i}")],
+                             *dd_args(dictionary))
+        venue_port = procs.wait_for(venue, "listening", 30)["port"]
+        while True:  # the broker's ports are picked apart from the Handlers': all must differ
+            handler_ports = free_ports(pairs)
+            text, ports = topology_text(work / "store", dictionary, scale_topology(pairs, handler_ports, venue_port))
+            if not set(handler_ports) & set(ports.values()):
+                break
+        topology = work / "topology.yaml"
+        topology.write_text(text)
+        started = time.monotonic()
+        actors = {"broker": start_broker(procs, ports)}
+        for i in range(1, pairs + 1):
+            for role in ("handler", "driven"):
+                name = f"{role}{i}"
+                actors[name] = procs.python(name, "actors.session_actor", "--config", str(topology),
+                                            "--session", name)
+        ready_timeout_s = 30.0 + pairs  # about 0.3 s of CPU to start each actor, on two cores
+        wait_logons(procs, venue, pairs, ready_timeout_s)
+        for port in handler_ports:
+            wait_listening(port, ready_timeout_s, procs)
+        ready_s = time.monotonic() - started
+        sampler = Sampler(actors)
+        cpu_before, idle_started = sampler.cpu_now(), time.monotonic()
+        time.sleep(IDLE_S)
+        idle = _groups(sampler.snapshot())
+        idle_cpu = _groups({k: _minus(v, cpu_before[k]) for k, v in sampler.cpu_now().items()})["total"]
+        idle_s = time.monotonic() - idle_started
+        client = procs.python("client", "bench.multi_client", "--target", "GATEWAY", "--out-dir", str(out),
+                              *[arg for i, port in enumerate(handler_ports, 1)
+                                for arg in ("--session", f"TRADER{i}@{port}")],
+                              *dd_args(dictionary), *[f"--phase={p}" for p in phases])
+        results = run_client(procs, client, phases, sampler, 60.0 + sizes.scale_s)
+        # Stopped together, not one after the other: each actor's logout takes a few milliseconds.
+        procs.stop_together([p for name, p in actors.items() if name != "broker"])
+    for phase in results.values():
+        phase["cpu_s"] = _groups(phase["cpu_s"])
+    run = results["run"]
+    per_k = 1000.0 / max(1, run["received"])
+    return {"pairs": pairs, "rate": rate, "rate_per_pair": rate / pairs, "ready_s": ready_s,
+            "phases": results, "rss_idle_kb": idle,
+            "idle_cpu_pct": None if idle_cpu is None else 100.0 * idle_cpu / idle_s,
+            "rss_load_peak_kb": max(sampler.total_peak_kb.values(), default=None),
+            "cpu_ms_per_1000": {k: None if v is None else v * per_k * 1000 for k, v in run["cpu_s"].items()}}
+
+
+def _num(value: float | None, unit: str, scale: float = 1.0) -> str:
+    return "-" if value is None else f"{value / scale:,.0f} {unit}"
+
+
+def scale(work: Path, sizes: Sizes, dictionary: Path | None, log: Any) -> dict[str, Any]:
+    """Each number of pairs in turn, on fresh processes: a size that fails leaves the others' figures."""
+    results: dict[str, Any] = {}
+    for pairs in sizes.scale_pairs:
+        try:
+            r = scale_once(work / f"scale-{pairs}", pairs, sizes, dictionary)
+            results[str(pairs)] = r
+            run = r["phases"]["run"]
+            log(f"  scale {pairs} pair(s): ready in {r['ready_s']:.1f} s, {run['achieved_per_s']:,.0f}/s, "
+                f"p50 {_num(run['latency_us']['p50'], 'us')}, p99 {_num(run['latency_us']['p99'], 'us')}, "
+                f"RSS {_num(r['rss_idle_kb']['total'], 'MB', 1024)} idle, "
+                f"{_num(r['rss_load_peak_kb'], 'MB', 1024)} under load, "
+                f"CPU {_num(r['cpu_ms_per_1000']['total'], 'ms')} per 1,000 orders, "
+                f"idle {_num(r['idle_cpu_pct'], '% of a core')}")
+        except Exception as exc:
+            results[str(pairs)] = {"error": str(exc).splitlines()[0], "detail": str(exc)}
+            log(f"  scale {pairs} pair(s): failed: {exc}")
+    return results
 
 
 # ------------------------------------------------------------------ 6. recovery

@@ -1,7 +1,7 @@
 """``python -m bench --smoke`` runs every section end to end and prints every row of its table.
 
 The smoke mode starts the same processes as a full run (engines, QuickFIX,
-broker, both actors, venue, clients, restarts) with tiny sizes. Nothing here
+broker, both actors, venue, clients, restarts, N pairs) with tiny sizes. Nothing here
 looks at a figure: timings belong to ``docs/performance.md``, not to tests.
 """
 
@@ -36,7 +36,16 @@ def test_smoke_run_prints_every_row(tmp_path: Path) -> None:
     for row in data["rows"]:
         assert row["label"] in result.stdout, f"row {row['key']} not printed"
         assert row["result"] and not row["result"].startswith(("error", "not run")), row
-    assert "TODO" in next(r["result"] for r in data["rows"] if r["key"] == "scale")
+
+    # Scale: three rows (round trip, memory, CPU) per number of pairs, each with figures, every order answered.
+    scale = {row["key"]: row["result"] for row in data["rows"] if row["key"].startswith("scale.")}
+    assert sorted(scale) == sorted(f"scale.{n}.{what}" for n in SMOKE.scale_pairs
+                                   for what in ("round_trip", "memory", "cpu"))
+    for key, text in scale.items():
+        assert "TODO" not in text and any(c.isdigit() for c in text), (key, text)
+    for n in SMOKE.scale_pairs:
+        run = data["results"]["scale"][str(n)]["phases"]["run"]
+        assert run["received"] == run["sent"] > 0, (n, run)
 
     # Every process the run started was stopped, by its pid.
     assert data["children"]
