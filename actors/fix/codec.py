@@ -135,6 +135,12 @@ class Framer:
 
 
 _DATA_LENGTH_TAG_SET = frozenset(T.DATA_LENGTH_TAGS)
+#: Tag text -> tag number, for the tags seen so far. Every message repeats the same few dozen
+#: tags, so a dict lookup replaces the digit check and ``int()`` of each field. Data-length
+#: tags are never cached (they switch to the field-by-field parse), and the cache stops
+#: growing at ``_TAG_CACHE_LIMIT`` entries, so odd tags from a peer cannot grow it without bound.
+_TAG_CACHE: dict[bytes, int] = {}
+_TAG_CACHE_LIMIT = 4096
 
 
 def parse(data: bytes) -> Message:
@@ -151,17 +157,28 @@ def parse(data: bytes) -> Message:
         raise GarbledMessage("message does not end with SOH")
     fields: list[tuple[int, bytes]] = []
     append = fields.append
+    known = _TAG_CACHE
     for part in data[:-1].split(b"\x01"):
         tag_text, sep, value = part.partition(b"=")
         if not sep:
             raise GarbledMessage(f"field without '=': {part[:20]!r}")
-        if not tag_text.isdigit() and not (tag_text[:1] == b"-" and tag_text[1:].isdigit()):
-            raise GarbledMessage(f"tag {tag_text!r} is not a number")
-        tag = int(tag_text)
-        if tag in _DATA_LENGTH_TAG_SET:
-            return _parse_field_by_field(data)
+        tag = known.get(tag_text)
+        if tag is None:
+            tag = _tag_number(tag_text)
+            if tag in _DATA_LENGTH_TAG_SET:
+                return _parse_field_by_field(data)
         append((tag, value))
     return _checked(fields)
+
+
+def _tag_number(tag_text: bytes) -> int:
+    """The number of a tag not in the cache (and into the cache if there is room), or GarbledMessage."""
+    if not tag_text.isdigit() and not (tag_text[:1] == b"-" and tag_text[1:].isdigit()):
+        raise GarbledMessage(f"tag {tag_text!r} is not a number")
+    tag = int(tag_text)
+    if tag not in _DATA_LENGTH_TAG_SET and len(_TAG_CACHE) < _TAG_CACHE_LIMIT:
+        _TAG_CACHE[tag_text] = tag
+    return tag
 
 
 def _parse_field_by_field(data: bytes) -> Message:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import simplefix
 from hypothesis import given
 from hypothesis import strategies as st
 
+from actors.fix import codec
 from actors.fix import tags as T
 from actors.fix.codec import Framer, GarbledMessage, encode, parse, serialize
 
@@ -65,6 +67,29 @@ def test_data_fields_may_contain_soh() -> None:
     msg = encode(b"FIX.4.4", b"B", [(34, b"1"), (49, b"A"), (52, b"20260101-00:00:00"), (56, b"B")],
                  [(95, b"%d" % len(raw)), (96, raw), (148, b"x")])
     assert parse(msg).get(96) == raw and parse(msg).get(148) == b"x"
+
+
+def test_the_tag_cache_keeps_every_rule_of_the_parse() -> None:
+    """Tags read once are looked up afterwards; a field without '=', a non-numeric tag and a
+    data field are still what they were, however often the tags were seen before."""
+    for _ in range(3):
+        assert parse(LOGON).get(108) == b"30"
+    for bad in (LOGON.replace(b"\x01108=", b"\x01108"), LOGON.replace(b"\x01108=", b"\x01x08=")):
+        try:
+            parse(bad)
+        except GarbledMessage:
+            continue
+        raise AssertionError(f"{bad!r} must be garbled")
+    test_data_fields_may_contain_soh()
+    assert not set(codec._TAG_CACHE.values()) & set(T.DATA_LENGTH_TAGS)
+
+
+def test_the_tag_cache_stops_growing_at_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(codec, "_TAG_CACHE", {})
+    header = [(34, b"1"), (49, b"A"), (52, b"20260101-00:00:00"), (56, b"B")]
+    for tag in range(5000, 5000 + codec._TAG_CACHE_LIMIT + 50):
+        assert parse(encode(b"FIX.4.4", b"B", header, [(tag, b"v")])).get(tag) == b"v"
+    assert len(codec._TAG_CACHE) == codec._TAG_CACHE_LIMIT
 
 
 values = st.binary(min_size=1, max_size=20).filter(lambda v: b"\x01" not in v)
