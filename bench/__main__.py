@@ -67,8 +67,10 @@ QUEUE_GROWTH = 5.0
 #: A paced phase whose median round trip is this many times the median at 200/s (same run) spends its
 #: time in queues: the rate is beyond what the path carries.
 QUEUEING = 10.0
-#: A one-minute load average above this (on a 2-core machine) means other work competed with the run.
-BUSY_LOAD = 0.7
+#: Other processes using more than this share of a core during the run (CPU time of the whole machine
+#: beyond the benchmark's own processes) competed with it. The load average cannot tell: the
+#: benchmark's own processes raise it, and it still counts a run that ended a minute before.
+BUSY_OTHER_CORE = 0.1
 #: The sections ``--only`` can name, in the order they run.
 SECTIONS = ("codec", "engine", "floor", "routed", "scale", "recovery")
 
@@ -482,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             return profile(args.profile, work, sizes, dictionary, args.profile_durability)
         info = report.machine()
+        cpu_start = report.CpuAccount.now()
         log(f"[bench] {mode} run in {work}; load average {info['loadavg_start'][0]:.2f}")
         results: dict[str, Any] = {}
         wanted = set(args.only or SECTIONS)
@@ -505,13 +508,12 @@ def main(argv: list[str] | None = None) -> int:
                         f"r1000=paced:1000:{sizes.paced_1000_s}",
                         f"max=closed:{sizes.closed_window}:{sizes.closed_count}"]))
         if "scale" in wanted:
-            # The scale section's own hundred processes raise the load average: the busy check looks before it.
-            info["loadavg_before_scale"] = os.getloadavg()
             run_section("scale", results, lambda: sections.scale(work / "scale", sizes, dictionary, log))
         if "recovery" in wanted:
             run_section("recovery", results, lambda: sections.recovery(work / "recovery", sizes, dictionary, log))
         info["loadavg_end"] = os.getloadavg()
         info["seconds"] = round(time.monotonic() - started, 1)
+        info["other_cpu_s"], info["steal_s"] = report.CpuAccount.now().other_since(cpu_start)
         png = plot(results, args.json) if "routed" in wanted else None
         rows = build_rows(results, sizes)
         print_table(rows, info, mode, dictionary, png, args.json)
@@ -542,17 +544,14 @@ def print_table(rows: list[Row], info: dict[str, Any], mode: str, dictionary: Pa
                 json_path: Path) -> None:
     print(f"fixmesh benchmark ({mode}), {info['started_utc']} UTC: {info['nproc']} x {info['cpu_model']}, "
           f"{info['ram_gb']} GB RAM, Linux {info['kernel']}, Python {info['python']}, QuickFIX {info['quickfix']}")
-    before_scale = info.get("loadavg_before_scale")
-    end = f"{info['loadavg_end'][0]:.2f} at end"
-    if before_scale:
-        end = f"{before_scale[0]:.2f} before the scale section (whose processes raise it), " + end
-    print(f"load average {info['loadavg_start'][0]:.2f} at start, {end}; "
-          f"write+fdatasync {info['fdatasync_us_p50']:.0f} us; validation: "
-          f"{Path(dictionary).name if dictionary else 'none'} on every side; {info['seconds']:.0f} s")
-    busy = max(info["loadavg_start"][0], (before_scale or info["loadavg_end"])[0])
-    if busy > BUSY_LOAD:
-        print(f"WARNING: the machine was busy (load average up to {busy:.2f}): other processes took CPU from "
-              "the benchmark; compare ratios from one run, not figures across runs")
+    other_core = info["other_cpu_s"] / max(1.0, info["seconds"])
+    print(f"load average {info['loadavg_start'][0]:.2f} at start; other processes used {other_core:.0%} of a core "
+          f"during the run, the hypervisor took {info['steal_s']:.1f} s; write+fdatasync "
+          f"{info['fdatasync_us_p50']:.0f} us; validation: {Path(dictionary).name if dictionary else 'none'} on every "
+          f"side; {info['seconds']:.0f} s")
+    if other_core > BUSY_OTHER_CORE:
+        print(f"WARNING: the machine was busy (other processes used {other_core:.0%} of a core): "
+              "compare ratios from one run, not figures across runs")
     print()
     print(report.format_table(rows))
     print()

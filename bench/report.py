@@ -59,6 +59,39 @@ def machine() -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class CpuAccount:
+    """CPU seconds of the whole machine and of this benchmark (itself and every child it has reaped).
+
+    The load average cannot tell other work from the benchmark's own processes;
+    this can: what the machine spent beyond the benchmark is other work, and
+    ``steal`` is what the hypervisor gave to other machines.
+    """
+
+    machine_busy_s: float
+    steal_s: float
+    own_s: float
+
+    @staticmethod
+    def now() -> CpuAccount:
+        busy = steal = 0.0
+        try:
+            # cpu  user nice system idle iowait irq softirq steal guest guest_nice (in clock ticks)
+            ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+            hz = os.sysconf("SC_CLK_TCK")
+            busy = (ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6]) / hz
+            steal = ticks[7] / hz if len(ticks) > 7 else 0.0
+        except (OSError, ValueError, IndexError):
+            pass
+        t = os.times()
+        return CpuAccount(busy, steal, t.user + t.system + t.children_user + t.children_system)
+
+    def other_since(self, start: CpuAccount) -> tuple[float, float]:
+        """(CPU seconds of other processes, CPU seconds stolen by the hypervisor) since ``start``."""
+        other = (self.machine_busy_s - start.machine_busy_s) - (self.own_s - start.own_s)
+        return max(0.0, other), self.steal_s - start.steal_s
+
+
 def fdatasync_us(n: int = 200) -> float:
     """Median cost of write(200 B) + fdatasync on the temporary directory's disk: what a durable save costs."""
     with tempfile.NamedTemporaryFile() as f:
@@ -174,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     m = data["machine"]
     print(f"{data['mode']} run, {m['started_utc']} UTC, `{data['command']}`: {m['nproc']} x {m['cpu_model']}, "
           f"{m['ram_gb']} GB RAM, Linux {m['kernel']}, Python {m['python']}, QuickFIX {m['quickfix']}; "
-          f"load average {m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end; "
+          f"load average {m['loadavg_start'][0]:.2f} at start; other processes "
+          f"{m.get('other_cpu_s', 0.0) / max(1.0, m['seconds']):.0%} of a core during the run; "
           f"write+fdatasync {m['fdatasync_us_p50']:.0f} us; {m['seconds']:.0f} s\n")
     print(markdown(data["rows"]))
     return 0
