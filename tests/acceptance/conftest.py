@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.interop import free_port
+
 from . import REPO_ROOT
 
 LOG_TAIL_LINES = 40
@@ -53,7 +55,7 @@ class AcceptorProcess:
 
     def __init__(self, spec: AcceptorSpec, work_dir: Path) -> None:
         self.spec = spec
-        self.port = free_port(self.host)
+        self.port = free_port()
         self.log_path = work_dir / "acceptor.log"
         store_dir = work_dir / "store"
         store_dir.mkdir(parents=True, exist_ok=True)
@@ -158,14 +160,6 @@ class AcceptorPool:
         self._broken[spec] = report
         self.close()
         return AcceptorUnavailable(report)
-
-
-def free_port(host: str) -> int:
-    """A port the kernel just handed out; the acceptor binds it a moment later."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ import zmq
 
 from broker import protocol
 from broker.protocol import Envelope
+from tests.interop import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -40,38 +40,6 @@ LIMIT_S = protocol.HEARTBEAT_INTERVAL_S * protocol.LIVENESS
 
 
 # ----------------------------------------------------------------- harness
-
-
-_RNG = random.SystemRandom()
-
-
-def _ephemeral_floor() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_port() -> int:
-    """A free port below the kernel's ephemeral range.
-
-    Clients keep reconnecting while the broker is down or still starting; a
-    connect to an unbound loopback port can be given that very port as its own
-    local port and connect to itself, which then also keeps the broker from
-    binding it. Ports outside the ephemeral range (as in production, 5570-5572)
-    are never handed out as local ports, so that cannot happen.
-    """
-    floor = _ephemeral_floor()
-    low = 20000 if floor > 21000 else 1024
-    for _ in range(100):
-        port = _RNG.randrange(low, floor)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port below the ephemeral range")
 
 
 @dataclass(frozen=True)

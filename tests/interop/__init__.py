@@ -11,6 +11,7 @@ with the tail of its log.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ HOST = "127.0.0.1"
 POLL_S = 0.05
 STOP_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 30
+_RNG = random.SystemRandom()
 
 
 def spec_file(name: str) -> Path | None:
@@ -35,12 +37,34 @@ def spec_file(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A port the kernel just handed out; the listener binds it a moment later."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A free port below the kernel's ephemeral range, for a listener to bind a moment later.
+
+    A port the kernel hands out for binding can be handed out again, before
+    the listener binds it, as the local port of any outgoing connection (the
+    tests start dozens of processes that connect), and a client reconnecting
+    to an unbound loopback port can even connect to itself on it. Ports
+    outside the ephemeral range (as in production, 5570-5572) are never
+    given to outgoing connections, so neither can happen.
+    """
+    floor = _ephemeral_floor()
+    low = 20000 if floor > 21000 else 1024
+    for _ in range(100):
+        port = _RNG.randrange(low, floor)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below the ephemeral range")
 
 
 class ProcessFailed(AssertionError):
