@@ -34,9 +34,10 @@ from actors.dictionaries import load_dictionary
 from actors.driver import SessionDriver
 from actors.fix import tags as T
 from actors.fix.config import Role
+from actors.fix.hooks import SessionHooks
 from actors.fix.message import Message
 from actors.fix.outputs import Output, SessionEvent, StateChanged
-from actors.fix.session import Session, SessionHooks
+from actors.fix.session import Session
 from actors.fix.states import OFFLINE
 from actors.fix.timefmt import parse_utc_timestamp
 from actors.forwarding import Chain, Forward, Journal, Origin, Verdict

@@ -544,7 +544,8 @@ def _json_default(value: Any) -> Any:
 def print_table(rows: list[Row], info: dict[str, Any], mode: str, dictionary: Path | None, png: str | None,
                 json_path: Path) -> None:
     print(f"fixmesh benchmark ({mode}), {info['started_utc']} UTC: {info['nproc']} x {info['cpu_model']}, "
-          f"{info['ram_gb']} GB RAM, Linux {info['kernel']}, Python {info['python']}, QuickFIX {info['quickfix']}")
+          f"{info['ram_gb']} GB RAM, Linux {info['kernel']}, Python {info['python']}, "
+          f"session core {info['session_core']}, QuickFIX {info['quickfix']}")
     other_core = info["other_cpu_s"] / max(1.0, info["seconds"])
     print(f"load average {info['loadavg_start'][0]:.2f} at start; other processes used {other_core:.0%} of a core "
           f"during the run, the hypervisor took {info['steal_s']:.1f} s; write+fdatasync "

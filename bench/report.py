@@ -51,10 +51,15 @@ def machine() -> dict[str, Any]:
         quickfix_version = "1.16 (Python bindings)"
     except ImportError:
         quickfix_version = "not installed"
+    from actors.fix.native import COMPILED_MODULES, compiled_modules
+
+    compiled = compiled_modules()
+    core = ("compiled (mypyc)" if len(compiled) == len(COMPILED_MODULES)
+            else "pure Python" if not compiled else "partly compiled: " + ", ".join(compiled))
     return {
         "nproc": os.cpu_count(), "cpu_model": model, "ram_gb": round(mem_kb / 1024 / 1024, 1),
         "kernel": platform.release(), "python": sys.version.split()[0], "quickfix": quickfix_version,
-        "loadavg_start": os.getloadavg(), "fdatasync_us_p50": fdatasync_us(),
+        "session_core": core, "loadavg_start": os.getloadavg(), "fdatasync_us_p50": fdatasync_us(),
         "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
     }
 
@@ -206,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     data = json.loads(p.parse_args(argv).json.read_text())
     m = data["machine"]
     print(f"{data['mode']} run, {m['started_utc']} UTC, `{data['command']}`: {m['nproc']} x {m['cpu_model']}, "
-          f"{m['ram_gb']} GB RAM, Linux {m['kernel']}, Python {m['python']}, QuickFIX {m['quickfix']}; "
+          f"{m['ram_gb']} GB RAM, Linux {m['kernel']}, Python {m['python']}, "
+          f"session core {m.get('session_core', 'pure Python')}, QuickFIX {m['quickfix']}; "
           f"load average {m['loadavg_start'][0]:.2f} at start; other processes "
           f"{m.get('other_cpu_s', 0.0) / max(1.0, m['seconds']):.0%} of a core during the run; "
           f"write+fdatasync {m['fdatasync_us_p50']:.0f} us; {m['seconds']:.0f} s\n")

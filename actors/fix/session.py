@@ -32,6 +32,7 @@ from actors.fix import tags as T
 from actors.fix.codec import Frame, Framer, GarbledMessage, encode, parse
 from actors.fix.config import Role, SessionConfig
 from actors.fix.dictionary import DataDictionary
+from actors.fix.hooks import SessionHooks
 from actors.fix.message import Message
 from actors.fix.outputs import (
     Deliver,
@@ -54,22 +55,6 @@ _by_tag = itemgetter(0)
 
 #: BusinessRejectReason (380) values used by the session.
 BUSINESS_REJECT_UNSUPPORTED_MESSAGE_TYPE = 3
-
-
-class SessionHooks:
-    """Application decisions the session needs synchronously.
-
-    Subclass and override; the defaults accept every logon and resend every
-    application message.
-    """
-
-    def on_logon_request(self, logon: Message) -> str | None:
-        """Return a refusal text to refuse the Logon (it is sent in a Logout), or None."""
-        return None
-
-    def on_resend(self, message: Message) -> bool:
-        """Return False to replace this stored message by a gap fill when resending."""
-        return True
 
 
 class Session:

@@ -6,9 +6,10 @@ import pytest
 
 from actors.fix.codec import Framer, encode, parse
 from actors.fix.config import Role
+from actors.fix.hooks import SessionHooks
 from actors.fix.message import Message
 from actors.fix.outputs import Disconnect, StateChanged
-from actors.fix.session import Session, SessionHooks
+from actors.fix.session import Session
 from actors.fix.states import TRANSITIONS
 from actors.fix.states import SessionState as S
 from actors.fix.timefmt import TimestampFormatter

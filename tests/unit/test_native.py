@@ -1,0 +1,60 @@
+"""The compiled session core: the installed build is the one the tests run, and a stale build refuses to load."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
+
+import pytest
+
+from actors.fix import native
+
+
+def test_the_suite_runs_the_compiled_core_unless_built_pure() -> None:
+    """An install compiles every listed module; only FIXMESH_PURE_PYTHON=1 at install leaves them plain."""
+    if os.environ.get(native.PURE_PYTHON_ENV):
+        pytest.skip(f"{native.PURE_PYTHON_ENV} is set: this run tests the pure-Python core")
+    assert native.compiled_modules() == list(native.COMPILED_MODULES)
+    import actors.fix.session
+
+    assert actors.fix.session.__file__ is not None
+    assert not actors.fix.session.__file__.endswith(".py")
+
+
+def _fake_build(tmp_path: Path) -> Path:
+    """The sources of the compiled modules, a stand-in extension for one of them, and a build record."""
+    for name in native.COMPILED_MODULES:
+        shutil.copy(native.PACKAGE_DIR / f"{name}.py", tmp_path / f"{name}.py")
+    (tmp_path / f"codec{EXTENSION_SUFFIXES[0]}").write_bytes(b"")
+    native.write_build_record(tmp_path)
+    return tmp_path
+
+
+def test_a_build_that_matches_its_sources_loads(tmp_path: Path) -> None:
+    native.ensure_fresh(_fake_build(tmp_path))
+
+
+def test_pure_sources_without_any_extension_load_without_a_record(tmp_path: Path) -> None:
+    for name in native.COMPILED_MODULES:
+        shutil.copy(native.PACKAGE_DIR / f"{name}.py", tmp_path / f"{name}.py")
+    native.ensure_fresh(tmp_path)
+
+
+def test_a_source_edited_after_the_build_is_refused_with_the_file_and_the_fix(tmp_path: Path) -> None:
+    package = _fake_build(tmp_path)
+    with open(package / "codec.py", "a") as source:
+        source.write("# edited\n")
+    with pytest.raises(native.StaleBuild) as caught:
+        native.ensure_fresh(package)
+    text = str(caught.value)
+    assert str(package / "codec.py") in text
+    assert "pip install -e ." in text
+
+
+def test_an_extension_without_a_build_record_is_refused(tmp_path: Path) -> None:
+    package = _fake_build(tmp_path)
+    native.remove_build_record(package)
+    with pytest.raises(native.StaleBuild):
+        native.ensure_fresh(package)
