@@ -88,14 +88,16 @@ def dd_args(dictionary: Path | None) -> list[str]:
 # ------------------------------------------------------------------ 0. codec
 
 
-def codec(sizes: Sizes) -> dict[str, Any]:
+def codec(sizes: Sizes, dictionary: Path | None) -> dict[str, Any]:
     from bench import codec as codec_bench
+    from bench import receive
 
     n = sizes.codec_messages
     data = codec_bench.stream(n)
     return {"messages": n, "fixmesh_parse_per_s": codec_bench.fixmesh_parse(data, n),
             "simplefix_parse_per_s": codec_bench.simplefix_parse(data, n),
-            "fixmesh_encode_per_s": codec_bench.fixmesh_encode(n)}
+            "fixmesh_encode_per_s": codec_bench.fixmesh_encode(n),
+            "receive": receive.measure(n, str(dictionary) if dictionary else None)}
 
 
 # ------------------------------------------------------------------ 1. session engine

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
@@ -58,3 +60,25 @@ def test_an_extension_without_a_build_record_is_refused(tmp_path: Path) -> None:
     native.remove_build_record(package)
     with pytest.raises(native.StaleBuild):
         native.ensure_fresh(package)
+
+
+#: The tests of the compiled modules, run again below on their uncompiled source.
+CORE_TESTS = ("tests/unit/test_codec.py", "tests/unit/test_validation.py", "tests/unit/test_session.py",
+              "tests/unit/test_states.py", "tests/property/test_session_inputs.py")
+
+
+def test_the_pure_python_source_passes_the_core_tests(tmp_path: Path) -> None:
+    """What FIXMESH_PURE_PYTHON=1 installs: the same tests pass on the source without its extensions."""
+    root = native.PACKAGE_DIR.parents[1]
+    tree = tmp_path / "pure"
+    shutil.copytree(root, tree, ignore=shutil.ignore_patterns(
+        "*.so", "build", "var", ".git", "__pycache__", ".hypothesis", ".venv", "results", "*.egg-info"))
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    check = "import actors.fix.native as n, actors.fix.session as s; print(n.compiled_modules(), s.__file__)"
+    probe = subprocess.run([sys.executable, "-c", check], cwd=tree, env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert probe.stdout.startswith("[] "), probe.stdout + probe.stderr
+    assert probe.stdout.strip().endswith("session.py")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *CORE_TESTS], cwd=tree,
+                         env=env, capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
