@@ -6,7 +6,9 @@ need I/O:
 
 * persist before send: a new outgoing message is appended to the store as
   its ``Send`` output is executed; the batch reaches the transport only after
-  ``store.sync()`` (group commit: one fsync per batch in BATCH mode);
+  ``store.sync_messages()`` (group commit: one fsync per batch in BATCH mode),
+  and ``store.sync()`` makes the sequence state durable after the write, so
+  that its fsync does not delay the batch;
 * store after processing: the next expected incoming number is saved after
   the application has handled each delivered message;
 * resend: ``Resend`` outputs are answered from the store at once, so the
@@ -281,16 +283,18 @@ class SessionDriver:
             self.store.set_next_sender_seq(self.session.next_sender)
 
     def _flush(self) -> None:
-        """Make what was stored durable, then write: one sync per batch (group commit)."""
-        if self._stored:
-            self.store.sync()
+        """Make what was stored durable, write it, then sync the rest: one sync of each per batch (group commit)."""
+        stored = self._stored
+        if stored:
+            self.store.sync_messages()
             self._stored = False
-        if not self._pending:
-            return
-        data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
-        self._pending.clear()
-        if self.transport is not None:
-            self.transport.write(data)
+        if self._pending:
+            data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
+            self._pending.clear()
+            if self.transport is not None:
+                self.transport.write(data)
+        if stored:
+            self.store.sync()
 
     def _close(self, reason: str) -> None:
         """Write what is due (a final Logout), then close the transport."""

@@ -94,6 +94,16 @@ class MessageStore(Protocol):
         """Drop every message, both sequence numbers back to 1, new creation time."""
         ...
 
+    def sync_messages(self) -> None:
+        """Make the messages saved so far durable: what must be on disk before they are sent.
+
+        Sequence numbers set without a message (``set_next_*``, the incoming
+        number) may wait for the next ``sync``; losing them on a power cut
+        repeats incoming messages as PossDup resends and never reuses an
+        outgoing number (docs/store.md, "Why BATCH is the default").
+        """
+        ...
+
     def sync(self) -> None:
         """Make everything written so far durable per the durability mode."""
         ...

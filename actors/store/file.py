@@ -230,13 +230,27 @@ class FileStore:
         disk never describes appends that did not (recovery trusts the slot
         only while the log holds no more records than it saw).
         """
+        self._sync_fds((self._out_fd, self._in_fd, self._seq_fd, self._idx_fd))
+
+    def sync_messages(self) -> None:
+        """``sync`` without the sequence slot: the logs, which must be on disk before their messages are sent.
+
+        The slot follows at the next ``sync``. Until then recovery derives the
+        outgoing number from the log (it holds more records than the slot
+        saw) and may go back to an older incoming number, which makes the
+        peer resend (PossDup); the slot reaching the disk first only makes
+        recovery skip numbers, never reuse them.
+        """
+        self._sync_fds((self._out_fd, self._in_fd, self._idx_fd))
+
+    def _sync_fds(self, fds: tuple[int, ...]) -> None:
         self._check_writable()
         if self._durability is Durability.OS_BUFFER:
             return
-        for fd in (self._out_fd, self._in_fd, self._seq_fd, self._idx_fd):
+        for fd in fds:
             if fd in self._dirty:
                 self._fsync(fd)
-        self._dirty.clear()
+                self._dirty.discard(fd)
 
     def close(self) -> None:
         if self._closed:

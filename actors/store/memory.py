@@ -93,6 +93,9 @@ class MemoryStore:
         self._next_target = 1
         self._creation_time_ns = creation_time_ns
 
+    def sync_messages(self) -> None:
+        self._check_open()
+
     def sync(self) -> None:
         self._check_open()
 

@@ -13,6 +13,7 @@ from actors.fix.session import Session
 from actors.fix.states import TRANSITIONS
 from actors.fix.states import SessionState as S
 from actors.fix.timefmt import TimestampFormatter
+from actors.store import MemoryStore
 from tests.pair import FakeClock, RecordingApp, SessionPair, app_payloads, make_config, send_orders
 
 ROLES = ["initiator", "acceptor"]
@@ -142,6 +143,34 @@ def test_messages_sent_while_disconnected_arrive_after_logon() -> None:
     pair.connect()
     assert app_payloads(pair.acceptor.app.messages) == [b"1", b"2", b"3"]
     assert app_payloads(pair.initiator.app.messages) == [b"7", b"8"]
+
+
+def test_a_batch_is_written_after_its_messages_are_synced_and_before_the_sequence_state_is() -> None:
+    """Persist before send; the sequence state's fsync comes after the write, off the message's path."""
+    events: list[str] = []
+
+    class RecordingStore(MemoryStore):
+        def sync_messages(self) -> None:
+            events.append("sync_messages")
+
+        def sync(self) -> None:
+            events.append("sync")
+
+    pair = SessionPair(initiator_store=RecordingStore("initiator", now_ns=0))
+    pair.connect()
+    assert pair.both_logged_on
+    end = pair.initiator.end
+    assert end is not None
+    write = end.write
+
+    def recording_write(data: bytes) -> None:
+        events.append("write")
+        write(data)
+
+    end.write = recording_write  # type: ignore[method-assign]
+    events.clear()
+    pair.initiator.driver.send("D", [(11, b"1"), (55, b"X")])
+    assert events == ["sync_messages", "write", "sync"]
 
 
 def test_resend_merges_session_messages_and_vetoed_ones_into_gap_fills() -> None:
