@@ -99,7 +99,8 @@ class Coordinator:
         if policy is None:
             return
         commands = policy.on_state(name, str(status.get("state")), str(status.get("reason", "")),
-                                   clock.now().mono_s, str(status.get("incarnation", "")))
+                                   clock.now().mono_s, str(status.get("incarnation", "")),
+                                   _version(status.get("state_changes")))
         self._execute(policy, commands)
 
     def _on_event(self, topic: str, event: dict[str, Any]) -> None:
@@ -113,7 +114,7 @@ class Coordinator:
         now_s = clock.now().mono_s
         if kind == "session" and what == "state":
             commands = policy.on_state(name, str(event.get("new")), str(event.get("reason", "")), now_s,
-                                       str(event.get("incarnation", "")))
+                                       str(event.get("incarnation", "")), _version(event.get("state_changes")))
         elif kind == "actor" and what in ("up", "down"):
             commands = policy.on_actor(name, what == "up", now_s)
             if what == "up":
@@ -138,6 +139,11 @@ class Coordinator:
         run_until_signalled(self.loop)
         self.bus.close()
         return 0
+
+
+def _version(value: Any) -> int | None:
+    """A report's count of state changes; None from an actor that does not send one."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def main(argv: list[str] | None = None) -> int:

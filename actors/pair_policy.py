@@ -16,6 +16,13 @@ The policy is level-triggered: it looks at the last known state of both
 halves, not at the event that changed it, so a missed event, a restarted
 actor or a restarted coordinator (which learns the states by asking) all
 end in the same decisions. Time is an argument.
+
+State events and status replies travel different planes of the bus and can
+arrive out of order: a reply written before a state change may be read
+after it. Each carries the number of state changes its process has made so
+far (``version``), and a report older than one already seen from the same
+process is ignored, so a stale "DISCONNECTED" cannot undo a newer
+"CONNECTING".
 """
 
 from __future__ import annotations
@@ -56,6 +63,8 @@ class Half:
     gone_since_s: float | None = None
     last_command: tuple[str, float] | None = None
     incarnation: str = ""
+    #: State changes the current process had made at the newest report (-1: none counted yet).
+    version: int = -1
 
 
 @dataclass
@@ -87,11 +96,14 @@ class PairPolicy:
 
     # ------------------------------------------------------------------ inputs
 
-    def on_state(self, session: str, state: str, reason: str, now_s: float, incarnation: str = "") -> list[Command]:
+    def on_state(self, session: str, state: str, reason: str, now_s: float, incarnation: str = "",
+                 version: int | None = None) -> list[Command]:
         """A state change event, or a status reply, of one half.
 
         ``incarnation`` identifies the process; a new one means the actor was
         restarted (perhaps too quickly for the broker to notice it was gone).
+        ``version`` is how many state changes that process had made when it
+        reported; a report older than the newest one seen is ignored.
         """
         half = self.half(session)
         if half is None:
@@ -101,6 +113,11 @@ class PairPolicy:
                 self.driven_under_way = False
             half.incarnation = incarnation
             half.last_command = None
+            half.version = -1
+        if version is not None:
+            if version < half.version:
+                return []
+            half.version = version
         if half.state != state:
             half.last_command = None
         half.state, half.reason = state, reason

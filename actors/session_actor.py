@@ -134,6 +134,9 @@ class SessionActor:
         #: Tells this process from the one before it (the coordinator notices restarts by it).
         self.incarnation = f"{os.getpid()}-{clock.now().utc_ns}"
         self.last_reason = "session process started"
+        #: StateChanged outputs so far; state events and status replies carry it so that the
+        #: coordinator can tell a stale report from a newer one (actors/pair_policy.py).
+        self.state_changes = 0
         self._switch_after_disconnect: str | None = None
         #: Forward ids awaiting the peer's ack -> incoming MsgSeqNum.
         self.awaiting: dict[str, int] = {}
@@ -257,13 +260,14 @@ class SessionActor:
     def on_output(self, driver: SessionDriver, output: Output) -> None:
         if isinstance(output, StateChanged):
             self.last_reason = output.reason
+            self.state_changes += 1
             if output.new in OFFLINE and self._switch_after_disconnect is not None:
                 why, self._switch_after_disconnect = self._switch_after_disconnect, None
                 self.loop.call_soon(lambda: self._switch_now(why))
             self.bus.publish(protocol.session_topic(self.name, "state"), {
                 "old": output.old.value, "new": output.new.value, "reason": output.reason,
                 "next_sender": output.next_sender, "next_target": output.next_target, "time_ns": output.utc_ns,
-                "incarnation": self.incarnation})
+                "incarnation": self.incarnation, "state_changes": self.state_changes})
         elif isinstance(output, SessionEvent):
             self.bus.publish(protocol.session_topic(self.name, output.kind), {
                 "kind": output.kind, "text": output.text, "next_sender": output.next_sender,
@@ -388,7 +392,8 @@ class SessionActor:
     def status(self) -> dict[str, Any]:
         status = self.driver.session.status()
         status.update(name=self.name, role=self.settings.role, pid=os.getpid(), connected=self.driver.connected,
-                      awaiting_ack=len(self.awaiting), incarnation=self.incarnation, reason=self.last_reason)
+                      awaiting_ack=len(self.awaiting), incarnation=self.incarnation, reason=self.last_reason,
+                      state_changes=self.state_changes)
         return status
 
     # --------------------------------------------------------------- running

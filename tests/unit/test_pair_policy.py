@@ -105,3 +105,28 @@ def test_a_new_logon_after_a_venue_logout_connects_again() -> None:
     assert cmds(p.on_state("venue", "DISCONNECTED", "Logout exchange complete: closing", 2.0)) == [("client", "logout")]
     p.on_state("client", "DISCONNECTED", "Logout exchange complete", 2.1)
     assert cmds(p.on_state("client", "CONNECTED", "Logon accepted", 5.0)) == [("venue", "connect")]
+
+
+def test_a_stale_status_reply_does_not_undo_a_newer_state_event() -> None:
+    """A status reply written before the Driven started connecting, read after its CONNECTING event, is ignored.
+
+    State events and status replies travel different planes of the bus; without the
+    count of state changes, the old DISCONNECTED read as "the venue session ended".
+    """
+    p = PairPolicy("client", "venue", driven_grace_s=10.0)
+    p.on_state("client", "DISCONNECTED", "session process started", 0.0, "c1", version=0)
+    p.on_state("venue", "DISCONNECTED", "session process started", 0.0, "v1", version=0)
+    assert cmds(p.on_state("client", "CONNECTED", "Logon accepted", 1.0, "c1", version=3)) == [("venue", "connect")]
+    assert cmds(p.on_state("venue", "CONNECTING", "connecting", 1.1, "v1", version=1)) == []
+    assert cmds(p.on_state("venue", "DISCONNECTED", "session process started", 1.2, "v1", version=0)) == []
+    assert p.driven.state == "CONNECTING"
+    # A real end of the venue session, newer than anything seen, still logs the user out.
+    [c] = p.on_state("venue", "DISCONNECTED", "Connection refused; gave up after 1 tries", 2.0, "v1", version=3)
+    assert (c.session, c.cmd) == ("client", "logout") and "gave up" in c.text
+
+
+def test_a_new_process_starts_its_count_again() -> None:
+    p = PairPolicy("client", "venue", driven_grace_s=10.0)
+    p.on_state("venue", "CONNECTED", "", 0.0, "v1", version=7)
+    p.on_state("venue", "DISCONNECTED", "session process started", 1.0, "v2", version=0)
+    assert p.driven.state == "DISCONNECTED"
