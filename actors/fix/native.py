@@ -21,8 +21,9 @@ from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 #: Modules of ``actors.fix`` compiled at install. Not here: ``hooks`` (applications
-#: subclass it, which compiled classes do not allow), ``states`` (its exception
-#: subclasses a builtin mypyc cannot), and the dataclass-only modules, which gain nothing.
+#: subclass it, which compiled classes do not allow), ``states`` (mypyc cannot compile
+#: its exception, a RuntimeError subclass), ``outputs`` and ``config`` (measured
+#: compiled: no gain) and ``dictionary`` (it runs once, when a dictionary is loaded).
 COMPILED_MODULES: tuple[str, ...] = ("codec", "message", "tags", "timefmt", "validation", "session")
 #: Written by the build beside the sources: module -> SHA-256 of the source it compiled.
 BUILD_RECORD = "compiled.json"
