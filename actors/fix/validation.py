@@ -789,6 +789,13 @@ class _Plan:
     groups: dict[int, tuple[int, _GroupPlan]]
 
 
+def _acceptable(check: _Check | None, value: bytes) -> bool:
+    """A plan's value check; None stands for any non-empty text without SOH, the most common type."""
+    if check is None:
+        return bool(value) and _SOH not in value
+    return bool(check(value))
+
+
 def _passes(plan: _Plan, fields: Sequence[tuple[int, bytes]]) -> bool:
     """True only if steps 1-5 find nothing wrong with a message of the plan's MsgType.
 
@@ -813,10 +820,7 @@ def _passes(plan: _Plan, fields: Sequence[tuple[int, bytes]]) -> bool:
             # first field equal to it is this one (cheaper than counting).
             return _rest_passes(plan, fields, fields.index((tag, value)), section)
         section = where
-        if check is None:
-            if not value or _SOH in value:
-                return False
-        elif not check(value):
+        if not _acceptable(check, value):
             return False
     tags = set(map(_by_tag, fields))
     return len(tags) == len(fields) and plan.required <= tags
@@ -841,10 +845,7 @@ def _rest_passes(plan: _Plan, fields: Sequence[tuple[int, bytes]], i: int, secti
         if spec is None:
             return False
         where, check = spec
-        if check is None:
-            if not value or _SOH in value:
-                return False
-        elif not check(value):
+        if not _acceptable(check, value):
             return False
         top.append(tag)
         if where == _GROUP:
@@ -890,11 +891,7 @@ def _entries_pass(group: _GroupPlan, count: bytes, fields: Sequence[tuple[int, b
             return -1
         i += 1
         seen.add(tag)
-        check = checks[tag]
-        if check is None:
-            if not value or _SOH in value:
-                return -1
-        elif not check(value):
+        if not _acceptable(checks[tag], value):
             return -1
         sub = nested.get(tag)
         if sub is not None:
