@@ -20,18 +20,18 @@ import importlib
 import sys
 
 COMMANDS = {
-    "acceptance-server": "actors.acceptance_server",
-    "endpoint": "actors.endpoint",
-    "session": "actors.session_actor",
-    "monitor": "actors.monitor",
+    "acceptance-server": "actors.sim.acceptance_server",
+    "endpoint": "actors.sim.endpoint",
+    "session": "actors.gateway.session_actor",
+    "monitor": "actors.tools.monitor",
     "broker": "broker.__main__",
-    "coordinator": "actors.coordinator",
-    "ctl": "actors.ctl",
-    "listener": "actors.listener",
+    "coordinator": "actors.gateway.coordinator",
+    "ctl": "actors.tools.ctl",
+    "listener": "actors.gateway.listener",
     "store": "actors.store.__main__",
-    "demo": "actors.demo",
-    "venue-sim": "actors.venue_sim",
-    "client": "actors.trader_client",
+    "demo": "actors.tools.demo",
+    "venue-sim": "actors.sim.venue_sim",
+    "client": "actors.sim.trader_client",
 }
 
 

@@ -13,14 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from actors import acceptor
-from actors.dictionaries import load_dictionary
-from actors.driver import SessionDriver
 from actors.fix.config import Role, SessionConfig
 from actors.fix.dictionary import DataDictionary
 from actors.fix.session import Session
 from actors.fix.timefmt import TimestampFormatter
-from actors.loop import Loop
+from actors.shell import acceptor
+from actors.shell.dictionaries import load_dictionary
+from actors.shell.driver import SessionDriver
+from actors.shell.loop import Loop
 
 BEGIN_STRING = "FIX.4.4"
 NEW_ORDER_SINGLE = "D"

@@ -22,16 +22,16 @@ import sys
 import tempfile
 import time
 
-from actors import clock
-from actors.acceptor import Acceptor, SessionKey
-from actors.driver import SessionDriver
 from actors.fix.config import Role
 from actors.fix.message import Message
 from actors.fix.outputs import Output, StateChanged
 from actors.fix.states import SessionState
-from actors.initiator import Initiator
-from actors.loop import Loop
-from actors.process import configure_logging
+from actors.shell import clock
+from actors.shell.acceptor import Acceptor, SessionKey
+from actors.shell.driver import SessionDriver
+from actors.shell.initiator import Initiator
+from actors.shell.loop import Loop
+from actors.shell.process import configure_logging
 from actors.store import Durability, open_store
 from bench.fixmsg import BEGIN_STRING, NEW_ORDER_SINGLE, OrderFactory, acceptor_target, exit_on_sigterm, session
 from bench.procs import emit

@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from actors.process import configure_logging
+from actors.shell.process import configure_logging
 from bench.fixmsg import exit_on_sigterm
 from bench.rt_client import ClientSession, Runner
 

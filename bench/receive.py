@@ -16,12 +16,12 @@ import argparse
 import time
 from collections.abc import Callable
 
-from actors import clock
 from actors.fix.codec import Framer, parse
 from actors.fix.config import Role
 from actors.fix.outputs import Output, Send
 from actors.fix.session import Session
 from actors.fix.validation import ValidationOptions, validate
+from actors.shell import clock
 from bench.fixmsg import NEW_ORDER_SINGLE, OrderFactory, default_dictionary, dictionary, session
 
 CHUNK = 65536

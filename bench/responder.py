@@ -2,7 +2,7 @@
 
     python -m bench.responder --port P [--sender VENUE] [--target GATEWAY ...] [--next-target N] [--data-dictionary F]
 
-The benchmark's stand-in for the venue simulator (``actors/venue_sim.py``,
+The benchmark's stand-in for the venue simulator (``actors/sim/venue_sim.py``,
 written separately): memory store, no logs of messages, the ExecutionReport
 sent from within the delivery of the order, so it leaves in the same socket
 write as anything else the order's batch produced. Prints
@@ -20,16 +20,16 @@ import sys
 import time
 from typing import Any
 
-from actors import clock
-from actors.acceptor import Acceptor, SessionKey
-from actors.driver import SessionDriver
 from actors.fix.config import Role
 from actors.fix.message import Message
 from actors.fix.outputs import Output, StateChanged
 from actors.fix.states import OFFLINE, SessionState
 from actors.fix.timefmt import TimestampFormatter
-from actors.loop import Loop
-from actors.process import configure_logging
+from actors.shell import clock
+from actors.shell.acceptor import Acceptor, SessionKey
+from actors.shell.driver import SessionDriver
+from actors.shell.loop import Loop
+from actors.shell.process import configure_logging
 from actors.store import MemoryStore
 from bench.fixmsg import (
     BEGIN_STRING,

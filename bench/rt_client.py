@@ -25,13 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-from actors import clock
-from actors.driver import SessionDriver
 from actors.fix.config import Role
 from actors.fix.message import Message
 from actors.fix.outputs import Output, StateChanged
 from actors.fix.states import SessionState
-from actors.process import configure_logging
+from actors.shell import clock
+from actors.shell.driver import SessionDriver
+from actors.shell.process import configure_logging
 from actors.store import MemoryStore
 from bench.fixmsg import (
     BEGIN_STRING,

@@ -251,9 +251,9 @@ def start_gateway(procs: Procs, work: Path, venue_port: int, dictionary: Path | 
         return profile_dir / f"{name}.prof" if profile_dir else None
 
     broker = start_broker(procs, ports, prof("broker"))
-    handler = procs.python("handler", "actors.session_actor", "--config", str(topology), "--session", "client",
+    handler = procs.python("handler", "actors.gateway.session_actor", "--config", str(topology), "--session", "client",
                            profile=prof("handler"))
-    driven = procs.python("driven", "actors.session_actor", "--config", str(topology), "--session", "venue",
+    driven = procs.python("driven", "actors.gateway.session_actor", "--config", str(topology), "--session", "venue",
                           profile=prof("driven"))
     return Gateway(broker, handler, driven, handler_port)
 
@@ -472,7 +472,7 @@ def scale_once(work: Path, pairs: int, sizes: Sizes, dictionary: Path | None) ->
         for i in range(1, pairs + 1):
             for role in ("handler", "driven"):
                 name = f"{role}{i}"
-                actors[name] = procs.python(name, "actors.session_actor", "--config", str(topology),
+                actors[name] = procs.python(name, "actors.gateway.session_actor", "--config", str(topology),
                                             "--session", name)
         ready_timeout_s = 30.0 + pairs  # about 0.3 s of CPU to start each actor, on two cores
         wait_logons(procs, venue, pairs, ready_timeout_s)
@@ -575,7 +575,7 @@ def recovery_once(work: Path, count: int, dictionary: Path | None) -> dict[str, 
         times = []
         for attempt in (1, 2):
             started = time.monotonic()
-            actor = procs.python("actor", "actors.session_actor", "--config", str(topology), "--session", "rec")
+            actor = procs.python("actor", "actors.gateway.session_actor", "--config", str(topology), "--session", "rec")
             logon = procs.wait_for(venue, "logon", 60, nth=attempt)
             times.append(logon["t"] - started)
             if attempt == 1:

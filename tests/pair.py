@@ -12,13 +12,13 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from actors.driver import SessionDriver
 from actors.fix.codec import Framer
 from actors.fix.config import Role, SessionConfig
 from actors.fix.message import Message
 from actors.fix.outputs import Output
 from actors.fix.session import Session
 from actors.fix.timefmt import NS_PER_S, Instant
+from actors.shell.driver import SessionDriver
 from actors.store import MemoryStore, MessageStore
 
 START_UTC_NS = 1_767_225_600 * NS_PER_S  # 2026-01-01T00:00:00Z

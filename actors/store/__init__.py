@@ -3,6 +3,8 @@
 ``open_store("file", directory, session_id, now_ns=...)`` is what a session
 actor calls; ``docs/store.md`` describes the contract, the file formats and
 the durability modes.
+
+Room rule: imports only ``actors.fix`` (today not even that).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ class AcceptorUnavailable(Exception):
 
 
 class AcceptorProcess:
-    """One ``actors.acceptance_server`` process listening on loopback, with its output in a log file."""
+    """One ``actors.sim.acceptance_server`` process listening on loopback, with its output in a log file."""
 
     host = "127.0.0.1"
 
@@ -60,7 +60,7 @@ class AcceptorProcess:
         store_dir = work_dir / "store"
         store_dir.mkdir(parents=True, exist_ok=True)
         self.command = [
-            sys.executable, "-m", "actors.acceptance_server",
+            sys.executable, "-m", "actors.sim.acceptance_server",
             "--fix-version", spec.fix_version,
             "--port", str(self.port),
             "--spec-dir", str(spec.spec_dir),

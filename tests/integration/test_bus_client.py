@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import zmq
 
-from actors import bus
-from actors.bus import BusClient, Outcome
 from actors.fix.timefmt import Instant
+from actors.gateway import bus
+from actors.gateway.bus import BusClient, Outcome
 from broker import protocol
 from broker.protocol import Envelope
 from tests.integration.test_broker import WAIT_S, BrokerProcess, BusEndpoints, Watcher

@@ -1,6 +1,6 @@
 """kill -9 each of two fixmesh endpoints in turn, mid-stream, and restart it on its FileStore.
 
-An initiator and an acceptor process (``python -m actors.endpoint``) send
+An initiator and an acceptor process (``python -m actors.sim.endpoint``) send
 each other a steady flow of NewOrderSingle. The initiator is killed and
 restarted, then the acceptor. After each kill the victim's store is read
 (``FileStore.inspect``) and the restarted process must resume with exactly
@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.endpoint import (
+from actors.fix.codec import encode
+from actors.sim.endpoint import (
     ClOrdIdCounter,
     counter_path,
     last_logged_seq,
@@ -30,7 +31,6 @@ from actors.endpoint import (
     resume_target_seq,
     session_id_of,
 )
-from actors.fix.codec import encode
 from actors.store import FileStore
 from tests.interop import (
     Child,

@@ -1,7 +1,7 @@
 """The monitor as a real process, reading a real ZeroMQ PUB socket that stands in for the broker's XPUB.
 
 A SUB client cannot tell a PUB from an XPUB, so the tests bind a plain PUB on a
-random loopback port and point ``python -m actors.monitor --endpoint`` at it.
+random loopback port and point ``python -m actors.tools.monitor --endpoint`` at it.
 A subscription reaches the publisher some time after the connect (the slow
 joiner), so every test first publishes a probe in a bounded loop until the
 monitor prints it; after that, ZeroMQ keeps one publisher's messages in order,
@@ -54,10 +54,10 @@ class Publisher:
 
 
 class MonitorProcess:
-    """``python -m actors.monitor`` with stdout and stderr in files of the test's tmp_path."""
+    """``python -m actors.tools.monitor`` with stdout and stderr in files of the test's tmp_path."""
 
     def __init__(self, args: list[str], directory: Path, name: str) -> None:
-        self.command = [sys.executable, "-m", "actors.monitor", *args]
+        self.command = [sys.executable, "-m", "actors.tools.monitor", *args]
         self.stdout_path = directory / f"{name}.out"
         self.stderr_path = directory / f"{name}.err"
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:

@@ -1,9 +1,9 @@
 """The venue simulator as a real process, against fixmesh's trader client and against QuickFIX.
 
-Each test starts ``python -m actors.venue_sim`` on a free loopback port with
+Each test starts ``python -m actors.sim.venue_sim`` on a free loopback port with
 ``--id-prefix V``, so OrderIDs are V1, V2, ... in the order the orders
 arrive and ExecIDs V1-1, V1-2, ... Then either the trader client runs to
-completion (``python -m actors.trader_client``: its exit code and stdout are
+completion (``python -m actors.sim.trader_client``: its exit code and stdout are
 the contract) or a QuickFIX initiator (``tests/integration/qf_trader.py``,
 a process of its own because QuickFIX runs threads) sends a script and
 records what comes back, validating each message with the FIX 4.4 data
@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from actors.trader_client import parse_requests
-from actors.venue_sim import fill_quantities, format_decimal, reference_price
+from actors.sim.trader_client import parse_requests
+from actors.sim.venue_sim import fill_quantities, format_decimal, reference_price
 from tests.interop import HOST, REPO_ROOT, Children, free_port, spec_file, wait_listening, wait_until
 
 CLIENT_TIMEOUT_S = 20.0
@@ -48,7 +48,7 @@ def venue(children: Children) -> StartVenue:
     def start(target: str = "TRADER", fill_delay_ms: int = 0) -> int:
         port = free_port()
         child = children.start("venue-sim", [
-            sys.executable, "-m", "actors.venue_sim", "--port", str(port), "--sender", "VENUE",
+            sys.executable, "-m", "actors.sim.venue_sim", "--port", str(port), "--sender", "VENUE",
             "--target", target, "--id-prefix", "V", "--seed", str(SEED), "--fill-delay-ms", str(fill_delay_ms),
         ])
         wait_listening(port, child, children)
@@ -59,7 +59,7 @@ def venue(children: Children) -> StartVenue:
 
 def run_client(port: int, *orders: str, extra: tuple[str, ...] = ("--json",)) -> subprocess.CompletedProcess[str]:
     """The client to completion; subprocess.run kills it by its pid should it overrun."""
-    command = [sys.executable, "-m", "actors.trader_client", "--host", HOST, "--port", str(port),
+    command = [sys.executable, "-m", "actors.sim.trader_client", "--host", HOST, "--port", str(port),
                "--sender", "TRADER", "--target", "VENUE", *extra, *orders]
     return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S,
                           check=False)

@@ -243,9 +243,9 @@ def exactly_once_problems(entries: list[Received], total: int) -> list[str]:
 def endpoint_command(
     role: str, port: int, sender: str, target: str, work: Path, *, send: int, rate: float, extra: Sequence[str] = ()
 ) -> list[str]:
-    """``python -m actors.endpoint`` with a FileStore and a received log under ``work``."""
+    """``python -m actors.sim.endpoint`` with a FileStore and a received log under ``work``."""
     command = [
-        sys.executable, "-m", "actors.endpoint", "--role", role, "--port", str(port),
+        sys.executable, "-m", "actors.sim.endpoint", "--role", role, "--port", str(port),
         "--sender", sender, "--target", target,
         "--store-dir", str(work / "store"), "--received-log", str(work / "received.log"),
         "--send", str(send), "--rate", str(rate), "--reconnect-interval", "0.5",

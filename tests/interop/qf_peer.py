@@ -6,7 +6,7 @@
 QuickFIX's Python bindings run the engine on C++ threads, so the peer lives
 in a process of its own: the test talks to it only through TCP, its received
 log and signals. It records every NewOrderSingle it receives as
-``<ClOrdID> <MsgSeqNum> <PossDupFlag>`` (the format of ``actors.endpoint``),
+``<ClOrdID> <MsgSeqNum> <PossDupFlag>`` (the format of ``actors.sim.endpoint``),
 sends NewOrderSingle 1..N at a rate, and with ``--disconnect-after K`` drops
 the TCP connection once, after K orders have arrived, without a Logout.
 QuickFIX's FileStore and FileLog live in ``--work-dir``. SIGTERM stops the

@@ -79,15 +79,16 @@ class Gateway:
         self.supervisord: Child | None = None
 
     def _supervisord_conf(self) -> str:
-        py = sys.executable
+        # Programs start as a deployment starts them: through the ``fixmesh`` command.
+        fixmesh = Path(sys.executable).parent / "fixmesh"
         p = self.ports
         commands = {
-            "broker": f"{py} -m broker --router tcp://127.0.0.1:{p.router} --xsub tcp://127.0.0.1:{p.xsub} "
+            "broker": f"{fixmesh} broker --router tcp://127.0.0.1:{p.router} --xsub tcp://127.0.0.1:{p.xsub} "
                       f"--xpub tcp://127.0.0.1:{p.xpub}",
-            "client": f"{py} -m actors.session_actor --config {self.topology} --session client",
-            "venue": f"{py} -m actors.session_actor --config {self.topology} --session venue",
-            "monitor": f"{py} -m actors.monitor --json --endpoint tcp://127.0.0.1:{p.xpub} --silence-s 1.3",
-            "coordinator": f"{py} -m actors.coordinator --config {self.topology} --driven-grace-s 5",
+            "client": f"{fixmesh} session --config {self.topology} --session client",
+            "venue": f"{fixmesh} session --config {self.topology} --session venue",
+            "monitor": f"{fixmesh} monitor --json --endpoint tcp://127.0.0.1:{p.xpub} --silence-s 1.3",
+            "coordinator": f"{fixmesh} coordinator --config {self.topology} --driven-grace-s 5",
         }
         commands = {name: command for name, command in commands.items() if name in self.actors}
         cwd = Path(__file__).resolve().parents[2]

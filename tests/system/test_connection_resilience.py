@@ -59,7 +59,7 @@ class Site:
         return [e["body"] for e in self.gw.events() if e.get("topic") == "session.venue.switch"]  # type: ignore[misc]
 
     def ctl(self, *args: str) -> str:
-        result = subprocess.run([sys.executable, "-m", "actors.ctl", "--config", str(self.gw.topology), *args],
+        result = subprocess.run([sys.executable, "-m", "actors.tools.ctl", "--config", str(self.gw.topology), *args],
                                 capture_output=True, text=True, timeout=30)
         return result.stdout + result.stderr
 

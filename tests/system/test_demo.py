@@ -27,7 +27,9 @@ def test_the_demo_topology_fills_a_traders_orders(tmp_path: Path, children: Chil
     root = tmp_path / "demo"
     shutil.copytree(REPO_ROOT / "deploy", root / "deploy")
     (root / "var" / "log").mkdir(parents=True)
-    env = {**os.environ, "FIXMESH_ROOT": str(root), "FIXMESH_PYTHON": sys.executable}
+    # As `fixmesh demo` does: the programs are `fixmesh <command>`, found on PATH beside this interpreter.
+    bindir = str(Path(sys.executable).parent)
+    env = {**os.environ, "FIXMESH_ROOT": str(root), "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "")])}
     conf = REPO_ROOT / "supervisord.conf"
 
     def ctl(*args: str) -> str:
@@ -35,7 +37,7 @@ def test_the_demo_topology_fills_a_traders_orders(tmp_path: Path, children: Chil
                               capture_output=True, text=True, env=env, timeout=30).stdout
 
     original_environ = dict(os.environ)
-    os.environ.update(env)  # supervisord takes FIXMESH_ROOT / FIXMESH_PYTHON from its environment
+    os.environ.update(env)  # supervisord takes FIXMESH_ROOT and PATH from its environment
     try:
         supervisord = children.start("supervisord", [sys.executable, "-m", "supervisor.supervisord", "-n",
                                                      "-c", str(conf)])

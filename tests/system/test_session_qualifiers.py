@@ -54,10 +54,10 @@ def test_each_qualifier_reaches_its_own_session_and_an_unknown_one_is_refused(
     children.start("broker", [py, "-m", "broker", "--router", f"tcp://127.0.0.1:{r}",
                               "--xsub", f"tcp://127.0.0.1:{x}", "--xpub", f"tcp://127.0.0.1:{p}"])
     for name in ("desk1", "desk2", "venue1", "venue2"):
-        children.start(name, [py, "-m", "actors.session_actor", "--config", str(topology), "--session", name])
+        children.start(name, [py, "-m", "actors.gateway.session_actor", "--config", str(topology), "--session", name])
     wait_until(lambda: all((tmp_path / "run" / f"desk{n}.sock").exists() for n in (1, 2)), 20,
                "both desks ready for handovers", children)
-    listener = children.start("listener", [py, "-m", "actors.listener", "--config", str(topology)])
+    listener = children.start("listener", [py, "-m", "actors.gateway.listener", "--config", str(topology)])
     wait_listening(shared, listener, children)
 
     for desk, count in (("desk1", 30), ("desk2", 20)):

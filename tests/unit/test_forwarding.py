@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.forwarding import Acceptance, Chain, Forward, Journal, Origin, Verdict
+from actors.gateway.forwarding import Acceptance, Chain, Forward, Journal, Origin, Verdict
 
 A = Origin("client", 1000)
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from actors.fix.timefmt import NS_PER_S, Instant
-from actors.monitor import (
+from actors.tools.monitor import (
     BACK_TOPIC,
     DEFAULT_SILENCE_S,
     SILENT_TOPIC,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.pair_policy import COMMAND_HOLD_S, PairPolicy
+from actors.gateway.pair_policy import COMMAND_HOLD_S, PairPolicy
 
 
 def policy() -> PairPolicy:

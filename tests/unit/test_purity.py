@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ["socket", "select", "selectors", "asyncio", "threading", "zmq", "msgpack", "yaml", "time",
-             "actors.store", "actors.driver", "actors.clock", "broker"]
+             "actors.store", "actors.shell.driver", "actors.shell.clock", "broker"]
 
 
 def test_core_imports_nothing_with_side_effects() -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from actors.schedule import Schedule, ScheduleError, parse_day, parse_time
+from actors.shell.schedule import Schedule, ScheduleError, parse_day, parse_time
 
 NS = 1_000_000_000
 
@@ -84,7 +84,7 @@ def test_bad_settings_say_what_to_write(build: object, message: str) -> None:
 
 
 def test_sequence_numbers_reset_at_the_first_logon_of_a_new_window() -> None:
-    from actors.seqpolicy import SequencePolicy
+    from actors.shell.seqpolicy import SequencePolicy
     from actors.store import MemoryStore
 
     s = london("08:00", "17:00", days=WEEKDAYS)

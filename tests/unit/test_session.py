@@ -288,7 +288,7 @@ def test_a_stale_logon_deadline_does_not_fire_during_a_slow_reconnect() -> None:
 
 
 def test_reset_after_24_hours_resets_both_sides_at_the_next_logon() -> None:
-    from actors.seqpolicy import SequencePolicy
+    from actors.shell.seqpolicy import SequencePolicy
 
     pair = SessionPair()
     pair.initiator.driver.policy = SequencePolicy(reset_after_24h=True)
@@ -312,7 +312,7 @@ def test_reset_after_24_hours_resets_both_sides_at_the_next_logon() -> None:
 
 
 def test_explicit_sequence_numbers_override_the_store() -> None:
-    from actors.seqpolicy import SequencePolicy
+    from actors.shell.seqpolicy import SequencePolicy
     from actors.store import MemoryStore
 
     store = MemoryStore("s", now_ns=0)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from actors.fix.config import Role
-from actors.settings import ConfigError, load_topology
+from actors.gateway.topology import ConfigError, load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""One FIX session as one OS process: ``python -m actors.session_actor --config T.yaml --session NAME``.
+"""One FIX session as one OS process: ``fixmesh session --config T.yaml --session NAME``.
 
 The actor owns everything with side effects for its session: the FIX TCP
 connection (listening as an acceptor, connecting and reconnecting as an
@@ -7,7 +7,7 @@ protocol decision: the session core does. It:
 
 * publishes every state change and session event on ``session.<name>.*``;
 * forwards each application message from its counterparty to its paired
-  peer (``actors.forwarding``) and counts it processed only when the peer
+  peer (``actors.gateway.forwarding``) and counts it processed only when the peer
   acknowledges, so a crash of either side neither loses nor repeats it;
 * sends what its peer forwards, re-stamped with its own header, storing it
   before acknowledging;
@@ -27,11 +27,6 @@ import sys
 from collections import deque
 from typing import Any
 
-from actors import clock
-from actors.acceptor import Acceptor, DriverTarget, SessionKey
-from actors.bus import BusClient, Outcome
-from actors.dictionaries import load_dictionary
-from actors.driver import SessionDriver
 from actors.fix import tags as T
 from actors.fix.config import Role
 from actors.fix.hooks import SessionHooks
@@ -40,13 +35,18 @@ from actors.fix.outputs import Output, SessionEvent, StateChanged
 from actors.fix.session import Session
 from actors.fix.states import OFFLINE
 from actors.fix.timefmt import parse_utc_timestamp
-from actors.forwarding import Chain, Forward, Journal, Origin, Verdict
-from actors.handoff import HandoffReceiver, handoff_path
-from actors.initiator import Initiator, Phase
-from actors.loop import Loop
-from actors.process import configure_logging, load_topology_or_report, run_until_signalled
-from actors.schedule import Schedule
-from actors.settings import ConfigError, SessionSettings, Topology
+from actors.gateway.bus import BusClient, Outcome
+from actors.gateway.forwarding import Chain, Forward, Journal, Origin, Verdict
+from actors.gateway.topology import ConfigError, SessionSettings, Topology, load_topology_or_report
+from actors.shell import clock
+from actors.shell.acceptor import Acceptor, DriverTarget, SessionKey
+from actors.shell.dictionaries import load_dictionary
+from actors.shell.driver import SessionDriver
+from actors.shell.handoff import HandoffReceiver, handoff_path
+from actors.shell.initiator import Initiator, Phase
+from actors.shell.loop import Loop
+from actors.shell.process import configure_logging, run_until_signalled
+from actors.shell.schedule import Schedule
 from actors.store import Durability, MessageStore, open_store
 from broker import protocol
 from broker.protocol import Envelope
@@ -55,7 +55,7 @@ log = logging.getLogger("fixmesh.actor")
 
 #: Header fields the peer sets itself; every other header field travels with the message.
 _RESTAMPED = frozenset({8, 9, 35, 34, 43, 49, 52, 56, 122, 10})
-#: How long an ack to the peer waits for a forward going back to carry it (see ``actors.bus``):
+#: How long an ack to the peer waits for a forward going back to carry it (see ``actors.gateway.bus``):
 #: an order's ack rides on its ExecutionReport, which in a gateway comes back within this time.
 ACK_DELAY_S = 0.002
 #: BusinessRejectReason 4: Application not available.
@@ -135,7 +135,7 @@ class SessionActor:
         self.incarnation = f"{os.getpid()}-{clock.now().utc_ns}"
         self.last_reason = "session process started"
         #: StateChanged outputs so far; state events and status replies carry it so that the
-        #: coordinator can tell a stale report from a newer one (actors/pair_policy.py).
+        #: coordinator can tell a stale report from a newer one (actors/gateway/pair_policy.py).
         self.state_changes = 0
         self._switch_after_disconnect: str | None = None
         #: Forward ids awaiting the peer's ack -> incoming MsgSeqNum.
@@ -292,7 +292,7 @@ class SessionActor:
                 except (ValueError, TypeError) as exc:
                     log.warning("%s: dropped %s from %s: %s", self.name, env.kind, env.src, exc)
             if acks:
-                self.journal.sync()  # the journal before the store: see actors.forwarding
+                self.journal.sync()  # the journal before the store: see actors.gateway.forwarding
         for env in acks:
             self.bus.ack(env)
         self._process_acked()

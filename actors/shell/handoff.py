@@ -2,7 +2,7 @@
 
 Sessions told apart only by their session qualifier (the same BeginString
 and CompIDs, e.g. two desks behind one pair of CompIDs) must share the port
-the counterparty connects to. A listener process (``actors.listener``)
+the counterparty connects to. A listener process (``actors.gateway.listener``)
 accepts the connection, reads the Logon, picks the session whose identity
 (qualifier included) it names, and hands the connected socket itself,
 with the bytes already read, to that session's actor over a Unix socket
@@ -18,8 +18,8 @@ import os
 import socket
 from pathlib import Path
 
-from actors.acceptor import DriverTarget
-from actors.loop import Loop
+from actors.shell.acceptor import DriverTarget
+from actors.shell.loop import Loop
 
 log = logging.getLogger("fixmesh.handoff")
 

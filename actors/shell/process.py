@@ -14,8 +14,7 @@ import socket
 import sys
 from collections.abc import Callable
 
-from actors.loop import Loop
-from actors.settings import ConfigError, Topology, load_topology
+from actors.shell.loop import Loop
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -23,15 +22,6 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def configure_logging(level: str) -> None:
     """Readable one-line records on stderr (supervisord keeps them in the program's log)."""
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format=LOG_FORMAT)
-
-
-def load_topology_or_report(path: str, prog: str) -> Topology | None:
-    """The topology, or None after printing its one clear error (the caller exits 2)."""
-    try:
-        return load_topology(path)
-    except ConfigError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return None
 
 
 class StopSignals:

@@ -1,6 +1,6 @@
 """A FIX acceptor that behaves like a simple exchange, for demos and tests.
 
-    python -m actors.venue_sim --port 9877 --sender VENUE --target GATEWAY [--fill-delay-ms 200]
+    fixmesh venue-sim --port 9877 --sender VENUE --target GATEWAY [--fill-delay-ms 200]
 
 The gateway's Driven session (or any initiator) logs on and sends
 NewOrderSingle (35=D) and OrderCancelRequest (35=F); the simulator answers
@@ -37,11 +37,6 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Final
 
-from actors import clock
-from actors.acceptor import Acceptor, DriverTarget, SessionKey
-from actors.dictionaries import load_dictionary
-from actors.driver import SessionDriver
-from actors.endpoint import session_id_of
 from actors.fix import tags as T
 from actors.fix.config import Role, SessionConfig
 from actors.fix.message import Message
@@ -49,15 +44,20 @@ from actors.fix.outputs import Output, StateChanged
 from actors.fix.session import Session
 from actors.fix.states import SessionState
 from actors.fix.timefmt import Instant, TimestampFormatter
-from actors.loop import Loop
-from actors.process import StopSignals, configure_logging
-from actors.seqpolicy import SequencePolicy
+from actors.shell import clock
+from actors.shell.acceptor import Acceptor, DriverTarget, SessionKey
+from actors.shell.dictionaries import load_dictionary
+from actors.shell.driver import SessionDriver
+from actors.shell.loop import Loop
+from actors.shell.process import StopSignals, configure_logging
+from actors.shell.seqpolicy import SequencePolicy
+from actors.sim.endpoint import session_id_of
 from actors.store import Durability, MessageStore, open_store
 
 log = logging.getLogger("fixmesh.venue_sim")
 
 # ------------------------------------------------- order-entry vocabulary
-# Shared with actors.trader_client; numbers and values from FIX 4.2-4.4.
+# Shared with actors.sim.trader_client; numbers and values from FIX 4.2-4.4.
 
 NEW_ORDER_SINGLE: Final = "D"
 ORDER_CANCEL_REQUEST: Final = "F"
@@ -674,7 +674,7 @@ def _positive_qty(text: str) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m actors.venue_sim", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="fixmesh venue-sim", description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1", help="where to listen (default 127.0.0.1)")
     p.add_argument("--port", type=int, required=True, help="0 = any free port, printed at start")
     p.add_argument("--sender", default="VENUE", help="our SenderCompID (49) (default VENUE)")

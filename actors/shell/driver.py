@@ -14,7 +14,7 @@ need I/O:
 * resend: ``Resend`` outputs are answered from the store at once, so the
   answer keeps its place in the outgoing order.
 
-The transport is a TCP socket in production (``actors.transport``) and an
+The transport is a TCP socket in production (``actors.shell.transport``) and an
 in-memory link in tests; the driver cannot tell them apart.
 """
 
@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
-from actors import clock
 from actors.fix.codec import serialize
 from actors.fix.message import Message
 from actors.fix.outputs import (
@@ -41,8 +40,9 @@ from actors.fix.outputs import (
 )
 from actors.fix.session import Session
 from actors.fix.timefmt import Instant
-from actors.schedule import Schedule
-from actors.seqpolicy import SequencePolicy
+from actors.shell import clock
+from actors.shell.schedule import Schedule
+from actors.shell.seqpolicy import SequencePolicy
 from actors.store import MessageStore
 
 

@@ -24,12 +24,12 @@ import socket
 from collections.abc import Callable
 from enum import Enum
 
-from actors import clock
-from actors.driver import SessionDriver
 from actors.fix.states import SessionState
 from actors.fix.timefmt import Instant
-from actors.loop import Loop
-from actors.transport import SocketTransport
+from actors.shell import clock
+from actors.shell.driver import SessionDriver
+from actors.shell.loop import Loop
+from actors.shell.transport import SocketTransport
 
 log = logging.getLogger("fixmesh.initiator")
 

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from actors.driver import SessionDriver
 from actors.fix import tags as T
 from actors.fix.codec import Framer, GarbledMessage, parse
-from actors.loop import Loop
-from actors.transport import SocketTransport
+from actors.shell.driver import SessionDriver
+from actors.shell.loop import Loop
+from actors.shell.transport import SocketTransport
 
 log = logging.getLogger("fixmesh.acceptor")
 

@@ -1,6 +1,6 @@
 """Watch the event plane: one readable line per bus event, and a warning when an actor falls silent.
 
-    python -m actors.monitor [TOPIC_PREFIX ...] [--endpoint tcp://127.0.0.1:5572] [--json]
+    fixmesh monitor [TOPIC_PREFIX ...] [--endpoint tcp://127.0.0.1:5572] [--json]
                              [--silence-s 3.0] [--count N] [--duration-s S]
 
 The monitor is a plain SUB client of the broker's XPUB endpoint, so an
@@ -31,8 +31,8 @@ from typing import Any, TextIO
 
 import zmq
 
-from actors import clock
 from actors.fix.timefmt import NS_PER_S, Instant
+from actors.shell import clock
 from broker import protocol
 
 Event = tuple[str, dict[str, Any]]
@@ -331,7 +331,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
 
 
 def _parser() -> argparse.ArgumentParser:
-    invoked_as = sys.argv[0] if sys.argv and not sys.argv[0].endswith(".py") else "python -m actors.monitor"
+    invoked_as = sys.argv[0] if sys.argv and not sys.argv[0].endswith(".py") else "fixmesh monitor"
     parser = argparse.ArgumentParser(
         prog=invoked_as,
         description="Print the events of the fixmesh event plane, one line each, and warn when an actor falls silent.",

@@ -39,9 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from actors import clock
-from actors.driver import SessionDriver
-from actors.endpoint import session_id_of
 from actors.fix import tags as T
 from actors.fix.config import Role, SessionConfig
 from actors.fix.message import Message
@@ -49,13 +46,14 @@ from actors.fix.outputs import Output, StateChanged
 from actors.fix.session import Session
 from actors.fix.states import SessionState
 from actors.fix.timefmt import Instant, TimestampFormatter
-from actors.initiator import Initiator, Phase
-from actors.loop import Loop
-from actors.process import StopSignals, configure_logging
-from actors.seqpolicy import SequencePolicy
-from actors.store import Durability, MessageStore, open_store
-from actors.store.layout import session_dir_name
-from actors.venue_sim import (
+from actors.shell import clock
+from actors.shell.driver import SessionDriver
+from actors.shell.initiator import Initiator, Phase
+from actors.shell.loop import Loop
+from actors.shell.process import StopSignals, configure_logging
+from actors.shell.seqpolicy import SequencePolicy
+from actors.sim.endpoint import session_id_of
+from actors.sim.venue_sim import (
     AVG_PX,
     BUSINESS_MESSAGE_REJECT,
     CL_ORD_ID,
@@ -87,6 +85,8 @@ from actors.venue_sim import (
     format_decimal,
     parse_positive,
 )
+from actors.store import Durability, MessageStore, open_store
+from actors.store.layout import session_dir_name
 
 log = logging.getLogger("fixmesh.client")
 

@@ -2,7 +2,7 @@
 
 For every TCP port that several acceptor sessions share (told apart by their
 session qualifier), this process listens, reads each connection's Logon and
-hands the connection to the session it names (``actors.handoff``). A Logon
+hands the connection to the session it names (``actors.shell.handoff``). A Logon
 that names no configured session (an unknown qualifier, say) is closed with
 nothing sent, and the log says why.
 """
@@ -13,11 +13,11 @@ import argparse
 import logging
 import sys
 
-from actors.acceptor import Acceptor, SessionKey
-from actors.handoff import HandoffTarget, handoff_path
-from actors.loop import Loop
-from actors.process import configure_logging, load_topology_or_report, run_until_signalled
-from actors.settings import Topology
+from actors.gateway.topology import Topology, load_topology_or_report
+from actors.shell.acceptor import Acceptor, SessionKey
+from actors.shell.handoff import HandoffTarget, handoff_path
+from actors.shell.loop import Loop
+from actors.shell.process import configure_logging, run_until_signalled
 
 log = logging.getLogger("fixmesh.listener")
 

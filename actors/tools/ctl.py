@@ -18,9 +18,9 @@ import sys
 import time
 from typing import Any
 
-from actors.bus import BusClient
-from actors.loop import Loop
-from actors.settings import ConfigError, load_topology
+from actors.gateway.bus import BusClient
+from actors.gateway.topology import ConfigError, load_topology
+from actors.shell.loop import Loop
 from broker import protocol
 
 COMMANDS = ("status", "connect", "disconnect", "logout", "reset_seqnums", "set_seqnums", "switch_connection")

@@ -6,7 +6,7 @@ import contextlib
 import socket
 from collections.abc import Callable
 
-from actors.loop import Loop
+from actors.shell.loop import Loop
 
 READ_CHUNK = 65536
 CLOSE_FLUSH_TIMEOUT_S = 1.0

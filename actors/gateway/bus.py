@@ -49,8 +49,8 @@ from typing import Any
 
 import zmq
 
-from actors import clock
 from actors.fix.timefmt import Instant
+from actors.shell import clock
 from broker import protocol
 from broker.protocol import Envelope, IdSource, ProtocolError
 

@@ -1,7 +1,7 @@
-"""The coordinator: ``python -m actors.coordinator --config T.yaml`` (``fixmesh coordinator``).
+"""The coordinator: ``fixmesh coordinator --config T.yaml``.
 
 It enforces the pairing rule of every Handler/Driven pair of the topology
-(``actors.pair_policy``) by listening to the session actors' events and
+(``actors.gateway.pair_policy``) by listening to the session actors' events and
 sending them commands over the bus. It keeps no state that cannot be
 rebuilt: at start, and every ``STATUS_EVERY_S`` afterwards, it asks every
 session for its status, so a restart of the coordinator (kill -9 included),
@@ -18,12 +18,12 @@ import logging
 import sys
 from typing import Any
 
-from actors import clock
-from actors.bus import BusClient
-from actors.loop import Loop
-from actors.pair_policy import Command, PairPolicy
-from actors.process import configure_logging, load_topology_or_report, run_until_signalled
-from actors.settings import Topology
+from actors.gateway.bus import BusClient
+from actors.gateway.pair_policy import Command, PairPolicy
+from actors.gateway.topology import Topology, load_topology_or_report
+from actors.shell import clock
+from actors.shell.loop import Loop
+from actors.shell.process import configure_logging, run_until_signalled
 from broker import protocol
 from broker.protocol import Envelope
 

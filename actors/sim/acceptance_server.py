@@ -1,6 +1,6 @@
 """fixmesh's acceptor configured for QuickFIX's session-layer acceptance scripts.
 
-    python -m actors.acceptance_server --fix-version 4.2 --port 5001 \
+    fixmesh acceptance-server --fix-version 4.2 --port 5001 \
         --spec-dir ../shared/conformance/quickfix/spec
 
 It is the real acceptor (driver, file store, data-dictionary validation) with
@@ -23,9 +23,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from actors.acceptor import Acceptor, DriverTarget, SessionKey
-from actors.dictionaries import load_dictionary
-from actors.driver import SessionDriver
 from actors.fix import tags as T
 from actors.fix.config import Role, SessionConfig
 from actors.fix.message import Message
@@ -33,8 +30,11 @@ from actors.fix.outputs import Output, StateChanged
 from actors.fix.session import Session
 from actors.fix.states import SessionState
 from actors.fix.validation import ValidationOptions
-from actors.loop import Loop
-from actors.process import configure_logging
+from actors.shell.acceptor import Acceptor, DriverTarget, SessionKey
+from actors.shell.dictionaries import load_dictionary
+from actors.shell.driver import SessionDriver
+from actors.shell.loop import Loop
+from actors.shell.process import configure_logging
 from actors.store import open_store
 
 log = logging.getLogger("fixmesh.acceptance")

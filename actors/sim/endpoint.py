@@ -1,6 +1,6 @@
 """One fixmesh FIX session as a process, for tests and demos.
 
-    python -m actors.endpoint --role initiator --port 5001 --sender BUY --target SELL \
+    fixmesh endpoint --role initiator --port 5001 --sender BUY --target SELL \
         --store-dir /tmp/buy --send 1000 --rate 500 --received-log /tmp/buy.received
 
 Either role, FIX.4.0-FIX.4.4 or FIXT.1.1. ``--send N`` sends NewOrderSingle
@@ -23,10 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from actors import clock
-from actors.acceptor import Acceptor, DriverTarget, SessionKey
-from actors.dictionaries import load_dictionary
-from actors.driver import SessionDriver
 from actors.fix import tags as T
 from actors.fix.codec import GarbledMessage, parse
 from actors.fix.config import BEGIN_STRINGS, Role, SessionConfig
@@ -35,10 +31,14 @@ from actors.fix.outputs import Output, StateChanged
 from actors.fix.session import Session
 from actors.fix.states import SessionState
 from actors.fix.timefmt import Instant, TimestampFormatter
-from actors.initiator import Initiator, Phase
-from actors.loop import Loop
-from actors.process import StopSignals, configure_logging
-from actors.seqpolicy import SequencePolicy
+from actors.shell import clock
+from actors.shell.acceptor import Acceptor, DriverTarget, SessionKey
+from actors.shell.dictionaries import load_dictionary
+from actors.shell.driver import SessionDriver
+from actors.shell.initiator import Initiator, Phase
+from actors.shell.loop import Loop
+from actors.shell.process import StopSignals, configure_logging
+from actors.shell.seqpolicy import SequencePolicy
 from actors.store import Durability, MessageStore, open_store
 from actors.store.layout import session_dir_name
 
@@ -406,7 +406,7 @@ def _session(args: argparse.Namespace, *, next_sender: int, next_target: int) ->
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m actors.endpoint", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="fixmesh endpoint", description=__doc__.split("\n\n")[0])
     p.add_argument("--role", required=True, choices=[r.value for r in Role])
     p.add_argument("--begin-string", default="FIX.4.4", choices=BEGIN_STRINGS)
     p.add_argument("--default-appl-ver-id", help="FIXT.1.1 only: DefaultApplVerID (1137), e.g. 9 for FIX.5.0SP2")

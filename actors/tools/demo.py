@@ -14,14 +14,16 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fixmesh demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "supervisord.conf"))
     args = parser.parse_args(argv)
-    env = dict(os.environ, FIXMESH_ROOT=str(ROOT), FIXMESH_PYTHON=sys.executable)
+    # supervisord finds `fixmesh` on PATH: the one installed beside this interpreter.
+    bindir = str(Path(sys.executable).parent)
+    env = dict(os.environ, FIXMESH_ROOT=str(ROOT), PATH=os.pathsep.join([bindir, os.environ.get("PATH", "")]))
     (ROOT / "var" / "log").mkdir(parents=True, exist_ok=True)
     os.chdir(ROOT)
     os.execvpe(sys.executable, [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", args.config], env)

@@ -1,0 +1,10 @@
+"""The gateway: session actors linked in Handler/Driven pairs over the bus.
+
+The session actor (one process per FIX session), exactly-once forwarding
+between paired sessions, the actor's bus client, the topology (YAML read
+once into typed settings), the coordinator and its pure pair policy, and
+the listener program that serves a topology's shared ports.
+
+Room rule: imports ``actors.shell`` (and through it fix and store) and
+``broker.protocol``; never the broker's loop, never tools or simulators.
+"""
