@@ -1,0 +1,445 @@
+"""The bus client's protocol half: outbox, acks, hello and heartbeats, with no socket and no clock.
+
+``BusClient`` (``actors.gateway.bus``) owns the ZeroMQ sockets and reads the
+clock; everything it decides (what to send, when, and what an arriving frame
+means) is here, so it is tested by stepping plain numbers, never by sleeping
+(STYLE principles 1, 2 and 12; ``broker/routing.py`` is the model). The class
+never sends: it returns encoded frames for the DEALER and event frames for
+the PUB, and is told when the link refused one. It logs what it drops or
+decides through ``logging``, whose handlers are the process's.
+
+Rules (the whole of it):
+
+* Frames. A frame returned by ``hello``, ``deliver`` or ``retransmit`` counts
+  as taken by the link unless the caller calls ``refused(now_s)`` straight
+  after. A refused hello or deliver is tried again ``LINK_RETRY_S`` later,
+  the refused attempt not counted; a refused retransmit makes every deliver
+  due by then wait ``LINK_RETRY_S`` too (the link is full: trying the rest
+  now would spin).
+  Frames from ``ack``, ``flush_acks``, ``heartbeat``, ``command`` and ``reply``
+  are never retried: the caller tells its own caller they were not sent.
+* Outbox. ``deliver`` keeps each deliver until its ``dst`` acknowledges the id
+  (an ack from any other actor is ignored), at most ``max_outbox`` of them:
+  one more is refused with ``Outcome.FULL``; delivering a pending id replaces
+  it. A deliver the link took is due again ``retransmit_after_s`` later,
+  doubling per attempt, at most ``MAX_RETRANSMIT_AFTER_S``.
+* Resend. ``actor.<dst>.up`` makes every deliver to ``dst`` due at once, and a
+  ``welcome`` with a new broker ``instance`` makes all of them due (whatever
+  was in flight through the old broker may be lost, acks included); both
+  start the back-off afresh.
+* Acks. With ``ack_delay_s`` 0 an ack's frame is returned at once. Otherwise
+  the ack is owed: it rides in the ``acks`` of the next deliver to its peer;
+  ``MAX_ACKS_PER_ENVELOPE`` owed to one peer leave together at once; and from
+  ``ack_delay_s`` after the first owed ack ``acks_due`` is True and
+  ``flush_acks`` makes one ``ack`` envelope per peer.
+* Hello. A hello is due at start and, until a ``welcome``, again every
+  ``HEARTBEAT_INTERVAL_S``. Once welcomed, an ``actor.<self>.down`` event or a
+  broker event with another ``instance`` makes the client unwelcomed with a
+  hello due at once.
+* Heartbeat. Every ``HEARTBEAT_INTERVAL_S``: a ``heartbeat`` envelope while
+  welcomed (until then the hello retries speak for the client) and the
+  ``actor.<self>.heartbeat`` event always.
+* Receiving. ``receive`` sorts one frame into ``Received``: for the actor go
+  delivers, commands, replies and the undeliverables of anything not pending;
+  acks (also those riding on a deliver) forget their delivers; an
+  undeliverable of a pending deliver is reported and the deliver kept for its
+  peer's return. Malformed or misaddressed frames are logged and dropped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+from actors.fix.timefmt import Instant
+from broker import protocol
+from broker.protocol import Envelope, IdSource, ProtocolError
+
+log = logging.getLogger("fixmesh.bus")
+
+DEFAULT_MAX_OUTBOX = 10_000
+DEFAULT_RETRANSMIT_AFTER_S = 2.0
+#: Upper bound of the doubling retransmit interval, so a peer that is down for long costs little.
+MAX_RETRANSMIT_AFTER_S = 30.0
+#: How soon to try again when the link could not take a frame (no connection yet, or queue full).
+LINK_RETRY_S = 0.1
+#: Acks owed to one peer that make it worth an envelope of their own before the delay is up.
+MAX_ACKS_PER_ENVELOPE = 256
+
+#: Kinds the broker forwards from other actors; the actor itself handles them.
+_FOR_ACTOR = frozenset({protocol.DELIVER, protocol.COMMAND, protocol.REPLY})
+
+# What the last frame handed out was, for ``refused``: plain ints, cheaper than an Enum on every frame.
+_NOTHING_TO_RETRY = 0
+_HELLO = 1
+_DELIVER = 2
+_RETRANSMIT = 3
+
+
+class Outcome(Enum):
+    """What became of a ``deliver``: back pressure is a value, never an exception."""
+
+    #: Handed to ZeroMQ; kept in the outbox until acked.
+    SENT = "sent"
+    #: Kept in the outbox, not sent yet (no connection or the link is full); retried soon.
+    QUEUED = "queued"
+    #: Refused: the outbox is full. Keep the message and try again after acks have drained it.
+    FULL = "full"
+
+
+@dataclass(slots=True)
+class Received:
+    """What frames from the broker amounted to: ``Outbox.receive`` appends, the caller acts and empties.
+
+    One accumulator serves a whole batch, so its lists are paid for per batch, not per frame.
+    """
+
+    #: Delivers, commands and replies for the actor, and undeliverables of its commands.
+    for_actor: list[Envelope] = field(default_factory=list)
+    #: Ids of delivers their peer acknowledged, already forgotten by the outbox.
+    acked: list[str] = field(default_factory=list)
+    #: Undeliverables of pending delivers: kept, and sent again when their peer is up.
+    undeliverable: list[Envelope] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The client's sign of life, once per interval."""
+
+    #: The ``heartbeat`` envelope for the broker; None while not welcomed (the hello retries speak then).
+    frame: bytes | None
+    #: The ``actor.<name>.heartbeat`` event, topic and body, for the event plane.
+    event: list[bytes]
+
+
+@dataclass(slots=True)
+class _Pending:
+    dst: str
+    id: str
+    #: Encoded once; every retransmission sends these same bytes.
+    frame: bytes
+    due_s: float = 0.0
+    attempts: int = 0
+
+
+class Outbox:
+    """One actor's side of the bus protocol: its un-acked delivers, owed acks, hello and heartbeat timing."""
+
+    def __init__(
+        self,
+        name: str,
+        now_s: float,
+        *,
+        max_outbox: int = DEFAULT_MAX_OUTBOX,
+        retransmit_after_s: float = DEFAULT_RETRANSMIT_AFTER_S,
+        ack_delay_s: float = 0.0,
+        ids: IdSource | None = None,
+    ) -> None:
+        """``now_s`` is the start: the first hello is due then, the first heartbeat an interval later."""
+        if max_outbox < 1 or retransmit_after_s <= 0 or ack_delay_s < 0:
+            raise ValueError("max_outbox must be at least 1, retransmit_after_s positive, ack_delay_s not negative")
+        self.name = name
+        self.max_outbox = max_outbox
+        self.retransmit_after_s = retransmit_after_s
+        self.ack_delay_s = ack_delay_s
+        self._ids = ids or IdSource()
+        self._outbox: dict[str, _Pending] = {}
+        #: (due_s, tie-break, id); rescheduling leaves stale items, skipped when their due_s is not the entry's.
+        self._due: list[tuple[float, int, str]] = []
+        self._order = itertools.count()
+        #: Ids acknowledged but not sent yet, by the peer they go to.
+        self._owed: dict[str, list[str]] = {}
+        #: When owed acks must leave; None exactly when none is owed.
+        self._owed_due_s: float | None = None
+        #: True when the next ``ack`` starts the ack delay and so needs the time. A plain attribute kept
+        #: up to date, because the caller reads it before every ack to skip a clock read it does not need.
+        self.ack_starts_delay = ack_delay_s > 0
+        #: The broker instance of the last welcome; None until the first.
+        self.broker_instance: str | None = None
+        self.welcomed = False
+        self._hello_due_s = now_s
+        self._heartbeat_due_s = now_s + protocol.HEARTBEAT_INTERVAL_S
+        # The heartbeat envelope never changes; encode it once.
+        self._heartbeat_frame = Envelope(kind=protocol.HEARTBEAT, src=name, dst=protocol.BROKER).encode()
+        self._heartbeat_topic = protocol.actor_topic(name, "heartbeat")
+        self._last_kind = _NOTHING_TO_RETRY
+        self._last: _Pending | None = None
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def pending(self) -> int:
+        """Delivers not yet acked."""
+        return len(self._outbox)
+
+    def is_pending(self, id: str) -> bool:
+        return id in self._outbox
+
+    def next_deadline(self) -> float:
+        """Monotonic seconds of the next hello, heartbeat, ack flush or retransmit."""
+        deadline = self._heartbeat_due_s
+        if not self.welcomed:
+            deadline = min(deadline, self._hello_due_s)
+        if self._due:
+            deadline = min(deadline, self._due[0][0])
+        if self._owed_due_s is not None:
+            deadline = min(deadline, self._owed_due_s)
+        return deadline
+
+    # ----------------------------------------------------------------- frames retried when refused
+
+    def hello(self, now_s: float) -> bytes | None:
+        """The hello frame when one is due, else None."""
+        if self.welcomed or now_s < self._hello_due_s:
+            self._last_kind = _NOTHING_TO_RETRY
+            return None
+        # Taken but unanswered: the broker may be restarting, so ask again an interval later.
+        self._hello_due_s = now_s + protocol.HEARTBEAT_INTERVAL_S
+        self._last_kind = _HELLO
+        return Envelope(kind=protocol.HELLO, src=self.name, dst=protocol.BROKER, id=self._ids.next()).encode()
+
+    def deliver(self, dst: str, id: str, body: Any, now_s: float) -> bytes | Literal[Outcome.FULL]:
+        """The frame carrying ``body`` to ``dst`` (and the acks owed to ``dst``), kept until acked;
+        ``Outcome.FULL`` when the outbox has no room for a new id."""
+        outbox = self._outbox
+        if len(outbox) >= self.max_outbox and id not in outbox:
+            self._last_kind = _NOTHING_TO_RETRY
+            return Outcome.FULL
+        acks = self._take_owed(dst) if self._owed else ()
+        frame = Envelope(kind=protocol.DELIVER, src=self.name, dst=dst, id=id, body=body, acks=acks).encode()
+        entry = _Pending(dst, id, frame, attempts=1)
+        outbox[id] = entry
+        self._schedule(entry, now_s + self._backoff_s(1))
+        self._last_kind = _DELIVER
+        self._last = entry
+        return frame
+
+    def retransmit(self, now_s: float) -> bytes | None:
+        """The frame of the next deliver due by ``now_s``, or None; call until None (or a refusal)."""
+        due = self._due
+        while due and due[0][0] <= now_s:
+            due_s, _, id = heapq.heappop(due)
+            entry = self._outbox.get(id)
+            if entry is None or entry.due_s != due_s:
+                continue
+            entry.attempts += 1
+            self._schedule(entry, now_s + self._backoff_s(entry.attempts))
+            self._last_kind = _RETRANSMIT
+            self._last = entry
+            return entry.frame
+        self._last_kind = _NOTHING_TO_RETRY
+        return None
+
+    def refused(self, now_s: float) -> None:
+        """The link did not take the frame the last call returned: plan its retry (see the rules)."""
+        kind, entry = self._last_kind, self._last
+        self._last_kind, self._last = _NOTHING_TO_RETRY, None
+        if kind == _HELLO:
+            self._hello_due_s = now_s + LINK_RETRY_S
+        elif entry is None or self._outbox.get(entry.id) is not entry:
+            return  # nothing to retry, or acked meanwhile
+        elif kind == _DELIVER:
+            entry.attempts -= 1
+            self._schedule(entry, now_s + LINK_RETRY_S)
+        elif kind == _RETRANSMIT:
+            entry.attempts -= 1
+            self._defer_due(entry, now_s)
+
+    # ----------------------------------------------------------------- frames never retried
+
+    def ack(self, src: str, id: str, now_s: float | None) -> bytes | None:
+        """Acknowledge deliver ``id`` from ``src``: the frame to send now, or None while the ack is owed.
+        ``now_s`` may be None unless ``ack_starts_delay``."""
+        if self.ack_delay_s <= 0:
+            self._last_kind = _NOTHING_TO_RETRY
+            return self._ack_frame(src, (id,))
+        if self._owed_due_s is None:
+            if now_s is None:
+                raise ValueError("the first owed ack starts the delay: pass now_s")
+            self._owed_due_s = now_s + self.ack_delay_s
+            self.ack_starts_delay = False
+        owed = self._owed.get(src)
+        if owed is None:
+            owed = self._owed[src] = []
+        owed.append(id)
+        if len(owed) >= MAX_ACKS_PER_ENVELOPE:
+            self._last_kind = _NOTHING_TO_RETRY
+            return self._ack_frame(src, self._take_owed(src))
+        return None
+
+    def acks_due(self, now_s: float) -> bool:
+        """True when owed acks have waited ``ack_delay_s``: time for ``flush_acks``."""
+        return self._owed_due_s is not None and now_s >= self._owed_due_s
+
+    def flush_acks(self) -> list[bytes]:
+        """Every owed ack, one frame per peer; nothing is owed afterwards."""
+        frames = [self._ack_frame(dst, tuple(ids)) for dst, ids in self._owed.items()]
+        self._owed.clear()
+        self._no_acks_owed()
+        self._last_kind = _NOTHING_TO_RETRY
+        return frames
+
+    def heartbeat(self, now: Instant) -> Heartbeat | None:
+        """The heartbeat when one is due, else None; ``now.utc_ns`` stamps its event."""
+        if now.mono_s < self._heartbeat_due_s:
+            return None
+        self._heartbeat_due_s = now.mono_s + protocol.HEARTBEAT_INTERVAL_S
+        self._last_kind = _NOTHING_TO_RETRY
+        return Heartbeat(self._heartbeat_frame if self.welcomed else None,
+                         self.event(self._heartbeat_topic, {}, now.utc_ns))
+
+    def command(self, dst: str, body: Any) -> tuple[str, bytes]:
+        """A new command's id (the ``corr`` of its reply) and frame."""
+        id = self._ids.next()
+        self._last_kind = _NOTHING_TO_RETRY
+        return id, Envelope(kind=protocol.COMMAND, src=self.name, dst=dst, id=id, body=body).encode()
+
+    def reply(self, envelope: Envelope, body: Any) -> bytes:
+        """The frame answering the command ``envelope``."""
+        self._last_kind = _NOTHING_TO_RETRY
+        return Envelope(kind=protocol.REPLY, src=self.name, dst=envelope.src, id=self._ids.next(),
+                        corr=envelope.id, body=body).encode()
+
+    def event(self, topic: str, event: dict[str, Any], utc_ns: int) -> list[bytes]:
+        """An event's frames, stamped with ``actor`` and, unless the event has one, ``time_ns``."""
+        return protocol.encode_event(topic, {"time_ns": utc_ns, **event, "actor": self.name})
+
+    # ----------------------------------------------------------------- receiving
+
+    def receive(self, frame: bytes, now_s: float, into: Received) -> None:
+        """Take in one frame from the broker; what it means for the actor is appended to ``into``."""
+        try:
+            env = protocol.decode(frame)
+        except ProtocolError as exc:
+            log.warning("%s dropped a frame from the broker: %s", self.name, exc)
+            return
+        kind = env.kind
+        if env.dst != self.name:
+            log.warning("%s dropped a %s addressed to %r", self.name, kind, env.dst)
+        elif kind in _FOR_ACTOR:
+            if env.acks:
+                self._forget(env.src, env.acks, into.acked)
+            into.for_actor.append(env)
+        elif kind == protocol.ACK:
+            if env.corr:
+                self._forget(env.src, (env.corr,), into.acked)
+            if env.acks:
+                self._forget(env.src, env.acks, into.acked)
+        elif kind == protocol.WELCOME:
+            self._on_welcome(env, now_s)
+        elif kind == protocol.UNDELIVERABLE:
+            self._on_undeliverable(env, into)
+        else:
+            log.warning("%s dropped a %s from %s: not a kind the broker sends to actors", self.name, kind, env.src)
+
+    def receive_event(self, frames: list[bytes], now_s: float) -> tuple[str, dict[str, Any]] | None:
+        """Take in one event; its topic and body for the actor, or None when it was malformed."""
+        try:
+            decoded = protocol.decode_event(frames)
+        except ProtocolError as exc:
+            log.debug("%s dropped an event: %s", self.name, exc)
+            return None
+        topic, event = decoded
+        actor = protocol.parse_actor_topic(topic)
+        if actor is not None:
+            name, what = actor
+            if what == "up" and name != self.name:
+                self._resend((e for e in self._outbox.values() if e.dst == name), now_s)
+            elif what == "down" and name == self.name and self.welcomed:
+                log.warning("%s: the broker reported this actor down; saying hello again", self.name)
+                self._need_hello(now_s)
+        elif topic.startswith(protocol.BROKER_TOPICS):
+            instance = event.get("instance")
+            if self.broker_instance is not None and isinstance(instance, str) and instance != self.broker_instance \
+                    and self.welcomed:
+                log.info("%s: broker restarted (instance %s, was %s); saying hello again",
+                         self.name, instance, self.broker_instance)
+                self._need_hello(now_s)
+        return decoded
+
+    def _forget(self, src: str, ids: Iterable[str], acked: list[str]) -> None:
+        outbox = self._outbox
+        for id in ids:
+            entry = outbox.get(id)
+            if entry is None or entry.dst != src:
+                continue
+            del outbox[id]
+            acked.append(id)
+        if not outbox:
+            self._due.clear()
+
+    def _on_welcome(self, env: Envelope, now_s: float) -> None:
+        body = env.body if isinstance(env.body, dict) else {}
+        instance = body.get("instance")
+        instance = instance if isinstance(instance, str) else ""
+        restarted = self.broker_instance is not None and instance != self.broker_instance
+        if not self.welcomed or restarted:
+            log.info("%s welcomed by broker %s%s", self.name, instance, " (restarted)" if restarted else "")
+        self.welcomed = True
+        self.broker_instance = instance
+        if restarted:
+            # Whatever was in flight through the old broker may be lost, acks included.
+            self._resend(self._outbox.values(), now_s)
+
+    def _on_undeliverable(self, env: Envelope, into: Received) -> None:
+        entry = self._outbox.get(env.corr)
+        if entry is None:
+            into.for_actor.append(env)  # a command's, or a deliver acked meanwhile (the caller ignores it)
+            return
+        body = env.body if isinstance(env.body, dict) else {}
+        log.debug("%s: deliver %s to %s undeliverable (%s); kept for %s's return",
+                  self.name, entry.id, entry.dst, body.get("reason", ""), entry.dst)
+        into.undeliverable.append(env)
+
+    # ----------------------------------------------------------------- timing
+
+    def _need_hello(self, now_s: float) -> None:
+        self.welcomed = False
+        self._hello_due_s = now_s
+
+    def _take_owed(self, dst: str) -> tuple[str, ...]:
+        owed = self._owed.pop(dst, None)
+        if not self._owed:
+            self._no_acks_owed()
+        return tuple(owed) if owed else ()
+
+    def _no_acks_owed(self) -> None:
+        self._owed_due_s = None
+        self.ack_starts_delay = self.ack_delay_s > 0
+
+    def _ack_frame(self, dst: str, ids: tuple[str, ...]) -> bytes:
+        return Envelope(kind=protocol.ACK, src=self.name, dst=dst, corr=ids[0], acks=ids[1:]).encode()
+
+    def _backoff_s(self, attempts: int) -> float:
+        return min(self.retransmit_after_s * 2.0 ** max(0, attempts - 1), MAX_RETRANSMIT_AFTER_S)
+
+    def _schedule(self, entry: _Pending, due_s: float) -> None:
+        entry.due_s = due_s
+        heapq.heappush(self._due, (due_s, next(self._order), entry.id))
+        if len(self._due) > 4 * len(self._outbox) + 64:
+            # Rescheduling leaves stale heap items behind; rebuild before they outnumber the outbox.
+            self._due = [(e.due_s, next(self._order), e.id) for e in self._outbox.values()]
+            heapq.heapify(self._due)
+
+    def _resend(self, entries: Iterable[_Pending], now_s: float) -> None:
+        """Make entries due now, with a fresh back-off: something changed that makes success likely."""
+        for entry in list(entries):
+            entry.attempts = 0
+            self._schedule(entry, now_s)
+
+    def _defer_due(self, first: _Pending, now_s: float) -> None:
+        """The link took nothing: every entry due now waits ``LINK_RETRY_S``, so the loop does not spin."""
+        later_s = now_s + LINK_RETRY_S
+        waiting = [first]
+        while self._due and self._due[0][0] <= now_s:
+            due_s, _, id = heapq.heappop(self._due)
+            entry = self._outbox.get(id)
+            if entry is not None and entry.due_s == due_s and entry is not first:
+                waiting.append(entry)
+        for entry in waiting:
+            self._schedule(entry, later_s)

@@ -1,0 +1,393 @@
+"""The bus client's protocol half, without sockets: time is a plain number, the link is the test.
+
+Each frame the outbox returns is taken unless the test says ``refused``, the way
+``BusClient`` reports a ZeroMQ send that would block. Nothing sleeps: a timeout
+is an addition to ``T0``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.fix.timefmt import Instant
+from actors.gateway.outbox import (
+    LINK_RETRY_S,
+    MAX_ACKS_PER_ENVELOPE,
+    MAX_RETRANSMIT_AFTER_S,
+    Outbox,
+    Outcome,
+    Received,
+)
+from broker import protocol
+from broker.protocol import HEARTBEAT_INTERVAL_S, Envelope, IdSource
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "a"
+T0 = 1000.0
+#: Far beyond every test's steps, for tests about something other than the retransmit timer.
+NEVER_S = 1e6
+
+
+def new(**options: Any) -> Outbox:
+    return Outbox(NAME, T0, ids=IdSource("t"), **options)
+
+
+def welcomed(instance: str = "i1", **options: Any) -> Outbox:
+    """An outbox that has said hello at ``T0`` and was welcomed by broker ``instance``."""
+    outbox = new(**options)
+    assert outbox.hello(T0) is not None
+    outbox.receive(welcome(instance), T0, Received())
+    assert outbox.welcomed and outbox.broker_instance == instance
+    return outbox
+
+
+def welcome(instance: str) -> bytes:
+    return protocol.welcome(NAME, corr="t-0", instance=instance).encode()
+
+
+def ack_from(src: str, *ids: str) -> bytes:
+    return Envelope(kind=protocol.ACK, src=src, dst=NAME, corr=ids[0], acks=ids[1:]).encode()
+
+
+def event(topic: str, **body: Any) -> list[bytes]:
+    return protocol.encode_event(topic, {"time_ns": 0, "actor": "broker", **body})
+
+
+def receive(outbox: Outbox, frame: bytes, now_s: float = T0) -> Received:
+    received = Received()
+    outbox.receive(frame, now_s, received)
+    return received
+
+
+def delivered(frame: bytes | Outcome) -> Envelope:
+    assert isinstance(frame, bytes), frame
+    return protocol.decode(frame)
+
+
+def retransmits(outbox: Outbox, now_s: float) -> list[str]:
+    """Ids of the delivers due by ``now_s``, each taken by the link."""
+    ids: list[str] = []
+    while (frame := outbox.retransmit(now_s)) is not None:
+        ids.append(protocol.decode(frame).id)
+    return ids
+
+
+# ----------------------------------------------------------------- retransmission
+
+
+def test_a_deliver_is_sent_again_after_the_retransmit_timeout_as_the_same_bytes() -> None:
+    outbox = welcomed(retransmit_after_s=2.0)
+    frame = outbox.deliver("b", "m-1", b"x", T0)
+    assert delivered(frame) == Envelope(kind=protocol.DELIVER, src=NAME, dst="b", id="m-1", body=b"x")
+    assert outbox.pending == 1 and outbox.is_pending("m-1")
+    assert outbox.retransmit(T0 + 1.999) is None
+    assert outbox.retransmit(T0 + 2.0) is frame, "encoded once, sent as often as needed"
+    assert outbox.retransmit(T0 + 2.0) is None, "one copy per timeout"
+
+
+def test_the_retransmit_timeout_doubles_per_attempt_up_to_its_cap() -> None:
+    outbox = welcomed(retransmit_after_s=4.0)
+    outbox.deliver("b", "m-1", b"x", T0)
+    sent_s = T0
+    for gap_s in [4.0, 8.0, 16.0, MAX_RETRANSMIT_AFTER_S, MAX_RETRANSMIT_AFTER_S]:
+        assert retransmits(outbox, sent_s + gap_s - 0.001) == [], f"early, {gap_s} s after the last copy"
+        sent_s += gap_s
+        assert retransmits(outbox, sent_s) == ["m-1"], f"{gap_s} s after the last copy"
+
+
+def test_an_ack_from_its_peer_forgets_the_deliver() -> None:
+    outbox = welcomed(retransmit_after_s=2.0)
+    outbox.deliver("b", "m-1", b"x", T0)
+    outbox.deliver("b", "m-2", b"x", T0)
+    assert receive(outbox, ack_from("b", "m-2", "m-1")).acked == ["m-2", "m-1"]
+    assert outbox.pending == 0
+    assert retransmits(outbox, T0 + NEVER_S) == []
+
+
+def test_acks_from_another_actor_are_ignored() -> None:
+    outbox = welcomed(retransmit_after_s=2.0)
+    outbox.deliver("b", "m-1", b"x", T0)
+    assert receive(outbox, ack_from("c", "m-1")).acked == []
+    riding = Envelope(kind=protocol.DELIVER, src="c", dst=NAME, id="c-1", acks=("m-1",)).encode()
+    assert receive(outbox, riding).acked == []
+    assert outbox.is_pending("m-1")
+    assert retransmits(outbox, T0 + 2.0) == ["m-1"]
+
+
+# ----------------------------------------------------------------- the link refusing a frame
+
+
+def test_a_refused_deliver_is_tried_again_after_link_retry_without_spinning() -> None:
+    outbox = welcomed(retransmit_after_s=2.0)
+    frame = outbox.deliver("b", "m-1", b"x", T0)
+    outbox.refused(T0)
+    assert outbox.is_pending("m-1"), "kept: QUEUED, not lost"
+    assert outbox.retransmit(T0) is None, "not due again at once: the loop would spin"
+    assert outbox.next_deadline() == T0 + LINK_RETRY_S
+    retry_s = T0 + LINK_RETRY_S
+    assert outbox.retransmit(retry_s) is frame
+    # The refused attempt did not count: the next copy waits the first timeout, not its double.
+    assert retransmits(outbox, retry_s + 1.999) == []
+    assert retransmits(outbox, retry_s + 2.0) == ["m-1"]
+
+
+def test_a_refused_retransmit_makes_everything_due_wait_link_retry() -> None:
+    outbox = welcomed(retransmit_after_s=0.5)  # due before the first heartbeat, which would be the deadline
+    for n in range(3):
+        outbox.deliver("b", f"m-{n}", b"x", T0)
+    due_s = T0 + 0.5
+    assert outbox.retransmit(due_s) is not None
+    outbox.refused(due_s)
+    assert outbox.retransmit(due_s) is None, "the link is full: the rest waits too"
+    assert outbox.next_deadline() == due_s + LINK_RETRY_S
+    retry_s = due_s + LINK_RETRY_S
+    assert sorted(retransmits(outbox, retry_s)) == ["m-0", "m-1", "m-2"]
+    # Each has been taken twice, so the next copies wait the doubled timeout.
+    assert retransmits(outbox, retry_s + 0.999) == []
+    assert sorted(retransmits(outbox, retry_s + 1.0)) == ["m-0", "m-1", "m-2"]
+
+
+def test_refused_after_a_frame_that_is_never_retried_changes_nothing() -> None:
+    outbox = welcomed(retransmit_after_s=2.0)
+    outbox.deliver("b", "m-1", b"x", T0)
+    outbox.command("b", {"op": "status"})
+    outbox.refused(T0)  # the command was refused, not the deliver
+    assert outbox.next_deadline() == T0 + HEARTBEAT_INTERVAL_S
+    assert retransmits(outbox, T0 + 1.999) == []
+    assert retransmits(outbox, T0 + 2.0) == ["m-1"]
+
+
+# ----------------------------------------------------------------- resending when things change
+
+
+def test_a_peer_coming_up_brings_its_delivers_at_once_with_a_fresh_backoff() -> None:
+    outbox = welcomed(retransmit_after_s=20.0)
+    outbox.deliver("b", "m-1", b"x", T0)
+    outbox.deliver("c", "m-2", b"x", T0)
+    assert outbox.receive_event(event("actor.b.up", instance="i1"), T0 + 1.0) is not None
+    assert retransmits(outbox, T0 + 1.0) == ["m-1"], "only b's"
+    assert retransmits(outbox, T0 + 20.0) == ["m-2"]
+    # m-1 had been sent once before b came up; counted afresh, its next copy is 20 s away, not 40 (30, capped).
+    assert retransmits(outbox, T0 + 1.0 + 20.0) == ["m-1"]
+
+
+def test_a_welcome_from_a_new_broker_instance_resends_everything() -> None:
+    outbox = welcomed("i1", retransmit_after_s=NEVER_S)
+    outbox.deliver("b", "m-1", b"x", T0)
+    outbox.deliver("c", "m-2", b"x", T0)
+    receive(outbox, welcome("i1"), T0 + 1.0)
+    assert retransmits(outbox, T0 + 1.0) == [], "the same broker: nothing was lost"
+    receive(outbox, welcome("i2"), T0 + 2.0)
+    assert outbox.broker_instance == "i2"
+    assert sorted(retransmits(outbox, T0 + 2.0)) == ["m-1", "m-2"]
+
+
+# ----------------------------------------------------------------- acks
+
+
+def test_an_ack_leaves_at_once_without_a_delay() -> None:
+    outbox = welcomed()
+    assert not outbox.ack_starts_delay
+    frame = outbox.ack("b", "m-1", None)
+    assert frame is not None
+    assert protocol.decode(frame) == Envelope(kind=protocol.ACK, src=NAME, dst="b", corr="m-1")
+
+
+def test_a_delayed_ack_rides_on_the_next_deliver_to_its_peer() -> None:
+    outbox = welcomed(ack_delay_s=0.5)
+    assert outbox.ack_starts_delay
+    assert outbox.ack("b", "order-1", T0) is None
+    assert not outbox.ack_starts_delay
+    assert delivered(outbox.deliver("c", "other-1", b"x", T0 + 0.1)).acks == (), "c is owed nothing"
+    report = delivered(outbox.deliver("b", "report-1", b"report", T0 + 0.2))
+    assert report.acks == ("order-1",) and report.body == b"report"
+    assert outbox.flush_acks() == [] and not outbox.acks_due(T0 + 10.0), "carried: nothing left to flush"
+    assert outbox.ack_starts_delay
+
+
+def test_owed_acks_leave_together_when_the_delay_is_up() -> None:
+    outbox = welcomed(ack_delay_s=0.5)
+    assert outbox.ack("b", "m-1", T0) is None
+    assert outbox.ack("b", "m-2", None) is None, "the delay runs already: no clock needed"
+    assert outbox.ack("c", "m-3", T0 + 0.3) is None
+    assert outbox.next_deadline() == T0 + 0.5, "the delay starts at the first owed ack"
+    assert not outbox.acks_due(T0 + 0.499)
+    assert outbox.acks_due(T0 + 0.5)
+    assert [protocol.decode(f) for f in outbox.flush_acks()] == [
+        Envelope(kind=protocol.ACK, src=NAME, dst="b", corr="m-1", acks=("m-2",)),
+        Envelope(kind=protocol.ACK, src=NAME, dst="c", corr="m-3"),
+    ]
+    assert not outbox.acks_due(T0 + 10.0) and outbox.ack_starts_delay
+    assert outbox.next_deadline() == T0 + HEARTBEAT_INTERVAL_S
+    assert outbox.flush_acks() == [], "sent once"
+    assert delivered(outbox.deliver("b", "next", b"x", T0 + 0.6)).acks == (), "nothing left to ride"
+
+
+def test_the_first_owed_ack_needs_the_time() -> None:
+    outbox = welcomed(ack_delay_s=0.5)
+    with pytest.raises(ValueError, match="now_s"):
+        outbox.ack("b", "m-1", None)
+    assert outbox.flush_acks() == [], "nothing owed after the refused call"
+
+
+def test_a_full_envelope_of_owed_acks_leaves_at_once() -> None:
+    outbox = welcomed(ack_delay_s=60.0)
+    ids = [f"m-{n}" for n in range(MAX_ACKS_PER_ENVELOPE)]
+    assert [outbox.ack("b", id, T0) for id in ids[:-1]] == [None] * (MAX_ACKS_PER_ENVELOPE - 1)
+    frame = outbox.ack("b", ids[-1], T0)
+    assert frame is not None
+    assert protocol.decode(frame).acknowledged() == ids
+    assert outbox.flush_acks() == [] and outbox.ack_starts_delay
+
+
+# ----------------------------------------------------------------- back pressure
+
+
+def test_a_full_outbox_refuses_with_a_value_and_replaces_a_pending_id() -> None:
+    outbox = welcomed(max_outbox=2)
+    outbox.deliver("b", "m-0", b"x", T0)
+    outbox.deliver("b", "m-1", b"x", T0)
+    assert outbox.deliver("b", "m-2", b"x", T0) is Outcome.FULL
+    assert not outbox.is_pending("m-2")
+    assert delivered(outbox.deliver("b", "m-0", b"again", T0)).body == b"again", "a pending id is replaced"
+    assert outbox.pending == 2
+    receive(outbox, ack_from("b", "m-1"))
+    assert delivered(outbox.deliver("b", "m-2", b"x", T0)).id == "m-2", "room again after an ack"
+
+
+# ----------------------------------------------------------------- hello, welcome, heartbeat
+
+
+def test_hello_is_retried_until_welcomed() -> None:
+    outbox = new()
+    first = outbox.hello(T0)
+    assert first is not None
+    hello = protocol.decode(first)
+    assert (hello.kind, hello.src, hello.dst) == (protocol.HELLO, NAME, protocol.BROKER)
+    assert outbox.hello(T0) is None
+    again_s = T0 + HEARTBEAT_INTERVAL_S
+    assert outbox.hello(again_s - 0.001) is None
+    second = outbox.hello(again_s)
+    assert second is not None and protocol.decode(second).id != hello.id
+    outbox.refused(again_s)  # no connection yet: sooner than an interval
+    assert outbox.hello(again_s + LINK_RETRY_S - 0.001) is None
+    assert outbox.hello(again_s + LINK_RETRY_S) is not None
+    receive(outbox, welcome("i1"), again_s + 0.5)
+    assert outbox.welcomed
+    assert outbox.hello(T0 + NEVER_S) is None
+
+
+def test_a_down_event_about_this_actor_brings_a_hello_at_once() -> None:
+    outbox = welcomed()
+    outbox.receive_event(event("actor.b.down", instance="i1"), T0 + 0.5)
+    assert outbox.welcomed and outbox.hello(T0 + 0.5) is None, "another actor's down is not ours"
+    outbox.receive_event(event("actor.a.down", instance="i1"), T0 + 0.5)
+    assert not outbox.welcomed
+    assert outbox.next_deadline() == T0 + 0.5
+    assert outbox.hello(T0 + 0.5) is not None
+
+
+def test_a_down_event_before_the_welcome_leaves_the_hello_retries_alone() -> None:
+    outbox = new()
+    outbox.hello(T0)
+    outbox.receive_event(event("actor.a.down", instance="i1"), T0 + 0.5)
+    assert outbox.hello(T0 + 0.5) is None
+
+
+def test_a_broker_event_with_a_new_instance_brings_a_hello() -> None:
+    outbox = welcomed("i1")
+    outbox.receive_event(event("broker.heartbeat", instance="i1"), T0 + 0.5)
+    assert outbox.welcomed
+    outbox.receive_event(event("broker.started", instance="i2"), T0 + 0.6)
+    assert not outbox.welcomed and outbox.hello(T0 + 0.6) is not None
+
+
+def test_the_heartbeat_goes_every_interval_its_envelope_only_while_welcomed() -> None:
+    utc_ns = 1_700_000_000_000_000_000
+    outbox = new()
+    outbox.hello(T0)
+    assert outbox.heartbeat(Instant(T0 + HEARTBEAT_INTERVAL_S - 0.001, utc_ns)) is None
+    unwelcomed = outbox.heartbeat(Instant(T0 + HEARTBEAT_INTERVAL_S, utc_ns))
+    assert unwelcomed is not None and unwelcomed.frame is None
+    assert protocol.decode_event(unwelcomed.event) == ("actor.a.heartbeat", {"time_ns": utc_ns, "actor": NAME})
+    assert outbox.next_deadline() == T0 + HEARTBEAT_INTERVAL_S, "the hello retry comes first"
+    outbox.hello(T0 + HEARTBEAT_INTERVAL_S)
+    receive(outbox, welcome("i1"))
+    assert outbox.next_deadline() == T0 + 2 * HEARTBEAT_INTERVAL_S
+    beat = outbox.heartbeat(Instant(T0 + 2 * HEARTBEAT_INTERVAL_S, utc_ns + 1))
+    assert beat is not None and beat.frame is not None
+    assert protocol.decode(beat.frame) == Envelope(kind=protocol.HEARTBEAT, src=NAME, dst=protocol.BROKER)
+
+
+def test_events_are_stamped_with_the_actor_and_the_time_unless_given() -> None:
+    outbox = new()
+    assert protocol.decode_event(outbox.event("session.a.state", {"new": "up"}, 5)) == \
+        ("session.a.state", {"time_ns": 5, "new": "up", "actor": NAME})
+    assert protocol.decode_event(outbox.event("t", {"time_ns": 7, "actor": "x"}, 5)) == \
+        ("t", {"time_ns": 7, "actor": NAME})
+
+
+# ----------------------------------------------------------------- what arrives
+
+
+def test_delivers_commands_and_replies_go_to_the_actor_with_their_acks_applied() -> None:
+    outbox = welcomed()
+    outbox.deliver("b", "m-1", b"x", T0)
+    carrying = Envelope(kind=protocol.DELIVER, src="b", dst=NAME, id="r-1", body=b"report", acks=("m-1",))
+    command = Envelope(kind=protocol.COMMAND, src="c", dst=NAME, id="c-1", body={"op": "status"})
+    received = Received()
+    for envelope in (carrying, command):
+        outbox.receive(envelope.encode(), T0, received)
+    assert received == Received(for_actor=[carrying, command], acked=["m-1"], undeliverable=[])
+
+
+def test_an_undeliverable_deliver_is_kept_and_reported_a_commands_goes_to_the_actor() -> None:
+    outbox = welcomed(retransmit_after_s=NEVER_S)
+    outbox.deliver("b", "m-1", b"x", T0)
+    refused = protocol.undeliverable(Envelope(kind=protocol.DELIVER, src=NAME, dst="b", id="m-1"), "down")
+    received = receive(outbox, refused.encode())
+    assert received.undeliverable == [refused] and received.for_actor == []
+    assert outbox.is_pending("m-1")
+    command_id, _ = outbox.command("b", {"op": "status"})
+    lost = protocol.undeliverable(Envelope(kind=protocol.COMMAND, src=NAME, dst="b", id=command_id), "down")
+    assert receive(outbox, lost.encode()).for_actor == [lost]
+
+
+@pytest.mark.parametrize("frame", [
+    b"\xc1 not msgpack",
+    Envelope(kind=protocol.DELIVER, src="b", dst="someone-else", id="x").encode(),
+    Envelope(kind=protocol.HELLO, src="b", dst=NAME, id="x").encode(),
+], ids=["malformed", "misaddressed", "a kind the broker never sends to actors"])
+def test_frames_the_client_cannot_use_are_dropped(frame: bytes) -> None:
+    outbox = welcomed()
+    assert receive(outbox, frame) == Received()
+    assert outbox.welcomed
+
+
+def test_a_malformed_event_is_dropped() -> None:
+    assert welcomed().receive_event([b"actor.b.up"], T0) is None
+
+
+@pytest.mark.parametrize("options", [{"max_outbox": 0}, {"retransmit_after_s": 0.0}, {"ack_delay_s": -0.1}])
+def test_settings_that_cannot_work_are_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        new(**options)
+
+
+def test_the_outbox_imports_no_socket_and_reads_no_clock() -> None:
+    """STYLE principle 1, checked in a fresh interpreter: the sockets and the clock are the shell's."""
+    code = ("import sys\nbefore = set(sys.modules)\nimport actors.gateway.outbox\n"
+            "print('\\n'.join(sorted(set(sys.modules) - before)))\n")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert "actors.gateway.outbox" in loaded
+    forbidden = ("zmq", "socket", "selectors", "asyncio", "actors.shell", "actors.gateway.bus")
+    assert not [m for m in loaded for f in forbidden if m == f or m.startswith(f + ".")]
+    source = (ROOT / "actors" / "gateway" / "outbox.py").read_text()
+    for needle in ("time.monotonic(", "time.time(", "time.perf_counter(", "datetime.now(", "clock.now"):
+        assert needle not in source, needle
