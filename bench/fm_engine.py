@@ -9,9 +9,8 @@ The receiver (acceptor) counts application messages and prints
 the socket takes them once logged on, ``--burst`` orders per driver call:
 with ``--burst 1`` each order is one ``driver.send`` (one store sync and one
 socket write each, as the gateway actors send today); with ``--burst 100``
-the session's outputs for 100 orders are executed by one ``driver.run``, so
-the store syncs once and the socket is written once for all of them (group
-commit). Both processes run the real shell: ``Loop``, ``Acceptor`` /
+100 orders are sent in one ``driver.batch()``, so the store syncs once and
+the socket is written once for all of them (group commit). Both processes run the real shell: ``Loop``, ``Acceptor`` /
 ``Initiator``, ``SocketTransport``, ``SessionDriver`` and the store.
 """
 
@@ -95,11 +94,10 @@ class Sender:
         if self.sent == 0:
             emit("sending", t=time.monotonic())
         if self.burst > 1:
-            outputs: list[Output] = []
-            for _ in range(n):
-                self.sent += 1
-                outputs += driver.session.send(NEW_ORDER_SINGLE, self.orders.body(self.sent, now.utc_ns), now)
-            driver.run(outputs)
+            with driver.batch():
+                for _ in range(n):
+                    self.sent += 1
+                    driver.send(NEW_ORDER_SINGLE, self.orders.body(self.sent, now.utc_ns))
         else:
             for _ in range(n):
                 self.sent += 1

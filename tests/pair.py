@@ -134,7 +134,7 @@ class SessionPair:
         for side in (self.acceptor, self.initiator):
             side.end = LinkEnd()
             side.held.clear()
-        self.initiator.driver.run(self.initiator.driver.session.start_connecting(self.clock()))
+        self.initiator.driver.start_connecting()
         self.acceptor.driver.attach(self.acceptor.end)  # type: ignore[arg-type]
         self.initiator.driver.attach(self.initiator.end)  # type: ignore[arg-type]
         self.pump()

@@ -19,6 +19,9 @@ class Role(Enum):
 
 BEGIN_STRINGS = ("FIX.4.0", "FIX.4.1", "FIX.4.2", "FIX.4.3", "FIX.4.4", "FIXT.1.1")
 
+#: The tag a Logon carries its session qualifier in (QuickFIX's SessionQualifier, a user-defined tag).
+DEFAULT_QUALIFIER_TAG = 9012
+
 
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
@@ -30,7 +33,7 @@ class SessionConfig:
     heartbeat_interval_s: int = 30
     #: QuickFIX SessionQualifier; sent in the Logon under ``qualifier_tag``.
     session_qualifier: str | None = None
-    qualifier_tag: int = 9012
+    qualifier_tag: int = DEFAULT_QUALIFIER_TAG
     #: FIXT.1.1 only: DefaultApplVerID (1137) sent in the Logon.
     default_appl_ver_id: str | None = None
     #: QuickFIX ResetOnLogon / FIX Antenna ForceSeqNumReset.

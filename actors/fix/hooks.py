@@ -2,11 +2,17 @@
 
 Its own module, outside the compiled session core (see docs/decisions.md,
 "compiled session core"), because applications subclass it.
+
+Hooks are decisions, not actions: each receives the time of the call and
+returns a value; whatever should happen because of it (an event, a rejected
+message going back to its origin) comes out of the session as an output
+(``actors.fix.outputs.Withheld``) that the shell carries out.
 """
 
 from __future__ import annotations
 
 from actors.fix.message import Message
+from actors.fix.timefmt import Instant
 
 
 class SessionHooks:
@@ -16,10 +22,14 @@ class SessionHooks:
     application message.
     """
 
-    def on_logon_request(self, logon: Message) -> str | None:
+    def on_logon_request(self, logon: Message, now: Instant) -> str | None:
         """Return a refusal text to refuse the Logon (it is sent in a Logout), or None."""
         return None
 
-    def on_resend(self, message: Message) -> bool:
-        """Return False to replace this stored message by a gap fill when resending."""
-        return True
+    def on_resend(self, message: Message, now: Instant) -> str | None:
+        """Return None to resend this stored application message (PossDupFlag=Y), or a reason to withhold it.
+
+        A withheld message is replaced by a gap fill and reported as a
+        ``Withheld`` output carrying the reason.
+        """
+        return None

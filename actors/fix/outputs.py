@@ -4,7 +4,8 @@ The core never performs I/O. Each call returns a list of outputs that the
 runner executes in order: ``Send`` (store first when ``store`` is set, then
 write), ``Deliver`` (hand to the application, then persist the incoming
 sequence number), ``Resend`` (read the range from the store and call
-``Session.answer_resend``), ``ResetStore``, ``Disconnect``, and the events
+``Session.answer_resend``), ``ResetStore``, ``Disconnect``, ``Withheld`` (a
+stored message the application chose not to resend), and the events
 ``StateChanged`` / ``SessionEvent`` / ``Log`` that the runner logs and
 publishes.
 """
@@ -73,6 +74,19 @@ class Disconnect:
 
 
 @dataclass(frozen=True, slots=True)
+class Withheld:
+    """A stored application message the ``on_resend`` hook withheld: it was gap-filled, not resent.
+
+    The application decides what else happens (a gateway sends it back to its
+    origin as rejected); ``reason`` is the hook's own text.
+    """
+
+    message: Message
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class StateChanged:
     old: SessionState
     new: SessionState
@@ -103,4 +117,4 @@ class Log:
     text: str
 
 
-Output = Send | Deliver | Resend | ResetStore | Disconnect | StateChanged | SessionEvent | Log
+Output = Send | Deliver | Resend | ResetStore | Disconnect | Withheld | StateChanged | SessionEvent | Log

@@ -44,6 +44,7 @@ from actors.fix.outputs import (
     Send,
     SessionEvent,
     StateChanged,
+    Withheld,
 )
 from actors.fix.states import LOGGED_ON, OFFLINE, SessionState, check_transition
 from actors.fix.tags import MsgType
@@ -311,7 +312,12 @@ class Session:
             if seq > cursor and gap_start is None:
                 gap_start = cursor
             message = self._parse_stored(seq, data)
-            if message is None or message.msg_type in T.ADMIN_MSG_TYPES or not self.hooks.on_resend(message):
+            withheld: str | None = None
+            if message is not None and message.msg_type not in T.ADMIN_MSG_TYPES:
+                withheld = self.hooks.on_resend(message, now)
+                if withheld is not None:
+                    self._out.append(Withheld(message, seq, withheld))
+            if message is None or message.msg_type in T.ADMIN_MSG_TYPES or withheld is not None:
                 if gap_start is None:
                     gap_start = seq
             else:
@@ -593,7 +599,7 @@ class Session:
             self._appl_ver_id = peer_version
         if acceptor and first_logon:
             self._transition(S.LOGON_RECEIVED, "Logon received")
-            refusal = self.hooks.on_logon_request(msg)
+            refusal = self.hooks.on_logon_request(msg, self._now)
             if refusal is not None:
                 self._sent_logon = True
                 self._send_logout(refusal)

@@ -7,8 +7,8 @@ rebuilt: at start, and every ``STATUS_EVERY_S`` afterwards, it asks every
 session for its status, so a restart of the coordinator (kill -9 included),
 of an actor, or a missed event changes nothing but a few seconds.
 
-It publishes ``coordinator.started``, ``coordinator.command`` and
-``pair.<handler>-<driven>.<what>`` events for operators.
+It publishes ``coordinator.started`` and, for every command it sends,
+``pair.<handler>-<driven>.<cmd>`` for operators (``actors.gateway.vocabulary``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,22 @@ import sys
 from typing import Any
 
 from actors.gateway.bus import BusClient
-from actors.gateway.pair_policy import Command, PairPolicy
+from actors.gateway.pair_policy import PairCommand, PairPolicy
 from actors.gateway.topology import Topology, load_topology_or_report
+from actors.gateway.vocabulary import (
+    COORDINATOR_STARTED,
+    SESSION_TOPICS,
+    STATE,
+    CoordinatorStarted,
+    Malformed,
+    PairCommandEvent,
+    Refused,
+    StateEvent,
+    Status,
+    pair_topic,
+    parse_reply,
+    parse_session_topic,
+)
 from actors.shell import clock
 from actors.shell.loop import Loop
 from actors.shell.process import configure_logging, run_until_signalled
@@ -42,7 +56,7 @@ class Coordinator:
                            for name in (policy.handler_name, policy.driven_name)}
         broker = topology.broker
         self.bus = BusClient(NAME, broker.router, broker.xsub, xpub_endpoint=broker.xpub, on_event=self._on_event)
-        self.bus.subscribe("session.")
+        self.bus.subscribe(SESSION_TOPICS)
         for sock in self.bus.sockets:
             self.loop.add_reader(sock, self._on_bus)
         self.loop.add_timer_source(self.bus)
@@ -69,7 +83,7 @@ class Coordinator:
 
     def _ask_status(self) -> None:
         for session in self.by_session:
-            command_id = self.bus.command(session, {"cmd": "status"})
+            command_id = self.bus.command(session, Status().to_body())
             if command_id is not None:
                 self._asked[command_id] = session
         if len(self._asked) > 10 * len(self.by_session) + 100:
@@ -87,63 +101,63 @@ class Coordinator:
                 log.warning("coordinator: unexpected %s from %s dropped", env.kind, env.src)
 
     def _on_reply(self, env: Envelope) -> None:
-        body = env.body if isinstance(env.body, dict) else {}
         session = self._asked.pop(env.corr, None)
-        status = body.get("status")
-        if not isinstance(status, dict):
-            if body.get("ok") is False:
-                log.warning("coordinator: %s answered %s", env.src, body.get("error"))
+        reply = parse_reply(env.body)
+        if isinstance(reply, Refused):
+            log.warning("coordinator: %s answered %s", env.src, reply.error)
             return
-        name = session or str(status.get("name", env.src))
+        if isinstance(reply, Malformed):
+            log.warning("coordinator: %s sent a malformed reply: %s", env.src, reply.error)
+            return
+        name = session or reply.name
         policy = self.by_session.get(name)
         if policy is None:
             return
-        commands = policy.on_state(name, str(status.get("state")), str(status.get("reason", "")),
-                                   clock.now().mono_s, str(status.get("incarnation", "")),
-                                   _version(status.get("state_changes")))
+        commands = policy.on_state(name, reply.state, reply.reason, clock.now().mono_s, reply.incarnation,
+                                   reply.state_changes)
         self._execute(policy, commands)
 
     def _on_event(self, topic: str, event: dict[str, Any]) -> None:
-        parts = topic.split(".")
-        if len(parts) != 3:
-            return
-        kind, name, what = parts
-        policy = self.by_session.get(name)
-        if policy is None:
-            return
-        now_s = clock.now().mono_s
-        if kind == "session" and what == "state":
-            commands = policy.on_state(name, str(event.get("new")), str(event.get("reason", "")), now_s,
-                                       str(event.get("incarnation", "")), _version(event.get("state_changes")))
-        elif kind == "actor" and what in ("up", "down"):
-            commands = policy.on_actor(name, what == "up", now_s)
+        session_topic = parse_session_topic(topic)
+        if session_topic is not None:
+            name, what = session_topic
+            policy = self.by_session.get(name)
+            if policy is None or what != STATE:
+                return
+            state = StateEvent.from_body(event)
+            if isinstance(state, Malformed):
+                log.warning("coordinator: %s dropped: %s", topic, state.error)
+                return
+            commands = policy.on_state(name, state.new, state.reason, clock.now().mono_s, state.incarnation,
+                                       state.state_changes)
+        else:
+            actor_topic = protocol.parse_actor_topic(topic)
+            if actor_topic is None:
+                return
+            name, what = actor_topic
+            policy = self.by_session.get(name)
+            if policy is None or what not in ("up", "down"):
+                return
+            commands = policy.on_actor(name, what == "up", clock.now().mono_s)
             if what == "up":
                 self._status_due = 0.0  # ask the new process where it stands
-        else:
-            return
         self._execute(policy, commands)
 
-    def _execute(self, policy: PairPolicy, commands: list[Command]) -> None:
+    def _execute(self, policy: PairPolicy, commands: list[PairCommand]) -> None:
         for command in commands:
             log.info("pair %s: %s %s (%s)", policy.name, command.cmd, command.session, command.why)
-            sent = self.bus.command(command.session, command.body())
-            self.bus.publish(f"pair.{policy.name}.{command.cmd}", {
-                "session": command.session, "cmd": command.cmd, "text": command.text, "why": command.why,
-                "sent": sent is not None})
+            sent = self.bus.command(command.session, command.command.to_body())
+            event = PairCommandEvent(command.session, command.cmd, command.text, command.why, sent is not None)
+            self.bus.publish(pair_topic(policy.name, command.cmd), event.to_body())
 
     # --------------------------------------------------------------- running
 
     def run(self) -> int:
-        self.bus.publish("coordinator.started", {"pairs": [p.name for p in self.policies]})
+        self.bus.publish(COORDINATOR_STARTED, CoordinatorStarted(tuple(p.name for p in self.policies)).to_body())
         log.info("coordinator: %d pair(s): %s", len(self.policies), ", ".join(p.name for p in self.policies))
         run_until_signalled(self.loop)
         self.bus.close()
         return 0
-
-
-def _version(value: Any) -> int | None:
-    """A report's count of state changes; None from an actor that does not send one."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def main(argv: list[str] | None = None) -> int:

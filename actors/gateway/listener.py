@@ -13,6 +13,7 @@ import argparse
 import logging
 import sys
 
+from actors.fix.config import DEFAULT_QUALIFIER_TAG
 from actors.gateway.topology import Topology, load_topology_or_report
 from actors.shell.acceptor import Acceptor, SessionKey
 from actors.shell.handoff import HandoffTarget, handoff_path
@@ -26,7 +27,7 @@ def build(topology: Topology, loop: Loop) -> list[Acceptor]:
     acceptors = []
     for (host, port), names in topology.shared_ports().items():
         targets: dict[SessionKey, HandoffTarget] = {}
-        qualifier_tag = 9012
+        qualifier_tag = DEFAULT_QUALIFIER_TAG
         for name in names:
             c = topology.session(name).config
             qualifier_tag = c.qualifier_tag

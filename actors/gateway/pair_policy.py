@@ -29,27 +29,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: States of a session that has completed a Logon exchange.
-LOGGED_ON = frozenset({"CONNECTED"})
-#: States from which an initiator reaches CONNECTED without being told.
-UNDER_WAY = frozenset({"CONNECTING", "CONNECTED", "RECONNECTING", "DISCONNECTED_ABNORMALLY"})
-#: States in which the Handler's user has no session.
-ENDED = frozenset({"DISCONNECTED", "DISCONNECTED_ABNORMALLY", "WAITING_FOR_FORCED_DISCONNECT",
-                   "WAITING_FOR_LOGON", "LOGON_RECEIVED", "DEAD", "WAITING_FOR_LOGOFF",
-                   "WAITING_FOR_FORCED_LOGOFF"})
+from actors.fix.states import SessionState
+from actors.gateway.vocabulary import CommandName, Connect, Disconnect, Logout
+
+S = SessionState
+
+# The three sets below are the policy's own readings of the session states, named for the half they
+# judge; none of them is the core's ``actors.fix.states.LOGGED_ON`` (which also holds the logging-out states).
+
+#: The Handler's user can trade: its Logon exchange is complete and nobody has started to log it out.
+HANDLER_TRADING = frozenset({S.CONNECTED})
+#: The Driven (an initiator) reaches CONNECTED from here without being told again.
+DRIVEN_UNDER_WAY = frozenset({S.CONNECTING, S.CONNECTED, S.RECONNECTING, S.DISCONNECTED_ABNORMALLY})
+#: The Handler's user has no session: never logged on yet, being logged out, or gone.
+HANDLER_ENDED = frozenset({S.DISCONNECTED, S.DISCONNECTED_ABNORMALLY, S.WAITING_FOR_FORCED_DISCONNECT,
+                           S.WAITING_FOR_LOGON, S.LOGON_RECEIVED, S.DEAD, S.WAITING_FOR_LOGOFF,
+                           S.WAITING_FOR_FORCED_LOGOFF})
 #: After a command, do not repeat it for this long unless the state changes.
 COMMAND_HOLD_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
-class Command:
+class PairCommand:
+    """A command the policy decided on: the session to send it to, the command, and why (for log and event)."""
+
     session: str
-    cmd: str
-    text: str = ""
+    command: Connect | Disconnect | Logout
     why: str = ""
 
-    def body(self) -> dict[str, str]:
-        return {"cmd": self.cmd, "text": self.text} if self.text else {"cmd": self.cmd}
+    @property
+    def cmd(self) -> CommandName:
+        return self.command.cmd
+
+    @property
+    def text(self) -> str:
+        """The command's text ("" for ``connect``, which has none), as the ``pair.*`` event carries it."""
+        return "" if isinstance(self.command, Connect) else self.command.text
 
 
 @dataclass
@@ -57,11 +72,11 @@ class Half:
     """What the coordinator knows of one session of the pair."""
 
     name: str
-    state: str | None = None
+    state: SessionState | None = None
     reason: str = ""
     actor_up: bool = False
     gone_since_s: float | None = None
-    last_command: tuple[str, float] | None = None
+    last_command: tuple[CommandName, float] | None = None
     incarnation: str = ""
     #: State changes the current process had made at the newest report (-1: none counted yet).
     version: int = -1
@@ -96,8 +111,8 @@ class PairPolicy:
 
     # ------------------------------------------------------------------ inputs
 
-    def on_state(self, session: str, state: str, reason: str, now_s: float, incarnation: str = "",
-                 version: int | None = None) -> list[Command]:
+    def on_state(self, session: str, state: SessionState, reason: str, now_s: float, incarnation: str = "",
+                 version: int | None = None) -> list[PairCommand]:
         """A state change event, or a status reply, of one half.
 
         ``incarnation`` identifies the process; a new one means the actor was
@@ -125,7 +140,7 @@ class PairPolicy:
         half.gone_since_s = None
         return self.reconcile(now_s)
 
-    def on_actor(self, session: str, up: bool, now_s: float) -> list[Command]:
+    def on_actor(self, session: str, up: bool, now_s: float) -> list[PairCommand]:
         """The broker saw the actor's process come up or go silent."""
         half = self.half(session)
         if half is None:
@@ -142,35 +157,36 @@ class PairPolicy:
                 self.driven_under_way = False
         return self.reconcile(now_s)
 
-    def reconcile(self, now_s: float) -> list[Command]:
+    def reconcile(self, now_s: float) -> list[PairCommand]:
         h, d = self.handler, self.driven
-        commands: list[Command] = []
-        if h.state in LOGGED_ON:
-            if d.state in UNDER_WAY and self.connect_requested:
+        commands: list[PairCommand] = []
+        if h.state in HANDLER_TRADING:
+            if d.state in DRIVEN_UNDER_WAY and self.connect_requested:
                 self.driven_under_way = True
-            if d.state == "DISCONNECTED" and d.actor_up:
+            if d.state is S.DISCONNECTED and d.actor_up:
                 if self.driven_under_way:
                     commands.append(self._logout_handler(f"venue session ended: {d.reason}"))
                 else:
                     self.connect_requested = True
-                    commands.append(Command(d.name, "connect", why=f"{h.name} is logged on"))
+                    commands.append(PairCommand(d.name, Connect(), why=f"{h.name} is logged on"))
             elif d.state is None and d.gone_since_s is not None and now_s - d.gone_since_s >= self.driven_grace_s:
                 commands.append(self._logout_handler(
                     f"venue session unavailable: its process has been down for {now_s - d.gone_since_s:.0f} s"))
         else:
             self.connect_requested = self.driven_under_way = False
-            if (h.state in ENDED or (h.state is None and h.gone_since_s is not None)) and d.state in UNDER_WAY:
+            handler_gone = h.state is None and h.gone_since_s is not None
+            if (h.state in HANDLER_ENDED or handler_gone) and d.state in DRIVEN_UNDER_WAY:
                 ended = h.reason or "session process down"
-                commands.append(Command(d.name, "disconnect", text=f"end user's session ended: {ended}",
-                                        why=f"{h.name} is {h.state or 'down'}"))
+                commands.append(PairCommand(d.name, Disconnect(f"end user's session ended: {ended}"),
+                                            why=f"{h.name} is {h.state.value if h.state is not None else 'down'}"))
         return [c for c in commands if self._not_repeated(c, now_s)]
 
     # ---------------------------------------------------------------- helpers
 
-    def _logout_handler(self, text: str) -> Command:
-        return Command(self.handler_name, "logout", text=text, why=text)
+    def _logout_handler(self, text: str) -> PairCommand:
+        return PairCommand(self.handler_name, Logout(text), why=text)
 
-    def _not_repeated(self, command: Command, now_s: float) -> bool:
+    def _not_repeated(self, command: PairCommand, now_s: float) -> bool:
         half = self.half(command.session)
         assert half is not None
         if half.last_command is not None:

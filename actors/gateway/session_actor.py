@@ -25,41 +25,60 @@ import logging
 import os
 import sys
 from collections import deque
-from typing import Any
+from typing import Any, assert_never
 
 from actors.fix import tags as T
 from actors.fix.config import Role
 from actors.fix.hooks import SessionHooks
 from actors.fix.message import Message
-from actors.fix.outputs import Output, SessionEvent, StateChanged
-from actors.fix.session import Session
+from actors.fix.orders import CL_ORD_ID
+from actors.fix.outputs import Output, SessionEvent, StateChanged, Withheld
 from actors.fix.states import OFFLINE
-from actors.fix.timefmt import parse_utc_timestamp
+from actors.fix.timefmt import Instant, parse_utc_timestamp
 from actors.gateway.bus import BusClient, Outcome
 from actors.gateway.forwarding import Chain, Forward, Journal, Origin, Verdict
+from actors.gateway.rejection import rejection_for
 from actors.gateway.topology import ConfigError, SessionSettings, Topology, load_topology_or_report
+from actors.gateway.vocabulary import (
+    Connect,
+    Disconnect,
+    Logout,
+    Malformed,
+    Refused,
+    RejectedEvent,
+    ResetSeqNums,
+    SessionEventBody,
+    SetSeqNums,
+    StateEvent,
+    Status,
+    StatusReply,
+    SwitchConnection,
+    SwitchEvent,
+    parse_command,
+    rejected_topic,
+    session_event_topic,
+    state_topic,
+    switch_topic,
+)
 from actors.shell import clock
-from actors.shell.acceptor import Acceptor, DriverTarget, SessionKey
-from actors.shell.dictionaries import load_dictionary
 from actors.shell.driver import SessionDriver
-from actors.shell.handoff import HandoffReceiver, handoff_path
-from actors.shell.initiator import Initiator, Phase
-from actors.shell.loop import Loop
-from actors.shell.process import configure_logging, run_until_signalled
+from actors.shell.handoff import handoff_path
+from actors.shell.host import AcceptorSpec, HostSpec, InitiatorSpec, SessionHost, SessionSpec
+from actors.shell.initiator import Initiator
+from actors.shell.process import configure_logging
 from actors.shell.schedule import Schedule
-from actors.store import Durability, MessageStore, open_store
+from actors.store import Durability
 from broker import protocol
 from broker.protocol import Envelope
 
 log = logging.getLogger("fixmesh.actor")
 
 #: Header fields the peer sets itself; every other header field travels with the message.
-_RESTAMPED = frozenset({8, 9, 35, 34, 43, 49, 52, 56, 122, 10})
+_RESTAMPED = frozenset({T.BEGIN_STRING, T.BODY_LENGTH, T.MSG_TYPE, T.MSG_SEQ_NUM, T.POSS_DUP_FLAG,
+                        T.SENDER_COMP_ID, T.SENDING_TIME, T.TARGET_COMP_ID, T.ORIG_SENDING_TIME, T.CHECKSUM})
 #: How long an ack to the peer waits for a forward going back to carry it (see ``actors.gateway.bus``):
 #: an order's ack rides on its ExecutionReport, which in a gateway comes back within this time.
 ACK_DELAY_S = 0.002
-#: BusinessRejectReason 4: Application not available.
-_APPLICATION_NOT_AVAILABLE = 4
 
 
 class ActorHooks(SessionHooks):
@@ -68,30 +87,30 @@ class ActorHooks(SessionHooks):
     * An acceptor refuses a Logon outside its schedule, with a Logout that
       says when it is open.
     * With message rejecting enabled, a stored application message older
-      than its time-to-live is not resent when the counterparty asks for it:
-      the session gap-fills it and the actor sends it back to its origin as
-      rejected.
+      than its time-to-live is withheld when the counterparty asks for it:
+      the session gap-fills it and reports it (``Withheld``), and the actor
+      sends it back to its origin as rejected (``SessionActor.on_output``).
     """
 
-    def __init__(self, actor: SessionActor) -> None:
-        self.actor = actor
+    def __init__(self, settings: SessionSettings) -> None:
+        self.settings = settings
 
-    def on_logon_request(self, logon: Message) -> str | None:
-        schedule = self.actor.settings.schedule
-        if schedule.is_open(clock.now().utc_ns):
+    def on_logon_request(self, logon: Message, now: Instant) -> str | None:
+        schedule = self.settings.schedule
+        if schedule.is_open(now.utc_ns):
             return None
         return f"Logon refused: outside the session schedule ({schedule.describe()})"
 
-    def on_resend(self, message: Message) -> bool:
-        settings = self.actor.settings
+    def on_resend(self, message: Message, now: Instant) -> str | None:
+        settings = self.settings
         if not settings.enable_message_rejecting:
-            return True
+            return None
         sent = parse_utc_timestamp(message.get(T.SENDING_TIME) or b"")
-        age_s = (clock.now().utc_ns - sent) / 1e9 if sent is not None else 0.0
+        age_s = (now.utc_ns - sent) / 1e9 if sent is not None else 0.0
         if age_s <= settings.message_ttl_s:
-            return True
-        self.actor.on_message_rejected(message, age_s)
-        return False
+            return None
+        return (f"not delivered: {settings.config.target_comp_id} was not reachable within the message "
+                f"time-to-live ({settings.message_ttl_s:g} s; the message waited {age_s:.1f} s)")
 
 
 class ScheduleGuard:
@@ -120,13 +139,16 @@ class ScheduleGuard:
 
 
 class SessionActor:
+    """The gateway's application around one hosted session (``actors.shell.host``): bus, forwarding, commands."""
+
     def __init__(self, topology: Topology, settings: SessionSettings) -> None:
         self.settings = settings
         self.name = settings.name
-        self.loop = Loop()
-        self.store = self._open_store()
-        settings.sequence.start_numbers(self.store)
-        self.journal = Journal(settings.store.path / f"{self.name}.forwarded",
+        self.host = SessionHost(host_spec(topology, settings), on_closed=self._on_closed, on_switch=self._on_switch)
+        self.loop = self.host.loop
+        spec = session_spec(settings)
+        self.store = self.host.open_store(spec)
+        self.journal = Journal(settings.journal_path,
                                fsync=settings.store.durability is not Durability.OS_BUFFER)
         self.acceptance = self.journal.load(self.store.next_sender_seq)
         self.chain = Chain()
@@ -141,13 +163,10 @@ class SessionActor:
         #: Forward ids awaiting the peer's ack -> incoming MsgSeqNum.
         self.awaiting: dict[str, int] = {}
         self._acked: list[int] = []
-        self._batched_sends = 0
         #: Forwards the bus could not take yet (its outbox is bounded), oldest first.
         self.backlog: deque[tuple[str, str, dict[str, Any]]] = deque()
         self._backlog_warned = False
-        self.driver = SessionDriver(self._session(), self.store, self, name=self.name, policy=settings.sequence,
-                                    schedule=settings.schedule)
-        self.loop.add_timer_source(self.driver)
+        self.driver = self.host.add_session(spec, self, hooks=ActorHooks(settings), store=self.store)
         if not settings.schedule.non_stop:
             self.loop.add_timer_source(ScheduleGuard(self.driver, settings.schedule))
         broker = topology.broker
@@ -156,54 +175,27 @@ class SessionActor:
         for sock in self.bus.sockets:
             self.loop.add_reader(sock, self._on_bus)
         self.loop.add_timer_source(self.bus)
-        self.acceptor: Acceptor | None = None
-        self.initiator: Initiator | None = None
-        self.handoff: HandoffReceiver | None = None
-        if settings.config.role is Role.ACCEPTOR and topology.port_is_shared(self.name):
-            # The topology's listener owns the shared port and hands this session its connections.
-            self.handoff = HandoffReceiver(self.loop, handoff_path(topology.runtime_dir, self.name),
-                                           DriverTarget(self.loop, self.driver))
-        elif settings.config.role is Role.ACCEPTOR:
-            self.acceptor = Acceptor(self.loop, settings.host, settings.port, self._lookup,
-                                     qualifier_tag=settings.config.qualifier_tag,
-                                     logon_timeout_s=settings.config.logon_timeout_s)
         log.info("%s: %s %s->%s on %s:%d, next out %d, next in %d", self.name, settings.role,
                  settings.config.sender_comp_id, settings.config.target_comp_id, settings.host, settings.port,
                  self.store.next_sender_seq, self.store.next_target_seq)
+        # Binds the acceptor (an OSError here means the port is taken) or, with connect_on_start, connects.
+        self.host.start()
 
     # ---------------------------------------------------------------- set-up
 
-    def _open_store(self) -> MessageStore:
-        s = self.settings.store
-        return open_store(s.type, s.path, self.name, now_ns=clock.now().utc_ns,
-                          durability=s.durability, keep_incoming=s.keep_incoming)
-
-    def _session(self) -> Session:
-        s = self.settings
-        app_dd = load_dictionary(str(s.data_dictionary)) if s.data_dictionary else None
-        transport_dd = load_dictionary(str(s.transport_dictionary)) if s.transport_dictionary else app_dd
-        return Session(s.config, next_sender=self.store.next_sender_seq, next_target=self.store.next_target_seq,
-                       transport_dictionary=transport_dd, app_dictionary=app_dd,
-                       hooks=ActorHooks(self))
-
-    def _lookup(self, key: SessionKey) -> DriverTarget | None:
-        c = self.settings.config
-        wanted = SessionKey(c.begin_string, c.sender_comp_id, c.target_comp_id, c.session_qualifier)
-        return DriverTarget(self.loop, self.driver) if key == wanted else None
+    @property
+    def initiator(self) -> Initiator | None:
+        """The connector of an initiator session, once it has been told to connect."""
+        return self.host.initiator
 
     def connect(self) -> None:
         """Initiator: start connecting (and reconnecting) to the counterparty."""
-        if self.initiator is not None:
-            if self.initiator.phase is not Phase.STOPPED:
-                return
-            self.loop.remove_timer_source(self.initiator)
-        s = self.settings
-        self.initiator = Initiator(self.loop, self.driver, s.host, s.port, connect_timeout_s=s.connect_timeout_s,
-                                   reconnect_interval_s=s.reconnect_interval_s, max_tries=s.reconnect_max_tries,
-                                   backup=s.backup, auto_switch_to_backup=s.auto_switch_to_backup,
-                                   cyclic_switch=s.cyclic_switch_backup, on_switch=self._on_switch)
-        self.loop.add_timer_source(self.initiator)
-        self.initiator.start()
+        self.host.connect()
+
+    def _on_closed(self) -> None:
+        """The session is down (its last state published): close the bus and the journal."""
+        self.bus.close()
+        self.journal.close()
 
     # ------------------------------------------------ the driver's application
 
@@ -225,15 +217,12 @@ class SessionActor:
         self._drain_backlog()
         return False
 
-    def on_message_rejected(self, message: Message, age_s: float) -> None:
-        """Send a message that outlived its time-to-live back to its origin as rejected."""
+    def on_message_rejected(self, message: Message, text: str) -> None:
+        """Send a message the session withheld (it outlived its time-to-live) back to its origin as rejected."""
         seq = message.seq_num or 0
-        text = (f"not delivered: {self.settings.config.target_comp_id} was not reachable within the message "
-                f"time-to-live ({self.settings.message_ttl_s:g} s; the message waited {age_s:.1f} s)")
         log.warning("%s: %s %d %s", self.name, message.msg_type, seq, text)
-        self.bus.publish(protocol.session_topic(self.name, "rejected"), {
-            "kind": "rejected", "msg_type": message.msg_type, "seq": seq, "text": text,
-            "cl_ord_id": message.get_str(11) or ""})
+        self.bus.publish(rejected_topic(self.name),
+                         RejectedEvent(message.msg_type, seq, text, message.get_str(CL_ORD_ID) or "").to_body())
         peer = self.settings.peer
         if peer is None:
             return
@@ -264,21 +253,18 @@ class SessionActor:
             if output.new in OFFLINE and self._switch_after_disconnect is not None:
                 why, self._switch_after_disconnect = self._switch_after_disconnect, None
                 self.loop.call_soon(lambda: self._switch_now(why))
-            self.bus.publish(protocol.session_topic(self.name, "state"), {
-                "old": output.old.value, "new": output.new.value, "reason": output.reason,
-                "next_sender": output.next_sender, "next_target": output.next_target, "time_ns": output.utc_ns,
-                "incarnation": self.incarnation, "state_changes": self.state_changes})
+            self.bus.publish(state_topic(self.name),
+                             StateEvent.of(output, self.incarnation, self.state_changes).to_body())
         elif isinstance(output, SessionEvent):
-            self.bus.publish(protocol.session_topic(self.name, output.kind), {
-                "kind": output.kind, "text": output.text, "next_sender": output.next_sender,
-                "next_target": output.next_target, "time_ns": output.utc_ns})
+            self.bus.publish(session_event_topic(self.name, output.kind), SessionEventBody.of(output).to_body())
+        elif isinstance(output, Withheld):
+            self.on_message_rejected(output.message, output.reason)
 
     # ------------------------------------------------------------------- bus
 
     def _on_bus(self) -> None:
         """One bus batch: forwards are stored and synced together, then acknowledged (group commit)."""
         acks: list[Envelope] = []
-        self._batched_sends = 0
         with self.driver.batch():
             for env in self.bus.handle_readable():
                 try:
@@ -307,11 +293,10 @@ class SessionActor:
                       self.name, env.id, forward.prev)
             return False
         if verdict is Verdict.ACCEPT:
-            # Sends in a batch are numbered in order when it ends; nothing else is numbered meanwhile.
-            out_seq = self.driver.session.next_sender + self._batched_sends
-            self._batched_sends += 1
+            # Inside the bus batch the driver numbers the message now and stores it when the batch
+            # ends, so the journal line naming that number is written before the stored message.
+            out_seq = self.driver.send(forward.msg_type, forward.body, forward.header)
             self.journal.record(forward, out_seq)
-            self.driver.send(forward.msg_type, forward.body, forward.header)
             self.acceptance.accept(forward)
         return True
 
@@ -327,51 +312,49 @@ class SessionActor:
             self.driver.processed(*acked)
 
     def _on_command(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict) or not isinstance(body.get("cmd"), str):
-            return {"ok": False, "error": "a command is a map with 'cmd'"}
-        cmd = body["cmd"]
-        now = clock.now()
+        """Carry out one command; the reply is the session's status after it, or why it was refused."""
+        command = parse_command(body)
         session = self.driver.session
-        if cmd == "status":
-            pass
-        elif cmd == "connect":
-            if self.settings.config.role is not Role.INITIATOR:
-                return {"ok": False, "error": f"{self.name} is an acceptor; it cannot connect"}
-            self.connect()
-        elif cmd == "logout":
-            self._stop_reconnecting()
-            self.driver.logout(body.get("text"))
-        elif cmd == "disconnect":
-            self._stop_reconnecting()
-            if session.is_logged_on:
-                self.driver.logout(body.get("text"))
-            else:
-                self.driver.disconnect(str(body.get("text") or "disconnect command"))
-        elif cmd == "switch_connection":
-            return self.switch_connection(str(body.get("text") or "switch_connection command"))
-        elif cmd == "reset_seqnums":
-            if session.state not in OFFLINE:
-                return {"ok": False, "error": "disconnect the session before resetting its sequence numbers"}
-            self.driver.run(session.reset_sequence_numbers(now, "reset_seqnums command"))
-        elif cmd == "set_seqnums":
-            sender, target = body.get("next_sender"), body.get("next_target")
-            if not all(v is None or (isinstance(v, int) and v > 0) for v in (sender, target)):
-                return {"ok": False, "error": "next_sender / next_target must be positive integers"}
-            self.driver.run(session.set_sequence_numbers(now, sender, target))
-        else:
-            return {"ok": False, "error": f"unknown command {cmd!r}"}
-        return {"ok": True, "status": self.status()}
+        match command:
+            case Malformed(error=error):
+                return Refused(error).to_body()
+            case Status():
+                pass
+            case Connect():
+                if self.settings.config.role is not Role.INITIATOR:
+                    return Refused(f"{self.name} is an acceptor; it cannot connect").to_body()
+                self.connect()
+            case Logout(text=text):
+                self._stop_reconnecting()
+                self.driver.logout(text or None)
+            case Disconnect(text=text):
+                self._stop_reconnecting()
+                if session.is_logged_on:
+                    self.driver.logout(text or None)
+                else:
+                    self.driver.disconnect(text or "disconnect command")
+            case SwitchConnection(text=text):
+                return self.switch_connection(text or "switch_connection command").to_body()
+            case ResetSeqNums():
+                if session.state not in OFFLINE:
+                    return Refused("disconnect the session before resetting its sequence numbers").to_body()
+                self.driver.reset_sequence_numbers("reset_seqnums command")
+            case SetSeqNums(next_sender=sender, next_target=target):
+                self.driver.set_sequence_numbers(sender, target)
+            case _:
+                assert_never(command)
+        return self.status().to_body()
 
-    def switch_connection(self, why: str) -> dict[str, Any]:
+    def switch_connection(self, why: str) -> StatusReply | Refused:
         """Move an initiator to its other connection now: log out first when logged on."""
         if self.initiator is None or len(self.initiator.addresses) < 2:
-            return {"ok": False, "error": f"{self.name} has no backup connection configured"}
+            return Refused(f"{self.name} has no backup connection configured")
         if self.driver.connected:
             self._switch_after_disconnect = why
             self.driver.logout(f"switching connection: {why}")
         else:
             self._switch_now(why)
-        return {"ok": True, "status": self.status()}
+        return self.status()
 
     def _switch_now(self, why: str) -> None:
         assert self.initiator is not None
@@ -380,68 +363,47 @@ class SessionActor:
 
     def _on_switch(self, old: str, new: str, why: str) -> None:
         """Every switch is an event; without KeepConnectionState the new connection starts afresh."""
-        self.bus.publish(protocol.session_topic(self.name, "switch"), {"from": old, "to": new, "why": why})
+        self.bus.publish(switch_topic(self.name), SwitchEvent(old, new, why).to_body())
         if not self.settings.keep_connection_state:
-            self.driver.run(self.driver.session.reset_sequence_numbers(
-                clock.now(), f"switch to {new} without KeepConnectionState"))
+            self.driver.reset_sequence_numbers(f"switch to {new} without KeepConnectionState")
 
     def _stop_reconnecting(self) -> None:
-        if self.initiator is not None:
-            self.initiator.stop()
+        self.host.stop_connecting()
 
-    def status(self) -> dict[str, Any]:
-        status = self.driver.session.status()
-        status.update(name=self.name, role=self.settings.role, pid=os.getpid(), connected=self.driver.connected,
-                      awaiting_ack=len(self.awaiting), incarnation=self.incarnation, reason=self.last_reason,
-                      state_changes=self.state_changes)
-        return status
+    def status(self) -> StatusReply:
+        """Where the session stands: its core's own report and what this actor adds to it."""
+        session = self.driver.session
+        return StatusReply(session.state, self.name, self.settings.role, os.getpid(), self.driver.connected,
+                           len(self.awaiting), self.incarnation, self.last_reason, self.state_changes,
+                           session.status())
 
     # --------------------------------------------------------------- running
 
     def run(self) -> int:
-        if self.settings.config.role is Role.INITIATOR and self.settings.connect_on_start:
-            self.connect()
-        run_until_signalled(self.loop)
-        self._shutdown()
+        """Serve until SIGTERM or SIGINT, then the host's graceful stop (Logout, then close); exit code 0."""
+        self.host.run()
         return 0
 
-    def _shutdown(self) -> None:
-        log.info("%s: stopping", self.name)
-        self._stop_reconnecting()
-        if self.driver.session.is_logged_on:
-            self.driver.logout("session stopping")
-            deadline = clock.now().mono_s + self.settings.config.logout_timeout_s
-            while self.driver.connected and clock.now().mono_s < deadline:
-                self.loop.run_once(0.1)
-        if self.driver.connected:
-            self.driver.disconnect("session stopping")
-        if self.acceptor is not None:
-            self.acceptor.close()
-        if self.handoff is not None:
-            self.handoff.close()
-        self.bus.close()
-        self.journal.close()
-        self.store.close()
+
+def host_spec(topology: Topology, settings: SessionSettings) -> HostSpec:
+    """How the actor meets its counterparty: its own port, a shared one's hand-off, or by connecting."""
+    s = settings
+    if s.config.role is Role.ACCEPTOR:
+        # A shared port belongs to the topology's listener, which hands this session its connections.
+        handoff = handoff_path(topology.runtime_dir, s.name) if topology.port_is_shared(s.name) else None
+        return HostSpec(listen=AcceptorSpec(s.host, s.port, handoff), stop_text="session stopping")
+    connect = InitiatorSpec(s.host, s.port, connect_timeout_s=s.connect_timeout_s,
+                            reconnect_interval_s=s.reconnect_interval_s, max_tries=s.reconnect_max_tries,
+                            backup=s.backup, auto_switch_to_backup=s.auto_switch_to_backup,
+                            cyclic_switch=s.cyclic_switch_backup, on_start=s.connect_on_start)
+    return HostSpec(connect=connect, stop_text="session stopping")
 
 
-def rejection_for(message: Message, text: str, exec_prefix: str) -> tuple[str, list[tuple[int, bytes]]]:
-    """What the end user receives for an application message that was not delivered.
-
-    An order (NewOrderSingle) gets an ExecutionReport with OrdStatus=Rejected,
-    as order-management systems expect; anything else a BusinessMessageReject
-    (reason 4, application not available).
-    """
-    reason = text.encode("latin-1", "replace")
-    if message.msg_type == "D":
-        fields = [(37, b"NONE"), (17, f"{exec_prefix}-{message.seq_num}".encode()), (150, b"8"), (39, b"8")]
-        fields += [(tag, value) for tag in (11, 55, 54, 38) if (value := message.get(tag)) is not None]
-        fields += [(151, b"0"), (14, b"0"), (6, b"0"), (58, reason), (103, b"99")]
-        return "8", sorted(fields)
-    fields = [(58, reason), (372, message.msg_type.encode()), (380, b"%d" % _APPLICATION_NOT_AVAILABLE)]
-    ref = message.get(11)
-    if ref is not None:
-        fields.append((379, ref))
-    return "j", sorted(fields)
+def session_spec(settings: SessionSettings) -> SessionSpec:
+    """The session as the topology describes it."""
+    s = settings
+    return SessionSpec(s.name, s.config, s.store, policy=s.sequence, schedule=s.schedule,
+                       app_dictionary=s.data_dictionary, transport_dictionary=s.transport_dictionary)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 
 import yaml
 
-from actors.fix.config import BEGIN_STRINGS, Role, SessionConfig
+from actors.fix.config import BEGIN_STRINGS, DEFAULT_QUALIFIER_TAG, Role, SessionConfig
 from actors.fix.validation import ValidationOptions
+from actors.shell.host import StoreSpec
 from actors.shell.schedule import DAYS, Schedule, ScheduleError, parse_day, parse_time
 from actors.shell.seqpolicy import SequencePolicy
 from actors.store import Durability
@@ -47,21 +48,14 @@ class BrokerSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class StoreSettings:
-    type: str = "file"
-    path: Path = Path("var/store")
-    durability: Durability = Durability.BATCH
-    keep_incoming: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class SessionSettings:
     name: str
     role: str
     config: SessionConfig
     host: str
     port: int
-    store: StoreSettings
+    #: The loader always sets ``directory`` (default ``var/store``): the forwarding journal lives there too.
+    store: StoreSpec
     sequence: SequencePolicy
     data_dictionary: Path | None = None
     transport_dictionary: Path | None = None
@@ -84,6 +78,11 @@ class SessionSettings:
     cyclic_switch_backup: bool = False
     #: Keep the store and both sequence numbers across a switch; otherwise start at 1.
     keep_connection_state: bool = True
+
+    @property
+    def journal_path(self) -> Path:
+        """The forwarding journal (``actors.gateway.forwarding``), beside the session's store."""
+        return (self.store.directory or Path("var/store")) / f"{self.name}.forwarded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +276,8 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         role=role,
         heartbeat_interval_s=s.get("heartbeat_interval", int, 30, expect="seconds, 1 or more", check=lambda v: v > 0),
         session_qualifier=s.optional("session_qualifier", str),
-        qualifier_tag=s.get("session_qualifier_tag", int, 9012, expect="a tag number", check=lambda v: v > 0),
+        qualifier_tag=s.get("session_qualifier_tag", int, DEFAULT_QUALIFIER_TAG, expect="a tag number",
+                            check=lambda v: v > 0),
         default_appl_ver_id=default_appl_ver_id,
         reset_on_logon=s.get("reset_on_logon", bool, False),
         reset_on_logout=s.get("reset_on_logout", bool, False),
@@ -295,9 +295,9 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         send_next_expected_msg_seq_num=s.get("enable_next_expected_msg_seq_num", bool, False),
     )
     store = s.section("store")
-    store_settings = StoreSettings(
-        type=store.get("type", str, "file", expect="file or memory", check=lambda v: v in ("file", "memory")),
-        path=_resolve(base_dir, store.get("path", str, "var/store", expect="a folder for the session stores")),
+    store_settings = StoreSpec(
+        kind=store.get("type", str, "file", expect="file or memory", check=lambda v: v in ("file", "memory")),
+        directory=_resolve(base_dir, store.get("path", str, "var/store", expect="a folder for the session stores")),
         durability=Durability(store.get("durability", str, Durability.BATCH.value,
                                         expect="one of " + ", ".join(d.value for d in Durability),
                                         check=lambda v: v in {d.value for d in Durability})),

@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from actors.fix import tags as T
 from actors.fix.codec import Framer, GarbledMessage, parse
+from actors.fix.config import DEFAULT_QUALIFIER_TAG
+from actors.shell import clock
 from actors.shell.driver import SessionDriver
 from actors.shell.loop import Loop
 from actors.shell.transport import SocketTransport
@@ -74,7 +75,7 @@ class Acceptor:
         port: int,
         lookup: Callable[[SessionKey], Target | None],
         *,
-        qualifier_tag: int = 9012,
+        qualifier_tag: int = DEFAULT_QUALIFIER_TAG,
         logon_timeout_s: float = 10.0,
     ) -> None:
         self.loop = loop
@@ -145,7 +146,7 @@ class _Pending:
         self.sock = sock
         self.peer = peer
         self.buf = bytearray()
-        self.deadline = time.monotonic() + acceptor._logon_timeout_s
+        self.deadline = clock.monotonic_s() + acceptor._logon_timeout_s
         acceptor.loop.add_reader(sock, self._readable)
         acceptor.loop.add_timer_source(self)
 

@@ -14,6 +14,15 @@ need I/O:
 * resend: ``Resend`` outputs are answered from the store at once, so the
   answer keeps its place in the outgoing order.
 
+Callers speak in intents (``send``, ``logout``, ``reset_sequence_numbers``,
+``start_connecting`` ...), never in session outputs: each intent asks the
+session at once, with the driver's own clock, and executes what it answers.
+An intent made while a batch runs (from ``on_message``, or inside
+``batch()``) is numbered by the session when it is made but executed, that is
+stored and written, after what the batch already holds, in the order of the
+calls: the wire carries MsgSeqNums in the order they were given, and ``send``
+always knows the number its message goes out with.
+
 The transport is a TCP socket in production (``actors.shell.transport``) and an
 in-memory link in tests; the driver cannot tell them apart.
 """
@@ -21,6 +30,7 @@ in-memory link in tests; the driver cannot tell them apart.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -97,7 +107,8 @@ class SessionDriver:
         self._pending: list[bytes] = []
         self._unprocessed: set[int] = set()
         self._running = False
-        self._deferred: list[Callable[[Instant], list[Output]]] = []
+        #: Outputs still to execute in this batch, oldest first; calls made meanwhile join the end.
+        self._queue: deque[Output] = deque()
         self._stored = False
 
     # ------------------------------------------------------------ connection
@@ -137,54 +148,68 @@ class SessionDriver:
     def on_timer(self) -> None:
         self.run(self.session.on_timer(self._now()))
 
-    # ------------------------------------------------------------- commands
+    # -------------------------------------------------------------- intents
 
     def send(
         self, msg_type: str, body: list[tuple[int, bytes]], header: list[tuple[int, bytes]] | None = None
-    ) -> int | None:
-        """Send an application message; returns its MsgSeqNum.
+    ) -> int:
+        """Send an application message; returns the MsgSeqNum it goes out with.
 
-        Called while the driver is executing a batch (from ``on_message``),
-        the message is sent right after that batch, so that it cannot get
-        ahead on the wire of messages the batch numbered before it; the
-        MsgSeqNum is then not known yet and None is returned.
+        Outside a batch the message is stored and written before this returns.
+        While a batch runs (from ``on_message``, or inside ``batch()``) it is
+        numbered now but stored and written when the batch ends, after what
+        the batch numbered before it; a caller may therefore record the
+        number elsewhere first (the gateway's forwarding journal does, so that
+        the journal line precedes the stored message).
         """
-        if self._running:
-            self._deferred.append(lambda now: self.session.send(msg_type, body, now, header))
-            return None
         seq = self.session.next_sender
         self.run(self.session.send(msg_type, body, self._now(), header))
         return seq
 
-    def send_now(
-        self, msg_type: str, body: list[tuple[int, bytes]], header: list[tuple[int, bytes]] | None = None
-    ) -> int:
-        """``send`` from outside a batch (a timer, a command), where the MsgSeqNum is known at once."""
-        seq = self.send(msg_type, body, header)
-        if seq is None:
-            raise RuntimeError("send_now called while the driver executes a batch; use send")
-        return seq
-
     def logout(self, text: str | None = None) -> None:
-        self._call(lambda now: self.session.logout(now, text))
+        """Start a clean Logout (or drop a Logon still in progress)."""
+        self.run(self.session.logout(self._now(), text))
 
     def disconnect(self, reason: str) -> None:
-        self._call(lambda now: self.session.disconnect(now, reason))
+        """Drop the connection without a Logout."""
+        self.run(self.session.disconnect(self._now(), reason))
+
+    def reset_sequence_numbers(self, reason: str) -> None:
+        """Both sequence numbers back to 1 and the store emptied (operator, switch without connection state)."""
+        self.run(self.session.reset_sequence_numbers(self._now(), reason))
+
+    def set_sequence_numbers(self, next_sender: int | None, next_target: int | None) -> None:
+        """Operator override of the next outgoing and expected incoming numbers (None keeps one)."""
+        self.run(self.session.set_sequence_numbers(self._now(), next_sender, next_target))
+
+    def shut_down(self, reason: str) -> None:
+        """The session will not be used again (the process is stopping)."""
+        self.run(self.session.shutdown(self._now(), reason))
+
+    def start_connecting(self, reason: str = "connecting") -> None:
+        """Initiator: the TCP connection is being opened."""
+        self.run(self.session.start_connecting(self._now(), reason))
+
+    def connection_failed(self, reason: str) -> None:
+        """Initiator: the TCP connect did not succeed."""
+        self.run(self.session.connection_failed(self._now(), reason))
+
+    def start_reconnecting(self, reason: str) -> None:
+        """Initiator: waiting for the next connect attempt."""
+        self.run(self.session.start_reconnecting(self._now(), reason))
+
+    def give_up(self, reason: str) -> None:
+        """Initiator: no more connect attempts."""
+        self.run(self.session.give_up(self._now(), reason))
 
     # ------------------------------------------------------------ execution
-
-    def _call(self, make: Callable[[Instant], list[Output]]) -> None:
-        if self._running:
-            self._deferred.append(make)
-        else:
-            self.run(make(self._now()))
 
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Group several calls into one batch: what they send is stored, synced and written once, at the end.
 
-        Sends made inside are numbered in call order when the batch ends;
-        ``send`` returns None for them.
+        Each call is numbered when it is made (``send`` returns its MsgSeqNum)
+        and executed when the batch ends, in call order.
         """
         if self._running:
             yield
@@ -192,32 +217,33 @@ class SessionDriver:
         self._running = True
         try:
             yield
-            self._run_deferred()
+            self._drain()
         finally:
             self._running = False
         self._save_seqnums()
         self._flush()
 
-    def _run_deferred(self) -> None:
-        while self._deferred:
-            for output in self._deferred.pop(0)(self._now()):
-                self._execute(output)
-
     def run(self, outputs: list[Output]) -> None:
-        """Execute outputs in order, then whatever the application asked for meanwhile; then sync and write."""
+        """Execute outputs in order, then whatever was asked for meanwhile; then sync and write.
+
+        Called while a batch runs, the outputs join the end of its queue: the
+        session numbered them after everything already in it.
+        """
+        self._queue.extend(outputs)
         if self._running:
-            for output in outputs:
-                self._execute(output)
             return
         self._running = True
         try:
-            for output in outputs:
-                self._execute(output)
-            self._run_deferred()
+            self._drain()
         finally:
             self._running = False
         self._save_seqnums()
         self._flush()
+
+    def _drain(self) -> None:
+        queue = self._queue
+        while queue:
+            self._execute(queue.popleft())
 
     def _execute(self, output: Output) -> None:
         if isinstance(output, Send):

@@ -152,7 +152,7 @@ class Initiator:
         self.tries += 1
         now = self._now()
         host, port = self.address
-        self.driver.run(self.driver.session.start_connecting(now, f"connecting to {host}:{port} (try {self.tries})"))
+        self.driver.start_connecting(f"connecting to {host}:{port} (try {self.tries})")
         try:
             sock = self._open_socket()
         except OSError as exc:
@@ -200,7 +200,7 @@ class Initiator:
     def _failed(self, reason: str) -> None:
         self._abandon_socket()
         log.warning("%s: %s", self.driver.name, reason)
-        self.driver.run(self.driver.session.connection_failed(self._now(), reason))
+        self.driver.connection_failed(reason)
         self._retry_or_give_up(reason)
 
     def _after_connection(self) -> None:
@@ -217,17 +217,16 @@ class Initiator:
     def _retry_or_give_up(self, reason: str) -> None:
         if self.max_tries and self.tries >= self.max_tries and self._may_switch():
             self.switch(f"{reason}; {self.tries} tries failed")
-            self.driver.run(self.driver.session.start_reconnecting(
-                self._now(), f"{reason}; next try on the {self.connection_name} connection"))
+            self.driver.start_reconnecting(f"{reason}; next try on the {self.connection_name} connection")
             self._wait(reason)
             return
         if self.max_tries and self.tries >= self.max_tries:
-            self.driver.run(self.driver.session.give_up(self._now(), f"{reason}; gave up after {self.tries} tries"))
+            self.driver.give_up(f"{reason}; gave up after {self.tries} tries")
             self.gave_up = True
             self.phase = Phase.STOPPED
             return
         waiting = f"{reason}; next try in {self.reconnect_interval_s:g} s"
-        self.driver.run(self.driver.session.start_reconnecting(self._now(), waiting))
+        self.driver.start_reconnecting(waiting)
         self._wait(reason)
 
     def _may_switch(self) -> bool:

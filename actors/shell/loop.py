@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import errno
 import math
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import zmq
+
+from actors.shell.clock import monotonic_s
 
 
 class TimerSource(Protocol):
@@ -94,7 +95,7 @@ class Loop:
 
     def run_once(self, max_wait_s: float = 1.0) -> None:
         timeout = 0.0 if self._soon else max_wait_s
-        now = time.monotonic()
+        now = monotonic_s()
         for source in list(self._timers):
             deadline = source.next_deadline()
             if deadline is not None:
@@ -115,7 +116,7 @@ class Loop:
                 current = self._handlers.get(sock)
                 if current is not None and current[1]:
                     current[1]()
-        now = time.monotonic()
+        now = monotonic_s()
         for source in list(self._timers):
             deadline = source.next_deadline()
             if deadline is not None and deadline <= now:

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,15 +25,11 @@ from actors.fix import tags as T
 from actors.fix.config import Role, SessionConfig
 from actors.fix.message import Message
 from actors.fix.outputs import Output, StateChanged
-from actors.fix.session import Session
 from actors.fix.states import SessionState
 from actors.fix.validation import ValidationOptions
-from actors.shell.acceptor import Acceptor, DriverTarget, SessionKey
-from actors.shell.dictionaries import load_dictionary
 from actors.shell.driver import SessionDriver
-from actors.shell.loop import Loop
+from actors.shell.host import AcceptorSpec, HostSpec, SessionHost, SessionSpec, StoreSpec
 from actors.shell.process import configure_logging
-from actors.store import open_store
 
 log = logging.getLogger("fixmesh.acceptance")
 
@@ -90,7 +84,8 @@ class EchoApplication:
             self._seen_orders.clear()
 
 
-def build(args: argparse.Namespace, loop: Loop) -> tuple[Acceptor, dict[SessionKey, SessionDriver]]:
+def build(args: argparse.Namespace) -> SessionHost:
+    """The host of the version's sessions, all on one listening port."""
     version = VERSIONS[args.fix_version]
     spec = Path(args.spec_dir) if args.spec_dir else None
     app_path = args.data_dictionary or (str(spec / version.app_dictionary) if spec else None)
@@ -99,10 +94,8 @@ def build(args: argparse.Namespace, loop: Loop) -> tuple[Acceptor, dict[SessionK
     )
     if app_path is None:
         raise SystemExit("acceptance_server: give --spec-dir or --data-dictionary")
-    app_dd = load_dictionary(app_path)
-    transport_dd = load_dictionary(transport_path) if transport_path else app_dd
-    drivers: dict[SessionKey, SessionDriver] = {}
     store_dir = Path(args.store_dir or tempfile.mkdtemp(prefix="fixmesh-acceptance-"))
+    host = SessionHost(HostSpec(listen=AcceptorSpec(args.host, args.port), stop_text="acceptance server stopping"))
     for target in version.target_comp_ids:
         options = ValidationOptions(check_fields_have_values=target != "NO_CHECK_FIELDS_HAVE_VALUES")
         config = SessionConfig(
@@ -115,25 +108,10 @@ def build(args: argparse.Namespace, loop: Loop) -> tuple[Acceptor, dict[SessionK
             validation=options,
             app_msg_types=ECHOED,
         )
-        session_id = f"{version.begin_string}-ISLD-{target}"
-        store = open_store("file", store_dir, session_id, now_ns=time.time_ns())
-        session = Session(
-            config,
-            next_sender=store.next_sender_seq,
-            next_target=store.next_target_seq,
-            transport_dictionary=transport_dd,
-            app_dictionary=app_dd,
-        )
-        driver = SessionDriver(session, store, EchoApplication(), name=session_id)
-        loop.add_timer_source(driver)
-        drivers[SessionKey(version.begin_string, "ISLD", target)] = driver
-    targets = {key: DriverTarget(loop, driver) for key, driver in drivers.items()}
-
-    def lookup(key: SessionKey) -> DriverTarget | None:
-        return targets.get(SessionKey(key.begin_string, key.our_comp_id, key.their_comp_id))
-
-    acceptor = Acceptor(loop, args.host, args.port, lookup)
-    return acceptor, drivers
+        session = SessionSpec(f"{version.begin_string}-ISLD-{target}", config, StoreSpec("file", store_dir),
+                              app_dictionary=app_path, transport_dictionary=transport_path)
+        host.add_session(session, EchoApplication())
+    return host
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,19 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
-    loop = Loop()
-    acceptor, drivers = build(args, loop)
-    print(f"listening on {args.host}:{acceptor.port}", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: loop.stop())
-    signal.signal(signal.SIGINT, lambda *_: loop.stop())
-    try:
-        loop.run(max_wait_s=0.5)
-    finally:
-        acceptor.close()
-        for driver in drivers.values():
-            if driver.connected:
-                driver.disconnect("acceptance server stopping")
-            driver.store.close()
+    host = build(args)
+    host.start()
+    print(f"listening on {args.host}:{host.port}", flush=True)
+    host.run(max_wait_s=0.5)
     return 0
 
 

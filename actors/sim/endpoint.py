@@ -28,18 +28,14 @@ from actors.fix.codec import GarbledMessage, parse
 from actors.fix.config import BEGIN_STRINGS, Role, SessionConfig
 from actors.fix.message import Message
 from actors.fix.outputs import Output, StateChanged
-from actors.fix.session import Session
 from actors.fix.states import SessionState
 from actors.fix.timefmt import Instant, TimestampFormatter
 from actors.shell import clock
-from actors.shell.acceptor import Acceptor, DriverTarget, SessionKey
-from actors.shell.dictionaries import load_dictionary
 from actors.shell.driver import SessionDriver
-from actors.shell.initiator import Initiator, Phase
-from actors.shell.loop import Loop
-from actors.shell.process import StopSignals, configure_logging
+from actors.shell.host import AcceptorSpec, HostSpec, InitiatorSpec, SessionHost, SessionSpec, StoreSpec
+from actors.shell.process import configure_logging
 from actors.shell.seqpolicy import SequencePolicy
-from actors.store import Durability, MessageStore, open_store
+from actors.store import Durability, MessageStore
 from actors.store.layout import session_dir_name
 
 log = logging.getLogger("fixmesh.endpoint")
@@ -48,8 +44,6 @@ CL_ORD_ID = 11
 NEW_ORDER_SINGLE = "D"
 #: At most this many orders per timer call, so reads and heartbeats interleave with a backlog.
 SEND_BURST = 100
-#: How long a logged-on session may take to finish the Logout exchange at SIGTERM, beyond LogoutTimeout.
-STOP_GRACE_S = 1.0
 
 
 def session_id_of(begin_string: str, sender: str, target: str) -> str:
@@ -201,7 +195,7 @@ class OrderSender:
         cl_ord_id = self.counter.next_id
         rank = self.driver.session.config.version_rank
         body = new_order_single(cl_ord_id, rank, self._ts.format(self._now().utc_ns))
-        seq = self.driver.send_now(NEW_ORDER_SINGLE, body)
+        seq = self.driver.send(NEW_ORDER_SINGLE, body)
         self.counter.record(cl_ord_id, seq)
 
 
@@ -269,126 +263,65 @@ def resume_target_seq(store: MessageStore, logged_seq: int | None) -> int:
 
 
 class Endpoint:
-    """Wires session, store, driver, connector and sender on one loop; runs until SIGTERM."""
+    """The session on a ``SessionHost``, with the order sender and the received log; runs until SIGTERM."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.loop = Loop()
         self.session_id = session_id_of(args.begin_string, args.sender, args.target)
-        self.store = _open_store(args, self.session_id)
-        policy = SequencePolicy(args.next_sender, args.next_target, args.reset_after_24h)
-        policy.start_numbers(self.store)
+        self.host = SessionHost(_host_spec(args), on_stopping=self._on_stopping, on_closed=self._on_closed,
+                                on_initiator_done=self._on_initiator_done)
+        self.loop = self.host.loop
+        spec = _session_spec(args, self.session_id)
+        self.store = self.host.open_store(spec)
         self.counter = ClOrdIdCounter.load(
             counter_path(args.store_dir, self.session_id) if args.store_dir else None, self.store
         )
         received_log = Path(args.received_log) if args.received_log else None
         # A memory store starts at 1 every run: an old log says nothing about it.
         logged_seq = last_logged_seq(received_log) if args.store_dir else None
-        next_target = resume_target_seq(self.store, logged_seq)
+        resume_target_seq(self.store, logged_seq)  # before the session reads the store's numbers
         self.app = ReceivedLog(received_log, self._on_logon)
-        session = _session(args, next_sender=self.store.next_sender_seq, next_target=next_target)
-        self.driver = SessionDriver(session, self.store, self.app, name=self.session_id, policy=policy)
+        self.driver = self.host.add_session(spec, self.app, store=self.store)
         self.sender = OrderSender(self.driver, self.counter, args.send, args.rate)
-        self.initiator: Initiator | None = None
-        self.acceptor: Acceptor | None = None
-        self._stop_deadline: float | None = None
+        self.loop.add_timer_source(self.sender)
         self._exit_code = 0
 
     def run(self) -> int:
-        self.signals = StopSignals(self.loop, self._on_stop_signal)
-        for source in (self.driver, self.sender, self):
-            self.loop.add_timer_source(source)
-        self._connect()
-        try:
-            self.loop.run(max_wait_s=1.0)
-        finally:
-            self._close()
+        self.host.start()
+        if self.host.port is not None:
+            print(f"listening on {self.args.host}:{self.host.port}", flush=True)
+        self.host.run(max_wait_s=1.0)
         log.info("stopped: %d application messages received, next ClOrdID %d", self.app.received, self.counter.next_id)
         return self._exit_code
 
-    def _connect(self) -> None:
-        args = self.args
-        if args.role == Role.INITIATOR.value:
-            self.initiator = Initiator(
-                self.loop, self.driver, args.host, args.port,
-                connect_timeout_s=args.connect_timeout, reconnect_interval_s=args.reconnect_interval,
-                max_tries=args.max_tries, reconnect_after_logout=args.reconnect_after_logout,
-            )
-            self.loop.add_timer_source(self.initiator)
-            self.initiator.start()
-        else:
-            self.acceptor = Acceptor(self.loop, args.host, args.port, self._lookup)
-            print(f"listening on {args.host}:{self.acceptor.port}", flush=True)
-
-    def _lookup(self, key: SessionKey) -> DriverTarget | None:
-        args = self.args
-        ours = SessionKey(args.begin_string, args.sender, args.target, args.session_qualifier)
-        return DriverTarget(self.loop, self.driver) if key == ours else None
-
     def _on_logon(self) -> None:
-        if self._stop_deadline is None:
+        if not self.host.stopping:
             self.sender.start()
 
-    # ------------------------------------------------------------ stopping
-
-    def _on_stop_signal(self) -> None:
-        if self._stop_deadline is None:
-            self._begin_stop()
-
-    def _begin_stop(self) -> None:
-        log.info("stop requested: logging out")
+    def _on_stopping(self, reason: str) -> None:
         self.sender.stop()
-        if self.initiator is not None:
-            self.initiator.stop()
-        if self.acceptor is not None:
-            self.acceptor.close()
-            self.acceptor = None
-        self._stop_deadline = clock.now().mono_s + self.driver.session.config.logout_timeout_s + STOP_GRACE_S
-        if self.driver.connected:
-            self.driver.logout("endpoint stopping")
 
-    def next_deadline(self) -> float | None:
-        if self._stop_deadline is None:
-            return 0.0 if self._initiator_finished() else None
-        return 0.0 if not self.driver.connected else self._stop_deadline
+    def _on_initiator_done(self, gave_up: bool) -> None:
+        """An initiator ends the process when it stops connecting: 1 after giving up, 0 after a Logout."""
+        self._exit_code = 1 if gave_up else 0
+        log.info("the initiator %s; exiting", "gave up" if gave_up else "will not reconnect")
+        self.host.stop("the initiator stopped")
 
-    def on_timer(self) -> None:
-        if self._stop_deadline is None and self.initiator is not None:
-            self._exit_code = 1 if self.initiator.gave_up else 0
-            log.info("the initiator %s; exiting", "gave up" if self.initiator.gave_up else "will not reconnect")
-        if self.driver.connected:
-            self.driver.disconnect("no Logout reply before the stop deadline")
-        self.loop.stop()
-
-    def _initiator_finished(self) -> bool:
-        return self.initiator is not None and self.initiator.phase is Phase.STOPPED and not self.driver.connected
-
-    def _close(self) -> None:
-        if self.initiator is not None:
-            self.initiator.stop()
-        if self.driver.connected:
-            self.driver.disconnect("endpoint stopping")
-        self.driver.run(self.driver.session.shutdown(clock.now(), "endpoint stopped"))
+    def _on_closed(self) -> None:
         self.counter.close()
         self.app.close()
-        self.store.close()
-        self.signals.close()
 
 
-def _open_store(args: argparse.Namespace, session_id: str) -> MessageStore:
-    kind = "file" if args.store_dir else "memory"
-    durability = Durability(args.durability)
-    store = open_store(kind, args.store_dir, session_id, now_ns=clock.now().utc_ns, durability=durability)
-    log.info(
-        "store of %s (%s): next sender seq %d, next target seq %d",
-        session_id, kind, store.next_sender_seq, store.next_target_seq,
-    )
-    return store
+def _host_spec(args: argparse.Namespace) -> HostSpec:
+    if args.role == Role.INITIATOR.value:
+        connect = InitiatorSpec(args.host, args.port, connect_timeout_s=args.connect_timeout,
+                          reconnect_interval_s=args.reconnect_interval, max_tries=args.max_tries,
+                          reconnect_after_logout=args.reconnect_after_logout)
+        return HostSpec(connect=connect, stop_text="endpoint stopping")
+    return HostSpec(listen=AcceptorSpec(args.host, args.port), stop_text="endpoint stopping")
 
 
-def _session(args: argparse.Namespace, *, next_sender: int, next_target: int) -> Session:
-    app_dd = load_dictionary(args.data_dictionary) if args.data_dictionary else None
-    transport_dd = load_dictionary(args.transport_dictionary) if args.transport_dictionary else app_dd
+def _session_spec(args: argparse.Namespace, session_id: str) -> SessionSpec:
     config = SessionConfig(
         begin_string=args.begin_string,
         sender_comp_id=args.sender,
@@ -396,12 +329,15 @@ def _session(args: argparse.Namespace, *, next_sender: int, next_target: int) ->
         role=Role(args.role),
         heartbeat_interval_s=args.heartbeat,
         default_appl_ver_id=args.default_appl_ver_id,
-        use_data_dictionary=app_dd is not None,
+        use_data_dictionary=args.data_dictionary is not None,
         session_qualifier=args.session_qualifier,
     )
-    return Session(
-        config, next_sender=next_sender, next_target=next_target,
-        transport_dictionary=transport_dd, app_dictionary=app_dd,
+    store = StoreSpec("file" if args.store_dir else "memory", Path(args.store_dir) if args.store_dir else None,
+                      Durability(args.durability))
+    return SessionSpec(
+        session_id, config, store,
+        policy=SequencePolicy(args.next_sender, args.next_target, args.reset_after_24h),
+        app_dictionary=args.data_dictionary, transport_dictionary=args.transport_dictionary,
     )
 
 

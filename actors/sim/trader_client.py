@@ -42,18 +42,7 @@ from typing import Any, TextIO
 from actors.fix import tags as T
 from actors.fix.config import Role, SessionConfig
 from actors.fix.message import Message
-from actors.fix.outputs import Output, StateChanged
-from actors.fix.session import Session
-from actors.fix.states import SessionState
-from actors.fix.timefmt import Instant, TimestampFormatter
-from actors.shell import clock
-from actors.shell.driver import SessionDriver
-from actors.shell.initiator import Initiator, Phase
-from actors.shell.loop import Loop
-from actors.shell.process import StopSignals, configure_logging
-from actors.shell.seqpolicy import SequencePolicy
-from actors.sim.endpoint import session_id_of
-from actors.sim.venue_sim import (
+from actors.fix.orders import (
     AVG_PX,
     BUSINESS_MESSAGE_REJECT,
     CL_ORD_ID,
@@ -82,10 +71,20 @@ from actors.sim.venue_sim import (
     SIDE_SELL,
     SYMBOL,
     TRANSACT_TIME,
+)
+from actors.fix.outputs import Output, StateChanged
+from actors.fix.states import SessionState
+from actors.fix.timefmt import Instant, TimestampFormatter
+from actors.shell import clock
+from actors.shell.driver import SessionDriver
+from actors.shell.host import HostSpec, InitiatorSpec, SessionHost, SessionSpec, StoreSpec
+from actors.shell.process import configure_logging
+from actors.sim.endpoint import session_id_of
+from actors.sim.venue_sim import (
     format_decimal,
     parse_positive,
 )
-from actors.store import Durability, MessageStore, open_store
+from actors.store import Durability
 from actors.store.layout import session_dir_name
 
 log = logging.getLogger("fixmesh.client")
@@ -98,8 +97,6 @@ STATUS_WORDS = {
     "6": "PENDING_CANCEL", "8": "REJECTED", "A": "PENDING_NEW", "C": "EXPIRED", "E": "PENDING_REPLACE",
 }
 SIDE_WORDS = {"1": "buy", "2": "sell"}
-#: How long a logged-on client may take to finish the Logout exchange, beyond LogoutTimeout.
-STOP_GRACE_S = 1.0
 
 
 # ---------------------------------------------------------- command line
@@ -445,22 +442,16 @@ def reserve_cl_ord_ids(store_dir: str | None, session_id: str, count: int) -> in
 
 
 class TraderClient:
-    """Session, store, connector and blotter on one loop; stops when everything is final or time is up."""
+    """The session on a ``SessionHost`` with the blotter; stops when everything is final or time is up."""
 
     def __init__(self, args: argparse.Namespace, requests: list[Request], out: TextIO,
                  now: Callable[[], Instant] = clock.now) -> None:
         self.args = args
         self.out = out
         self._now = now
-        self.loop = Loop()
         self.session_id = session_id_of(args.begin_string, args.sender, args.target)
         first_number = reserve_cl_ord_ids(args.store_dir, self.session_id, len(requests))
         self.blotter = Blotter(requests, args.clordid_prefix, first_number)
-        kind = "file" if args.store_dir else "memory"
-        self.store: MessageStore = open_store(kind, args.store_dir, self.session_id, now_ns=now().utc_ns,
-                                              durability=Durability.BATCH)
-        policy = SequencePolicy()
-        next_sender, next_target = policy.start_numbers(self.store)
         config = SessionConfig(
             begin_string=args.begin_string,
             sender_comp_id=args.sender,
@@ -470,27 +461,25 @@ class TraderClient:
             use_data_dictionary=False,
             reset_on_logon=not args.store_dir,
         )
-        session = Session(config, next_sender=next_sender, next_target=next_target)
-        self.driver = SessionDriver(session, self.store, self, name=self.session_id, policy=policy)
-        self.initiator = Initiator(self.loop, self.driver, args.host, args.port,
-                                   connect_timeout_s=args.connect_timeout, reconnect_interval_s=1.0,
-                                   max_tries=args.max_tries)
+        store = StoreSpec("file" if args.store_dir else "memory", Path(args.store_dir) if args.store_dir else None,
+                          Durability.BATCH)
+        connect = InitiatorSpec(args.host, args.port, connect_timeout_s=args.connect_timeout, reconnect_interval_s=1.0,
+                          max_tries=args.max_tries)
+        self.host = SessionHost(HostSpec(connect=connect, stop_text="client interrupted"), now=now,
+                                on_stopping=self._on_stopping, on_initiator_done=self._on_connection_over)
+        self.loop = self.host.loop
+        self.driver = self.host.add_session(SessionSpec(self.session_id, config, store), self)
+        self.loop.add_timer_source(self)
         self._timestamps = TimestampFormatter(config.effective_timestamp_precision)
         self._deadline_s: float = now().mono_s + float(args.timeout_s)
         self._send_due = False
         self._sent = False
-        self._stop_deadline: float | None = None
+        #: Set when the client itself ends the run; a stop without it came from a signal.
+        self._ending = False
         self._exit_code = 1
 
     def run(self) -> int:
-        self.signals = StopSignals(self.loop)
-        for source in (self.driver, self.initiator, self):
-            self.loop.add_timer_source(source)
-        self.initiator.start()
-        try:
-            self.loop.run(max_wait_s=1.0)
-        finally:
-            self._close()
+        self.host.run(max_wait_s=1.0)
         return self._exit_code
 
     # ------------------------------------------------------- application
@@ -518,7 +507,7 @@ class TraderClient:
         self._sent = True
         transact_time = self._timestamps.format(self._now().utc_ns)
         for item, msg_type, body in self.blotter.messages(transact_time):
-            self.blotter.sent(item, self.driver.send_now(msg_type, body))
+            self.blotter.sent(item, self.driver.send(msg_type, body))
         log.info("sent %d orders and %d cancels", len(self.blotter.orders), len(self.blotter.cancels))
 
     # -------------------------------------------------------------- timer
@@ -526,57 +515,44 @@ class TraderClient:
     def next_deadline(self) -> float | None:
         if self._send_due:
             return 0.0
-        if self._stop_deadline is not None:
-            return 0.0 if not self.driver.connected else self._stop_deadline
-        if self.blotter.done or self.signals.requested or self._connection_over():
-            return 0.0
-        return self._deadline_s
+        if self.host.stopping:
+            return None
+        return 0.0 if self.blotter.done else self._deadline_s
 
     def on_timer(self) -> None:
         if self._send_due:
             self._send_due = False
             self._send_all()
-        now_s = self._now().mono_s
-        if self._stop_deadline is None:
-            if self.blotter.done:
-                log.info("every order is final")
-                self._exit_code = 0
-                self._begin_stop("all orders final")
-            elif self.signals.requested:
-                log.warning("interrupted; not final: %s", ", ".join(self.blotter.unfinished()))
-                self._begin_stop("client interrupted")
-            elif self._connection_over():
-                how = "could not connect" if self.initiator.gave_up else "the connection ended"
-                log.error("%s; not final: %s", how, ", ".join(self.blotter.unfinished()))
-                self.loop.stop()
-            elif now_s >= self._deadline_s:
-                log.error("timed out after %g s; not final: %s", self.args.timeout_s,
-                          ", ".join(self.blotter.unfinished()))
-                self._begin_stop("client timed out")
+        if self.host.stopping:
             return
-        if not self.driver.connected or now_s >= self._stop_deadline:
-            if self.driver.connected:
-                self.driver.disconnect("no Logout reply before the stop deadline")
-            self.loop.stop()
+        if self.blotter.done:
+            self._all_final()
+        elif self._now().mono_s >= self._deadline_s:
+            log.error("timed out after %g s; not final: %s", self.args.timeout_s,
+                      ", ".join(self.blotter.unfinished()))
+            self._end("client timed out")
 
-    def _begin_stop(self, reason: str) -> None:
-        self.initiator.stop()
-        self._stop_deadline = self._now().mono_s + self.driver.session.config.logout_timeout_s + STOP_GRACE_S
-        if self.driver.connected:
-            self.driver.logout(reason)
+    def _on_connection_over(self, gave_up: bool) -> None:
+        """The initiator stopped by itself: it could not connect, or the counterparty logged out."""
+        if self.blotter.done:
+            self._all_final()
+            return
+        how = "could not connect" if gave_up else "the connection ended"
+        log.error("%s; not final: %s", how, ", ".join(self.blotter.unfinished()))
+        self._end(how)
 
-    def _connection_over(self) -> bool:
-        return self.initiator.phase is Phase.STOPPED and not self.driver.connected
+    def _all_final(self) -> None:
+        log.info("every order is final")
+        self._exit_code = 0
+        self._end("all orders final")
 
-    # ------------------------------------------------------------ signals
+    def _end(self, reason: str) -> None:
+        self._ending = True
+        self.host.stop(reason)
 
-    def _close(self) -> None:
-        self.initiator.stop()
-        if self.driver.connected:
-            self.driver.disconnect("client stopping")
-        self.driver.run(self.driver.session.shutdown(self._now(), "client stopped"))
-        self.store.close()
-        self.signals.close()
+    def _on_stopping(self, reason: str) -> None:
+        if not self._ending:
+            log.warning("interrupted; not final: %s", ", ".join(self.blotter.unfinished()))
 
 
 def _positive_seconds(text: str) -> float:

@@ -35,95 +35,63 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
 from typing import Final
 
 from actors.fix import tags as T
 from actors.fix.config import Role, SessionConfig
 from actors.fix.message import Message
+from actors.fix.orders import (
+    AVG_PX,
+    BUSINESS_MESSAGE_REJECT,
+    CL_ORD_ID,
+    CUM_QTY,
+    CXL_REJ_REASON,
+    CXL_REJ_RESPONSE_TO,
+    DUPLICATE_ORDER,
+    EXCEEDS_LIMIT,
+    EXEC_ID,
+    EXEC_TRANS_TYPE,
+    EXEC_TYPE,
+    EXECUTION_REPORT,
+    LAST_PX,
+    LAST_QTY,
+    LEAVES_QTY,
+    NEW_ORDER_SINGLE,
+    ORD_REJ_REASON,
+    ORD_STATUS,
+    ORD_TYPE,
+    ORD_TYPE_LIMIT,
+    ORD_TYPE_MARKET,
+    ORDER_CANCEL_REJECT,
+    ORDER_CANCEL_REQUEST,
+    ORDER_ID,
+    ORDER_QTY,
+    ORIG_CL_ORD_ID,
+    PRICE,
+    REQUIRED_FIELD_MISSING,
+    SIDE,
+    SIDE_BUY,
+    SIDE_SELL,
+    SYMBOL,
+    TOO_LATE_TO_CANCEL,
+    TRANSACT_TIME,
+    UNKNOWN_ORDER,
+    UNKNOWN_SYMBOL,
+    ExecType,
+    OrdStatus,
+)
 from actors.fix.outputs import Output, StateChanged
-from actors.fix.session import Session
 from actors.fix.states import SessionState
 from actors.fix.timefmt import Instant, TimestampFormatter
 from actors.shell import clock
-from actors.shell.acceptor import Acceptor, DriverTarget, SessionKey
-from actors.shell.dictionaries import load_dictionary
 from actors.shell.driver import SessionDriver
-from actors.shell.loop import Loop
-from actors.shell.process import StopSignals, configure_logging
-from actors.shell.seqpolicy import SequencePolicy
+from actors.shell.host import AcceptorSpec, HostSpec, SessionHost, SessionSpec, StoreSpec
+from actors.shell.process import configure_logging
 from actors.sim.endpoint import session_id_of
-from actors.store import Durability, MessageStore, open_store
+from actors.store import Durability
 
 log = logging.getLogger("fixmesh.venue_sim")
-
-# ------------------------------------------------- order-entry vocabulary
-# Shared with actors.sim.trader_client; numbers and values from FIX 4.2-4.4.
-
-NEW_ORDER_SINGLE: Final = "D"
-ORDER_CANCEL_REQUEST: Final = "F"
-EXECUTION_REPORT: Final = "8"
-ORDER_CANCEL_REJECT: Final = "9"
-BUSINESS_MESSAGE_REJECT: Final = "j"
-
-AVG_PX: Final = 6
-CL_ORD_ID: Final = 11
-CUM_QTY: Final = 14
-EXEC_ID: Final = 17
-EXEC_TRANS_TYPE: Final = 20
-HANDL_INST: Final = 21
-LAST_PX: Final = 31
-LAST_QTY: Final = 32
-ORDER_ID: Final = 37
-ORDER_QTY: Final = 38
-ORD_STATUS: Final = 39
-ORD_TYPE: Final = 40
-ORIG_CL_ORD_ID: Final = 41
-PRICE: Final = 44
-SIDE: Final = 54
-SYMBOL: Final = 55
-TRANSACT_TIME: Final = 60
-CXL_REJ_REASON: Final = 102
-ORD_REJ_REASON: Final = 103
-EXEC_TYPE: Final = 150
-LEAVES_QTY: Final = 151
-CXL_REJ_RESPONSE_TO: Final = 434
-
-SIDE_BUY: Final = b"1"
-SIDE_SELL: Final = b"2"
-ORD_TYPE_MARKET: Final = b"1"
-ORD_TYPE_LIMIT: Final = b"2"
-
-
-class OrdStatus:
-    """OrdStatus (39) values the simulator uses."""
-
-    NEW: Final = b"0"
-    PARTIALLY_FILLED: Final = b"1"
-    FILLED: Final = b"2"
-    CANCELED: Final = b"4"
-    REJECTED: Final = b"8"
-
-
-class ExecType:
-    """ExecType (150). FIX 4.3 replaced 4.2's Partial fill (1) and Fill (2) with Trade (F)."""
-
-    NEW: Final = b"0"
-    PARTIAL_FILL_42: Final = b"1"
-    FILL_42: Final = b"2"
-    CANCELED: Final = b"4"
-    REJECTED: Final = b"8"
-    TRADE: Final = b"F"
-
-
-#: CxlRejReason (102).
-TOO_LATE_TO_CANCEL: Final = b"0"
-UNKNOWN_ORDER: Final = b"1"
-#: OrdRejReason (103).
-UNKNOWN_SYMBOL: Final = b"1"
-EXCEEDS_LIMIT: Final = b"3"
-DUPLICATE_ORDER: Final = b"6"
-#: BusinessRejectReason (380): Conditionally required field missing.
-REQUIRED_FIELD_MISSING: Final = b"5"
 
 STATUS_NAMES: Final = {
     b"0": "new", b"1": "partially filled", b"2": "filled", b"3": "done for day", b"4": "canceled",
@@ -558,33 +526,24 @@ class VenueApp:
             driver.send(reply.msg_type, reply.body)
 
 
-#: How long the Logout exchange may take at SIGTERM, beyond LogoutTimeout.
-STOP_GRACE_S = 1.0
-
-
 class VenueProcess:
-    """Loop, store, session, acceptor and signals of the simulator; runs until SIGTERM."""
+    """The simulator's session on a ``SessionHost``, with the ``Venue`` as its application; runs until SIGTERM."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.loop = Loop()
         now = clock.now()
         self.session_id = session_id_of(args.begin_string, args.sender, args.target)
-        kind = "file" if args.store_dir else "memory"
-        self.store: MessageStore = open_store(kind, args.store_dir, self.session_id, now_ns=now.utc_ns,
-                                              durability=Durability.BATCH)
-        policy = SequencePolicy()
-        next_sender, next_target = policy.start_numbers(self.store)
-        dictionary = load_dictionary(args.data_dictionary) if args.data_dictionary else None
         config = SessionConfig(
             begin_string=args.begin_string,
             sender_comp_id=args.sender,
             target_comp_id=args.target,
             role=Role.ACCEPTOR,
-            use_data_dictionary=dictionary is not None,
+            use_data_dictionary=args.data_dictionary is not None,
             app_msg_types=frozenset({NEW_ORDER_SINGLE, ORDER_CANCEL_REQUEST}),
         )
-        session = Session(config, next_sender=next_sender, next_target=next_target, app_dictionary=dictionary)
+        store = StoreSpec("file" if args.store_dir else "memory", Path(args.store_dir) if args.store_dir else None,
+                          Durability.BATCH)
+        spec = SessionSpec(self.session_id, config, store, app_dictionary=args.data_dictionary)
         rules = VenueRules(
             reject_symbols=frozenset(args.reject_symbol or ["REJECT"]),
             max_order_qty=Decimal(args.max_qty),
@@ -594,60 +553,23 @@ class VenueProcess:
         id_prefix = args.id_prefix if args.id_prefix is not None else f"{_base36(now.utc_ns // 1_000_000_000)}-"
         self.venue = Venue(rules, version_rank=config.version_rank, id_prefix=id_prefix)
         self.app = VenueApp(self.venue)
-        self.driver = SessionDriver(session, self.store, self.app, name=self.session_id, policy=policy)
+        listen = AcceptorSpec(args.host, args.port)
+        self.host = SessionHost(HostSpec(listen=listen, stop_text="venue simulator stopping"),
+                                on_stopping=self._on_stopping)
+        self.loop = self.host.loop
+        self.driver = self.host.add_session(spec, self.app)
         self.app.driver = self.driver
-        self._target = DriverTarget(self.loop, self.driver)
-        self.acceptor: Acceptor | None = None
-        self._stop_deadline: float | None = None
-        log.info("store of %s (%s): next sender seq %d, next target seq %d; OrderIDs %s1, %s2, ...",
-                 self.session_id, kind, next_sender, next_target, id_prefix, id_prefix)
+        self.loop.add_timer_source(self.app)
+        log.info("%s: OrderIDs %s1, %s2, ...", self.session_id, id_prefix, id_prefix)
 
     def run(self) -> int:
-        self.signals = StopSignals(self.loop, self._on_stop_signal)
-        for source in (self.driver, self.app, self):
-            self.loop.add_timer_source(source)
-        args = self.args
-        self.acceptor = Acceptor(self.loop, args.host, args.port, self._lookup)
-        print(f"listening on {args.host}:{self.acceptor.port}", flush=True)
-        try:
-            self.loop.run(max_wait_s=1.0)
-        finally:
-            self._close()
+        self.host.start()
+        print(f"listening on {self.args.host}:{self.host.port}", flush=True)
+        self.host.run(max_wait_s=1.0)
         return 0
 
-    def _lookup(self, key: SessionKey) -> DriverTarget | None:
-        args = self.args
-        ours = SessionKey(args.begin_string, args.sender, args.target)
-        return self._target if SessionKey(key.begin_string, key.our_comp_id, key.their_comp_id) == ours else None
-
-    def _on_stop_signal(self) -> None:
-        if self._stop_deadline is None:
-            log.info("stop requested: logging out with %d open orders", self.venue.open_orders)
-            if self.acceptor is not None:
-                self.acceptor.close()
-                self.acceptor = None
-            self._stop_deadline = clock.now().mono_s + self.driver.session.config.logout_timeout_s + STOP_GRACE_S
-            if self.driver.connected:
-                self.driver.logout("venue simulator stopping")
-
-    def next_deadline(self) -> float | None:
-        if self._stop_deadline is None:
-            return None
-        return 0.0 if not self.driver.connected else self._stop_deadline
-
-    def on_timer(self) -> None:
-        if self.driver.connected:
-            self.driver.disconnect("no Logout reply before the stop deadline")
-        self.loop.stop()
-
-    def _close(self) -> None:
-        if self.acceptor is not None:
-            self.acceptor.close()
-        if self.driver.connected:
-            self.driver.disconnect("venue simulator stopping")
-        self.driver.run(self.driver.session.shutdown(clock.now(), "venue simulator stopped"))
-        self.store.close()
-        self.signals.close()
+    def _on_stopping(self, reason: str) -> None:
+        log.info("stop requested: logging out with %d open orders", self.venue.open_orders)
 
 
 def _base36(number: int) -> str:

@@ -6,8 +6,11 @@
     fixmesh ctl --config deploy/topology.yaml venue set_seqnums --next-sender 120 --next-target 87
 
 Commands: status, connect, disconnect, logout, reset_seqnums, set_seqnums,
-switch_connection. The reply (JSON) is printed; the exit status is 0 when
-the session answered ok, 1 when it refused, 2 when no answer came in time.
+switch_connection (``actors.gateway.vocabulary.CommandName``); ``--text`` is
+used by logout, disconnect and switch_connection, ``--next-sender`` and
+``--next-target`` by set_seqnums. The reply (JSON) is printed; the exit
+status is 0 when the session answered ok, 1 when it refused, 2 when no
+answer came in time.
 """
 
 from __future__ import annotations
@@ -15,37 +18,75 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from typing import Any
+from typing import Any, assert_never
 
 from actors.gateway.bus import BusClient
 from actors.gateway.topology import ConfigError, load_topology
+from actors.gateway.vocabulary import (
+    Command,
+    CommandName,
+    Connect,
+    Disconnect,
+    Logout,
+    Refused,
+    ResetSeqNums,
+    SetSeqNums,
+    Status,
+    StatusReply,
+    SwitchConnection,
+    parse_reply,
+)
+from actors.shell import clock
 from actors.shell.loop import Loop
 from broker import protocol
 
-COMMANDS = ("status", "connect", "disconnect", "logout", "reset_seqnums", "set_seqnums", "switch_connection")
+COMMANDS = tuple(name.value for name in CommandName)
+_NS_PER_MS = 1_000_000
 
 
-def send_command(router: str, xsub: str, session: str, body: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
-    """One command, one reply (None when none came within ``timeout_s``)."""
-    name = f"ctl-{int(time.time() * 1000) % 10**9}"
+def command_for(name: CommandName, text: str = "", next_sender: int | None = None,
+                next_target: int | None = None) -> Command:
+    """The typed command for the command line; an option a command has no use for is left out."""
+    match name:
+        case CommandName.STATUS:
+            return Status()
+        case CommandName.CONNECT:
+            return Connect()
+        case CommandName.DISCONNECT:
+            return Disconnect(text)
+        case CommandName.LOGOUT:
+            return Logout(text)
+        case CommandName.RESET_SEQNUMS:
+            return ResetSeqNums()
+        case CommandName.SET_SEQNUMS:
+            return SetSeqNums(next_sender, next_target)
+        case CommandName.SWITCH_CONNECTION:
+            return SwitchConnection(text)
+        case _:
+            assert_never(name)
+
+
+def send_command(router: str, xsub: str, session: str, command: Command,
+                 timeout_s: float) -> dict[str, Any] | None:
+    """One command, one reply body as the session sent it (None when none came within ``timeout_s``)."""
+    name = f"ctl-{clock.now().utc_ns // _NS_PER_MS % 10**9}"
     bus = BusClient(name, router, xsub)
     loop = Loop()
     for sock in bus.sockets:
         loop.add_reader(sock, lambda: None)
     loop.add_timer_source(bus)
-    deadline = time.monotonic() + timeout_s
+    deadline = clock.now().mono_s + timeout_s
     command_id: str | None = None
     try:
-        while time.monotonic() < deadline:
+        while clock.now().mono_s < deadline:
             if command_id is None and bus.welcomed:
-                command_id = bus.command(session, body)
+                command_id = bus.command(session, command.to_body())
             loop.run_once(0.05)
             for env in bus.handle_readable():
                 if env.corr == command_id and env.kind == protocol.REPLY:
-                    return env.body if isinstance(env.body, dict) else {"ok": False, "error": "malformed reply"}
+                    return env.body if isinstance(env.body, dict) else Refused("malformed reply").to_body()
                 if env.corr == command_id and env.kind == protocol.UNDELIVERABLE:
-                    return {"ok": False, "error": f"session {session} is not connected to the broker"}
+                    return Refused(f"session {session} is not connected to the broker").to_body()
         return None
     finally:
         bus.close()
@@ -67,17 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"fixmesh ctl: {exc}", file=sys.stderr)
         return 2
-    body: dict[str, Any] = {"cmd": args.command}
-    if args.text:
-        body["text"] = args.text
-    if args.command == "set_seqnums":
-        body.update(next_sender=args.next_sender, next_target=args.next_target)
-    reply = send_command(topology.broker.router, topology.broker.xsub, args.session, body, args.timeout_s)
+    command = command_for(CommandName(args.command), args.text or "", args.next_sender, args.next_target)
+    reply = send_command(topology.broker.router, topology.broker.xsub, args.session, command, args.timeout_s)
     if reply is None:
         print(f"fixmesh ctl: no answer from {args.session} within {args.timeout_s:g} s", file=sys.stderr)
         return 2
     print(json.dumps(reply, indent=2, sort_keys=True, default=str))
-    return 0 if reply.get("ok") else 1
+    return 0 if isinstance(parse_reply(reply), StatusReply) else 1
 
 
 if __name__ == "__main__":

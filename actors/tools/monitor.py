@@ -32,6 +32,7 @@ from typing import Any, TextIO
 import zmq
 
 from actors.fix.timefmt import NS_PER_S, Instant
+from actors.gateway.vocabulary import STATE, SessionEventBody, StateEvent
 from actors.shell import clock
 from broker import protocol
 
@@ -96,7 +97,7 @@ def describe(topic: str, body: Mapping[str, Any]) -> str:
         return f"actor {body.get('actor')} back after {_seconds_text(body.get('silent_s'))} s"
     parts = topic.split(".")
     if parts[0] == "session" and len(parts) >= 3:
-        if parts[-1] == "state":
+        if parts[-1] == STATE:
             return _state_text(body)
         return _session_event_text(parts[-1], body)
     return key_values(body)
@@ -129,28 +130,46 @@ def value_text(value: Any) -> str:
 
 
 def _state_text(body: Mapping[str, Any]) -> str:
-    text = f"{_field(body, 'old')} -> {_field(body, 'new')}"
+    """``OLD -> NEW: reason (out N, in M)``.
+
+    A body that is not a state event of this gateway (another version's, a hand-made one) is shown as far
+    as it goes, with ``?`` for what is missing: the monitor shows what was sent, it does not judge it.
+    """
+    event = StateEvent.from_body(body)
+    if isinstance(event, StateEvent):
+        return _described(f"{event.old.value} -> {event.new.value}", _plain(event.reason) if event.reason else None,
+                          _numbers_text(str(event.next_sender), str(event.next_target)))
     reason = body.get("reason")
-    if reason not in (None, ""):
-        text += f": {_plain(reason)}"
-    return text + _sequence_text(body)
+    return _described(f"{_field(body, 'old')} -> {_field(body, 'new')}",
+                      None if reason in (None, "") else _plain(reason), _sequence_text(body))
 
 
 def _session_event_text(what: str, body: Mapping[str, Any]) -> str:
-    """``kind: text``; the topic's last part stands in for a missing kind."""
-    kind = body.get("kind")
-    text = _plain(kind) if kind not in (None, "") else what
-    detail = body.get("text")
-    if detail not in (None, ""):
-        text += f": {_plain(detail)}"
-    return text + _sequence_text(body)
+    """``kind: text (out N, in M)``; the topic's last part stands in for a missing kind."""
+    event = SessionEventBody.from_body(body)
+    if isinstance(event, SessionEventBody):
+        return _described(_plain(event.kind) if event.kind else what, _plain(event.text) if event.text else None,
+                          _numbers_text(str(event.next_sender), str(event.next_target)))
+    kind, detail = body.get("kind"), body.get("text")
+    return _described(_plain(kind) if kind not in (None, "") else what,
+                      None if detail in (None, "") else _plain(detail), _sequence_text(body))
+
+
+def _described(head: str, detail: str | None, numbers: str) -> str:
+    """``head: detail numbers``, the detail left out when there is none."""
+    return f"{head}: {detail}{numbers}" if detail is not None else head + numbers
 
 
 def _sequence_text(body: Mapping[str, Any]) -> str:
-    """`` (out N, in M)``: the next numbers each way, the first thing to compare with the peer's log."""
+    """`` (out N, in M)`` from an untyped body; nothing when it has neither number."""
     if "next_sender" not in body and "next_target" not in body:
         return ""
-    return f" (out {_field(body, 'next_sender')}, in {_field(body, 'next_target')})"
+    return _numbers_text(_field(body, "next_sender"), _field(body, "next_target"))
+
+
+def _numbers_text(next_sender: str, next_target: str) -> str:
+    """`` (out N, in M)``: the next numbers each way, the first thing to compare with the peer's log."""
+    return f" (out {next_sender}, in {next_target})"
 
 
 def _field(body: Mapping[str, Any], key: str) -> str:

@@ -75,7 +75,7 @@ def test_ten_thousand_each_way_between_two_quickfix_engines(tmp_path: Path, chil
     assert len(set(pids.values())) == 3 and all(pids.values()), pids
     for name in ("client", "venue"):
         cmdline = Path(f"/proc/{pids[name]}/cmdline").read_bytes().split(b"\0")
-        assert b"actors.gateway.session_actor" in cmdline and name.encode() in cmdline, cmdline
+        assert cmdline[1].endswith(b"/fixmesh") and cmdline[2] == b"session" and name.encode() in cmdline, cmdline
 
 
 CRASH_TOTAL = 6000

@@ -2,73 +2,83 @@
 
 from __future__ import annotations
 
-from actors.gateway.pair_policy import COMMAND_HOLD_S, PairPolicy
+from actors.fix.states import LOGGED_ON
+from actors.fix.states import SessionState as S
+from actors.gateway.pair_policy import (
+    COMMAND_HOLD_S,
+    DRIVEN_UNDER_WAY,
+    HANDLER_ENDED,
+    HANDLER_TRADING,
+    PairCommand,
+    PairPolicy,
+)
+from actors.gateway.vocabulary import CommandName, Connect, Disconnect, Logout
 
 
 def policy() -> PairPolicy:
     p = PairPolicy("client", "venue", driven_grace_s=10.0)
-    p.on_state("client", "DISCONNECTED", "session process started", 0.0, "c1")
-    p.on_state("venue", "DISCONNECTED", "session process started", 0.0, "v1")
+    p.on_state("client", S.DISCONNECTED, "session process started", 0.0, "c1")
+    p.on_state("venue", S.DISCONNECTED, "session process started", 0.0, "v1")
     return p
 
 
-def cmds(commands: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+def cmds(commands: list[PairCommand]) -> list[tuple[str, str]]:
     return [(c.session, c.cmd) for c in commands]
 
 
 def test_main_flow_user_logs_on_then_driven_connects() -> None:
     p = policy()
-    assert cmds(p.on_state("client", "CONNECTED", "Logon accepted", 1.0)) == [("venue", "connect")]
-    assert cmds(p.on_state("venue", "CONNECTING", "connecting", 1.1)) == []
-    assert cmds(p.on_state("venue", "CONNECTED", "Logon reply received", 1.2)) == []
+    assert cmds(p.on_state("client", S.CONNECTED, "Logon accepted", 1.0)) == [("venue", "connect")]
+    assert cmds(p.on_state("venue", S.CONNECTING, "connecting", 1.1)) == []
+    assert cmds(p.on_state("venue", S.CONNECTED, "Logon reply received", 1.2)) == []
 
 
 def test_user_logout_disconnects_the_driven() -> None:
     p = policy()
-    p.on_state("client", "CONNECTED", "", 1.0)
-    p.on_state("venue", "CONNECTED", "", 1.1)
-    [c] = p.on_state("client", "DISCONNECTED", "Logout exchange complete", 2.0)
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.CONNECTED, "", 1.1)
+    [c] = p.on_state("client", S.DISCONNECTED, "Logout exchange complete", 2.0)
     assert (c.session, c.cmd) == ("venue", "disconnect") and "Logout exchange complete" in c.text
 
 
 def test_user_connection_break_disconnects_the_driven() -> None:
     p = policy()
-    p.on_state("client", "CONNECTED", "", 1.0)
-    p.on_state("venue", "CONNECTED", "", 1.1)
-    assert cmds(p.on_state("client", "DISCONNECTED_ABNORMALLY", "connection reset", 2.0)) == [("venue", "disconnect")]
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.CONNECTED, "", 1.1)
+    assert cmds(p.on_state("client", S.DISCONNECTED_ABNORMALLY, "connection reset", 2.0)) == [("venue", "disconnect")]
 
 
 def test_driven_reconnecting_is_left_alone_and_giving_up_logs_the_user_out() -> None:
     p = policy()
-    p.on_state("client", "CONNECTED", "", 1.0)
-    p.on_state("venue", "CONNECTED", "", 1.1)
-    assert cmds(p.on_state("venue", "DISCONNECTED_ABNORMALLY", "connection lost", 2.0)) == []
-    assert cmds(p.on_state("venue", "RECONNECTING", "next try in 2 s", 2.0)) == []
-    [c] = p.on_state("venue", "DISCONNECTED", "connection refused; gave up after 3 tries", 9.0)
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.CONNECTED, "", 1.1)
+    assert cmds(p.on_state("venue", S.DISCONNECTED_ABNORMALLY, "connection lost", 2.0)) == []
+    assert cmds(p.on_state("venue", S.RECONNECTING, "next try in 2 s", 2.0)) == []
+    [c] = p.on_state("venue", S.DISCONNECTED, "connection refused; gave up after 3 tries", 9.0)
     assert (c.session, c.cmd) == ("client", "logout") and "gave up after 3 tries" in c.text
 
 
 def test_venue_unreachable_at_logon_logs_the_user_out_with_the_reason() -> None:
     p = policy()
-    assert cmds(p.on_state("client", "CONNECTED", "", 1.0)) == [("venue", "connect")]
-    p.on_state("venue", "CONNECTING", "connecting to 127.0.0.1:9877 (try 1)", 1.0)
-    p.on_state("venue", "DISCONNECTED_ABNORMALLY", "Connection refused", 1.1)
-    [c] = p.on_state("venue", "DISCONNECTED", "Connection refused; gave up after 1 tries", 1.2)
+    assert cmds(p.on_state("client", S.CONNECTED, "", 1.0)) == [("venue", "connect")]
+    p.on_state("venue", S.CONNECTING, "connecting to 127.0.0.1:9877 (try 1)", 1.0)
+    p.on_state("venue", S.DISCONNECTED_ABNORMALLY, "Connection refused", 1.1)
+    [c] = p.on_state("venue", S.DISCONNECTED, "Connection refused; gave up after 1 tries", 1.2)
     assert c.cmd == "logout" and "Connection refused" in c.text
 
 
 def test_a_restarted_driven_is_connected_again() -> None:
     p = policy()
-    p.on_state("client", "CONNECTED", "", 1.0)
-    p.on_state("venue", "CONNECTED", "", 1.1)
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.CONNECTED, "", 1.1)
     # kill -9: a new process reports DISCONNECTED before the broker noticed the old one went
-    assert cmds(p.on_state("venue", "DISCONNECTED", "session process started", 3.0, "v2")) == [("venue", "connect")]
+    assert cmds(p.on_state("venue", S.DISCONNECTED, "session process started", 3.0, "v2")) == [("venue", "connect")]
 
 
 def test_a_driven_that_stays_gone_logs_the_user_out_after_the_grace_period() -> None:
     p = policy()
-    p.on_state("client", "CONNECTED", "", 1.0)
-    p.on_state("venue", "CONNECTED", "", 1.1)
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.CONNECTED, "", 1.1)
     assert cmds(p.on_actor("venue", False, 2.0)) == []
     assert cmds(p.reconcile(11.0)) == []
     assert cmds(p.reconcile(12.5)) == [("client", "logout")]
@@ -76,35 +86,35 @@ def test_a_driven_that_stays_gone_logs_the_user_out_after_the_grace_period() -> 
 
 def test_a_dead_handler_disconnects_the_driven() -> None:
     p = policy()
-    p.on_state("client", "CONNECTED", "", 1.0)
-    p.on_state("venue", "CONNECTED", "", 1.1)
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.CONNECTED, "", 1.1)
     assert cmds(p.on_actor("client", False, 2.0)) == [("venue", "disconnect")]
 
 
 def test_a_restarted_coordinator_learns_states_and_carries_on() -> None:
     fresh = PairPolicy("client", "venue")
-    assert cmds(fresh.on_state("venue", "CONNECTED", "", 0.0, "v1")) == []
-    assert cmds(fresh.on_state("client", "CONNECTED", "", 0.0, "c1")) == []
+    assert cmds(fresh.on_state("venue", S.CONNECTED, "", 0.0, "v1")) == []
+    assert cmds(fresh.on_state("client", S.CONNECTED, "", 0.0, "c1")) == []
     # and a half-finished pair is finished
     fresh2 = PairPolicy("client", "venue")
-    fresh2.on_state("venue", "DISCONNECTED", "", 0.0, "v1")
-    assert cmds(fresh2.on_state("client", "CONNECTED", "", 0.0, "c1")) == [("venue", "connect")]
+    fresh2.on_state("venue", S.DISCONNECTED, "", 0.0, "v1")
+    assert cmds(fresh2.on_state("client", S.CONNECTED, "", 0.0, "c1")) == [("venue", "connect")]
 
 
 def test_commands_are_not_repeated_while_nothing_changes() -> None:
     p = policy()
-    assert cmds(p.on_state("client", "CONNECTED", "", 1.0)) == [("venue", "connect")]
+    assert cmds(p.on_state("client", S.CONNECTED, "", 1.0)) == [("venue", "connect")]
     assert cmds(p.reconcile(2.0)) == []
     assert cmds(p.reconcile(1.0 + COMMAND_HOLD_S + 0.1)) == [("venue", "connect")]
 
 
 def test_a_new_logon_after_a_venue_logout_connects_again() -> None:
     p = policy()
-    p.on_state("client", "CONNECTED", "", 1.0)
-    p.on_state("venue", "CONNECTED", "", 1.1)
-    assert cmds(p.on_state("venue", "DISCONNECTED", "Logout exchange complete: closing", 2.0)) == [("client", "logout")]
-    p.on_state("client", "DISCONNECTED", "Logout exchange complete", 2.1)
-    assert cmds(p.on_state("client", "CONNECTED", "Logon accepted", 5.0)) == [("venue", "connect")]
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.CONNECTED, "", 1.1)
+    assert cmds(p.on_state("venue", S.DISCONNECTED, "Logout exchange complete: closing", 2.0)) == [("client", "logout")]
+    p.on_state("client", S.DISCONNECTED, "Logout exchange complete", 2.1)
+    assert cmds(p.on_state("client", S.CONNECTED, "Logon accepted", 5.0)) == [("venue", "connect")]
 
 
 def test_a_stale_status_reply_does_not_undo_a_newer_state_event() -> None:
@@ -114,19 +124,64 @@ def test_a_stale_status_reply_does_not_undo_a_newer_state_event() -> None:
     count of state changes, the old DISCONNECTED read as "the venue session ended".
     """
     p = PairPolicy("client", "venue", driven_grace_s=10.0)
-    p.on_state("client", "DISCONNECTED", "session process started", 0.0, "c1", version=0)
-    p.on_state("venue", "DISCONNECTED", "session process started", 0.0, "v1", version=0)
-    assert cmds(p.on_state("client", "CONNECTED", "Logon accepted", 1.0, "c1", version=3)) == [("venue", "connect")]
-    assert cmds(p.on_state("venue", "CONNECTING", "connecting", 1.1, "v1", version=1)) == []
-    assert cmds(p.on_state("venue", "DISCONNECTED", "session process started", 1.2, "v1", version=0)) == []
-    assert p.driven.state == "CONNECTING"
+    p.on_state("client", S.DISCONNECTED, "session process started", 0.0, "c1", version=0)
+    p.on_state("venue", S.DISCONNECTED, "session process started", 0.0, "v1", version=0)
+    assert cmds(p.on_state("client", S.CONNECTED, "Logon accepted", 1.0, "c1", version=3)) == [("venue", "connect")]
+    assert cmds(p.on_state("venue", S.CONNECTING, "connecting", 1.1, "v1", version=1)) == []
+    assert cmds(p.on_state("venue", S.DISCONNECTED, "session process started", 1.2, "v1", version=0)) == []
+    assert p.driven.state is S.CONNECTING
     # A real end of the venue session, newer than anything seen, still logs the user out.
-    [c] = p.on_state("venue", "DISCONNECTED", "Connection refused; gave up after 1 tries", 2.0, "v1", version=3)
+    [c] = p.on_state("venue", S.DISCONNECTED, "Connection refused; gave up after 1 tries", 2.0, "v1", version=3)
     assert (c.session, c.cmd) == ("client", "logout") and "gave up" in c.text
 
 
 def test_a_new_process_starts_its_count_again() -> None:
     p = PairPolicy("client", "venue", driven_grace_s=10.0)
-    p.on_state("venue", "CONNECTED", "", 0.0, "v1", version=7)
-    p.on_state("venue", "DISCONNECTED", "session process started", 1.0, "v2", version=0)
-    assert p.driven.state == "DISCONNECTED"
+    p.on_state("venue", S.CONNECTED, "", 0.0, "v1", version=7)
+    p.on_state("venue", S.DISCONNECTED, "session process started", 1.0, "v2", version=0)
+    assert p.driven.state is S.DISCONNECTED
+
+
+# ----------------------------------------------------------------- the sets and the commands
+
+
+def test_every_state_is_judged_for_the_handler() -> None:
+    """A state added to the core must be placed on purpose: trading, ended, or one only an initiator is in."""
+    initiator_only = {S.CONNECTING, S.RECONNECTING}
+    assert HANDLER_TRADING.isdisjoint(HANDLER_ENDED) and HANDLER_ENDED.isdisjoint(initiator_only)
+    assert HANDLER_TRADING | HANDLER_ENDED | initiator_only == set(S)
+
+
+def test_trading_is_narrower_than_the_cores_logged_on() -> None:
+    """The core counts a session logging out as logged on; the policy does not let such a user trade."""
+    assert HANDLER_TRADING < LOGGED_ON
+    assert LOGGED_ON - HANDLER_TRADING <= HANDLER_ENDED
+    assert HANDLER_TRADING <= DRIVEN_UNDER_WAY
+
+
+def test_commands_are_the_vocabularys_and_say_why_with_state_names() -> None:
+    p = policy()
+    [connect] = p.on_state("client", S.CONNECTED, "Logon accepted", 1.0)
+    assert connect.command == Connect() and connect.cmd is CommandName.CONNECT and connect.text == ""
+    assert connect.command.to_body() == {"cmd": "connect"}
+    p.on_state("venue", S.CONNECTED, "", 1.1)
+    [disconnect] = p.on_state("client", S.WAITING_FOR_LOGOFF, "Logout requested", 2.0)
+    assert disconnect.command == Disconnect("end user's session ended: Logout requested")
+    assert disconnect.why == "client is WAITING_FOR_LOGOFF"
+    assert disconnect.command.to_body() == {"cmd": "disconnect", "text": disconnect.text}
+
+
+def test_a_dead_handler_is_named_down() -> None:
+    p = policy()
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.CONNECTED, "", 1.1)
+    [c] = p.on_actor("client", False, 2.0)
+    assert c.why == "client is down" and c.text == "end user's session ended: session process down"
+
+
+def test_a_logout_of_the_handler_carries_its_text() -> None:
+    p = policy()
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.CONNECTED, "", 1.1)
+    [c] = p.on_state("venue", S.DISCONNECTED, "Logout exchange complete", 2.0)
+    assert c.command == Logout("venue session ended: Logout exchange complete") and c.why == c.text

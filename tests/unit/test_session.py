@@ -8,11 +8,11 @@ from actors.fix.codec import Framer, encode, parse
 from actors.fix.config import Role
 from actors.fix.hooks import SessionHooks
 from actors.fix.message import Message
-from actors.fix.outputs import Disconnect, StateChanged
+from actors.fix.outputs import Disconnect, StateChanged, Withheld
 from actors.fix.session import Session
 from actors.fix.states import TRANSITIONS
 from actors.fix.states import SessionState as S
-from actors.fix.timefmt import TimestampFormatter
+from actors.fix.timefmt import Instant, TimestampFormatter
 from actors.store import MemoryStore
 from tests.pair import FakeClock, RecordingApp, SessionPair, app_payloads, make_config, send_orders
 
@@ -175,8 +175,8 @@ def test_a_batch_is_written_after_its_messages_are_synced_and_before_the_sequenc
 
 def test_resend_merges_session_messages_and_vetoed_ones_into_gap_fills() -> None:
     class Veto(SessionHooks):
-        def on_resend(self, message: Message) -> bool:
-            return message.get(11) != b"2"
+        def on_resend(self, message: Message, now: Instant) -> str | None:
+            return "order 2 withheld" if message.get(11) == b"2" else None
 
     pair = SessionPair()
     pair.initiator.driver.session.hooks = Veto()
@@ -188,11 +188,13 @@ def test_resend_merges_session_messages_and_vetoed_ones_into_gap_fills() -> None
     send_orders(pair.initiator, [4])
     pair.pump()
     assert app_payloads(pair.acceptor.app.messages) == [b"1", b"3", b"4"]
+    withheld = [o for o in pair.initiator.app.outputs if isinstance(o, Withheld)]
+    assert [(o.message.get(11), o.reason) for o in withheld] == [(b"2", "order 2 withheld")]
 
 
 def test_logon_refused_by_the_application_gets_a_logout_with_its_text() -> None:
     class Refuse(SessionHooks):
-        def on_logon_request(self, logon: Message) -> str | None:
+        def on_logon_request(self, logon: Message, now: Instant) -> str | None:
             return "bad password" if logon.get(554) != b"secret" else None
 
     pair = SessionPair(password="wrong")
@@ -411,7 +413,7 @@ def test_messages_sent_while_the_logon_awaits_its_reply_go_out_as_new_once_logge
     pair = SessionPair()
     for side in (pair.acceptor, pair.initiator):
         side.end = LinkEnd()
-    pair.initiator.driver.run(pair.initiator.driver.session.start_connecting(pair.clock()))
+    pair.initiator.driver.start_connecting()
     pair.acceptor.driver.attach(pair.acceptor.end)  # type: ignore[arg-type]
     pair.initiator.driver.attach(pair.initiator.end)  # type: ignore[arg-type]  # Logon 1 is on its way
     send_orders(pair.initiator, [1, 2])  # numbered 2 and 3, stored, not yet written

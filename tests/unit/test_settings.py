@@ -32,7 +32,7 @@ def test_the_shipped_demo_topology_loads() -> None:
     assert client.config.role is Role.ACCEPTOR and venue.config.role is Role.INITIATOR
     assert client.peer == "venue" and venue.peer == "client"
     assert venue.reconnect_max_tries == 3
-    assert client.store.path == (ROOT / "var" / "store").resolve()
+    assert client.store.directory == (ROOT / "var" / "store").resolve()
 
 
 def test_defaults_apply_and_sessions_override(tmp_path: Path) -> None:

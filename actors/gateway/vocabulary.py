@@ -1,0 +1,584 @@
+"""The gateway's vocabulary: the commands a session actor obeys, its replies, and the events the gateway publishes.
+
+``broker.protocol`` knows the envelope; this module knows what travels inside
+it for the gateway. Every writer builds a body with ``to_body()`` and every
+reader parses one with ``from_body()``, so a field renamed here is renamed
+for every process, and mypy follows each use. The maps themselves (msgpack,
+``docs/bus.md``) are the ones the gateway always sent: same keys, same key
+order, same values; monitors, tests and other processes read them.
+
+Rules:
+
+* ``to_body()`` gives exactly the map that goes on the wire.
+* ``from_body()`` never raises: a body that is not what it claims to be gives
+  ``Malformed``, whose ``error`` says why in words fit for a reply or a log
+  line. A key it does not know is ignored, because a newer writer may add one.
+* ``incarnation`` and ``state_changes`` may be missing from a state event or
+  a status reply: an actor older than them sends none, and the coordinator
+  treats their absence as "unknown" (``actors/gateway/pair_policy.py``).
+* State names are ``SessionState`` members, read from their values: a state
+  renamed in the session core breaks the build here, not the gateway at run
+  time.
+* Command names are a ``StrEnum`` rather than a ``Literal``: operator tools
+  enumerate them at run time (``fixmesh ctl``'s choices, the parser's table,
+  a test over every name), and each member *is* the string on the wire, so
+  comparing it with received text needs no conversion. A ``Literal`` would
+  need a tuple of the same names kept in step by hand.
+
+Topics (``session.<name>.state`` and so on) are functions here; the prefixes
+they start with are ``broker.protocol``'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, Self
+
+from actors.fix.outputs import SessionEvent, StateChanged
+from actors.fix.states import SessionState
+from broker import protocol
+
+# ----------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A body that is not what it claims to be; ``error`` says what is wrong with it."""
+
+    error: str
+
+    def __str__(self) -> str:
+        return self.error
+
+
+class _Invalid(Exception):
+    """Raised by the field readers below and turned into ``Malformed`` before ``from_body`` returns."""
+
+
+#: How much of a bad value an error quotes: enough to recognise it, not a whole payload in a log line.
+_QUOTED_CHARS = 60
+
+
+def _quoted(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _QUOTED_CHARS else text[: _QUOTED_CHARS - 3] + "..."
+
+
+def _map(body: object, what: str) -> Mapping[Any, Any]:
+    if not isinstance(body, Mapping):
+        raise _Invalid(f"{what} is not a map but {type(body).__name__}")
+    return body
+
+
+def _bad(what: str, key: str, value: object, expected: str) -> _Invalid:
+    shown = "missing" if value is None else _quoted(value)
+    return _Invalid(f"{what}: {key} is {shown}; expected {expected}")
+
+
+def _text(body: Mapping[Any, Any], key: str, what: str, default: str | None = None) -> str:
+    """A string field; ``default`` (when given) stands in for a missing or null one."""
+    value = body.get(key)
+    if isinstance(value, str):
+        return value
+    if value is None and default is not None:
+        return default
+    raise _bad(what, key, value, "a string")
+
+
+def _int(body: Mapping[Any, Any], key: str, what: str) -> int:
+    value = body.get(key)
+    # ``True`` is an ``int`` in Python but never a count or a number on this bus.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise _bad(what, key, value, "an integer")
+
+
+def _optional_int(body: Mapping[Any, Any], key: str, what: str) -> int | None:
+    return None if body.get(key) is None else _int(body, key, what)
+
+
+def _bool(body: Mapping[Any, Any], key: str, what: str) -> bool:
+    value = body.get(key)
+    if isinstance(value, bool):
+        return value
+    raise _bad(what, key, value, "true or false")
+
+
+_STATES: dict[str, SessionState] = {state.value: state for state in SessionState}
+
+
+def _state(body: Mapping[Any, Any], key: str, what: str) -> SessionState:
+    value = body.get(key)
+    state = _STATES.get(value) if isinstance(value, str) else None
+    if state is None:
+        raise _bad(what, key, value, "a session state name")
+    return state
+
+
+# ----------------------------------------------------------------- commands
+
+
+class CommandName(StrEnum):
+    """Every command a session actor obeys: the ``cmd`` of a ``command`` envelope's body."""
+
+    STATUS = "status"
+    CONNECT = "connect"
+    DISCONNECT = "disconnect"
+    LOGOUT = "logout"
+    RESET_SEQNUMS = "reset_seqnums"
+    SET_SEQNUMS = "set_seqnums"
+    SWITCH_CONNECTION = "switch_connection"
+
+
+_COMMAND_NAMES: dict[str, CommandName] = {name.value: name for name in CommandName}
+
+#: The refusal of a body that names no command; the text the actors always answered with.
+NOT_A_COMMAND = "a command is a map with 'cmd'"
+
+
+def _command_fields(body: object, cmd: CommandName) -> Mapping[Any, Any]:
+    if not isinstance(body, Mapping) or not isinstance(body.get("cmd"), str):
+        raise _Invalid(NOT_A_COMMAND)
+    if body["cmd"] != cmd:
+        raise _Invalid(f"not a {cmd} command but {_quoted(body['cmd'])}")
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class _Bare:
+    """A command without arguments: ``{"cmd": name}``."""
+
+    cmd: ClassVar[CommandName]
+
+    def to_body(self) -> dict[str, Any]:
+        return {"cmd": self.cmd.value}
+
+    @classmethod
+    def from_body(cls, body: object) -> Self | Malformed:
+        try:
+            _command_fields(body, cls.cmd)
+        except _Invalid as exc:
+            return Malformed(str(exc))
+        return cls()
+
+
+@dataclass(frozen=True, slots=True)
+class _WithText:
+    """A command with an optional free text: ``{"cmd": name, "text": text}``, ``text`` only when not empty.
+
+    An empty text and no text mean the same to the session (no Text(58) on the
+    Logout, the default reason), so they are one value here: ``""``.
+    """
+
+    text: str = ""
+    cmd: ClassVar[CommandName]
+
+    def to_body(self) -> dict[str, Any]:
+        return {"cmd": self.cmd.value, "text": self.text} if self.text else {"cmd": self.cmd.value}
+
+    @classmethod
+    def from_body(cls, body: object) -> Self | Malformed:
+        try:
+            return cls(_text(_command_fields(body, cls.cmd), "text", cls.cmd.value, default=""))
+        except _Invalid as exc:
+            return Malformed(str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class Status(_Bare):
+    """Report where the session stands (every accepted command answers with that too)."""
+
+    cmd: ClassVar[CommandName] = CommandName.STATUS
+
+
+@dataclass(frozen=True, slots=True)
+class Connect(_Bare):
+    """Initiator: start connecting, and reconnecting, to the counterparty."""
+
+    cmd: ClassVar[CommandName] = CommandName.CONNECT
+
+
+@dataclass(frozen=True, slots=True)
+class ResetSeqNums(_Bare):
+    """Both sequence numbers back to 1; only while the session is offline."""
+
+    cmd: ClassVar[CommandName] = CommandName.RESET_SEQNUMS
+
+
+@dataclass(frozen=True, slots=True)
+class Logout(_WithText):
+    """Stop reconnecting and log out; ``text`` goes in the Logout's Text(58)."""
+
+    cmd: ClassVar[CommandName] = CommandName.LOGOUT
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect(_WithText):
+    """Stop reconnecting; log out when logged on, else drop the connection. ``text`` is the reason."""
+
+    cmd: ClassVar[CommandName] = CommandName.DISCONNECT
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchConnection(_WithText):
+    """Initiator with a backup: move to the other connection now; ``text`` says why."""
+
+    cmd: ClassVar[CommandName] = CommandName.SWITCH_CONNECTION
+
+
+#: The refusal of a ``set_seqnums`` with a number that is not one; the text the actors always answered with.
+BAD_SEQNUMS = "next_sender / next_target must be positive integers"
+
+
+@dataclass(frozen=True, slots=True)
+class SetSeqNums:
+    """Operator override of the next outgoing and the next expected incoming number; None leaves one as it is.
+
+    Both keys are always on the wire, null when not given, as ``fixmesh ctl`` always sent them.
+    """
+
+    next_sender: int | None = None
+    next_target: int | None = None
+    cmd: ClassVar[CommandName] = CommandName.SET_SEQNUMS
+
+    def to_body(self) -> dict[str, Any]:
+        return {"cmd": self.cmd.value, "next_sender": self.next_sender, "next_target": self.next_target}
+
+    @classmethod
+    def from_body(cls, body: object) -> SetSeqNums | Malformed:
+        try:
+            fields = _command_fields(body, cls.cmd)
+        except _Invalid as exc:
+            return Malformed(str(exc))
+        sender, target = fields.get("next_sender"), fields.get("next_target")
+        if not all(_positive_or_none(v) for v in (sender, target)):
+            return Malformed(BAD_SEQNUMS)
+        return cls(sender, target)
+
+
+def _positive_or_none(value: object) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+
+
+Command = Status | Connect | Disconnect | Logout | ResetSeqNums | SetSeqNums | SwitchConnection
+
+#: One type per name; ``parse_command`` looks the name up here.
+COMMAND_TYPES: tuple[type[Command], ...] = (Status, Connect, Disconnect, Logout, ResetSeqNums, SetSeqNums,
+                                            SwitchConnection)
+_PARSERS: dict[str, Callable[[object], Command | Malformed]] = {t.cmd.value: t.from_body for t in COMMAND_TYPES}
+
+
+def parse_command(body: object) -> Command | Malformed:
+    """The typed command of a ``command`` envelope's body, or why it is none (the actor refuses with that)."""
+    if not isinstance(body, Mapping) or not isinstance(cmd := body.get("cmd"), str):
+        return Malformed(NOT_A_COMMAND)
+    parse = _PARSERS.get(cmd)
+    if parse is None:
+        return Malformed(f"unknown command {cmd!r}")
+    return parse(body)
+
+
+# ----------------------------------------------------------------- replies
+
+#: Keys the actor adds to its session core's own status report.
+_ACTOR_STATUS_KEYS = frozenset({"name", "role", "pid", "connected", "awaiting_ack", "incarnation", "reason",
+                                "state_changes"})
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReply:
+    """The answer to every command the actor carried out: ``{"ok": true, "status": {...}}``.
+
+    ``core`` is the session core's own report as ``Session.status()`` gives it
+    (state, sequence numbers, heartbeat interval, queue, resend range) and is
+    passed through untouched: the core owns its shape. ``state`` is the one
+    entry of it the coordinator reasons about, typed.
+    """
+
+    state: SessionState
+    name: str
+    role: str
+    pid: int
+    connected: bool
+    awaiting_ack: int
+    incarnation: str
+    #: Why the session is in its state (the reason of the last state change).
+    reason: str
+    #: State changes this process has made so far; None from an actor that does not count them.
+    state_changes: int | None
+    core: Mapping[str, object] = field(default_factory=dict)
+
+    def to_body(self) -> dict[str, Any]:
+        return {"ok": True, "status": {
+            **self.core, "state": self.state.value, "name": self.name, "role": self.role, "pid": self.pid,
+            "connected": self.connected, "awaiting_ack": self.awaiting_ack, "incarnation": self.incarnation,
+            "reason": self.reason, "state_changes": self.state_changes}}
+
+    @classmethod
+    def from_body(cls, body: object) -> StatusReply | Malformed:
+        what = "status reply"
+        try:
+            reply = _map(body, what)
+            if reply.get("ok") is not True:
+                raise _bad(what, "ok", reply.get("ok"), "true")
+            status = _map(reply.get("status"), f"{what}'s status")
+            core = {key: value for key, value in status.items() if key not in _ACTOR_STATUS_KEYS}
+            return cls(_state(status, "state", what), _text(status, "name", what), _text(status, "role", what),
+                       _int(status, "pid", what), _bool(status, "connected", what),
+                       _int(status, "awaiting_ack", what), _text(status, "incarnation", what, default=""),
+                       _text(status, "reason", what, default=""), _optional_int(status, "state_changes", what),
+                       core)
+        except _Invalid as exc:
+            return Malformed(str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The answer to a command the actor did not carry out: ``{"ok": false, "error": why}``."""
+
+    error: str
+
+    def to_body(self) -> dict[str, Any]:
+        return {"ok": False, "error": self.error}
+
+    @classmethod
+    def from_body(cls, body: object) -> Refused | Malformed:
+        what = "refusal"
+        try:
+            reply = _map(body, what)
+            if reply.get("ok") is not False:
+                raise _bad(what, "ok", reply.get("ok"), "false")
+            return cls(_text(reply, "error", what))
+        except _Invalid as exc:
+            return Malformed(str(exc))
+
+
+Reply = StatusReply | Refused
+
+
+def parse_reply(body: object) -> Reply | Malformed:
+    """A ``reply`` envelope's body, typed: the status after a command, or why the command was refused."""
+    if isinstance(body, Mapping) and body.get("ok") is False:
+        return Refused.from_body(body)
+    return StatusReply.from_body(body)
+
+
+# ----------------------------------------------------------------- topics
+
+#: The last part of the topics a session actor publishes besides its session events' kinds.
+STATE = "state"
+REJECTED = "rejected"
+SWITCH = "switch"
+#: What every session topic starts with (the coordinator subscribes to it).
+SESSION_TOPICS = "session."
+#: Published once by the coordinator when it starts.
+COORDINATOR_STARTED = "coordinator.started"
+
+
+def state_topic(session: str) -> str:
+    """``session.<name>.state``: every state change of the session (``StateEvent``)."""
+    return protocol.session_topic(session, STATE)
+
+
+def session_event_topic(session: str, kind: str) -> str:
+    """``session.<name>.<kind>``: logon, logout, resend, reject, seqreset, ... (``SessionEventBody``)."""
+    return protocol.session_topic(session, kind)
+
+
+def rejected_topic(session: str) -> str:
+    """``session.<name>.rejected``: a message sent back to its origin unsent (``RejectedEvent``)."""
+    return protocol.session_topic(session, REJECTED)
+
+
+def switch_topic(session: str) -> str:
+    """``session.<name>.switch``: an initiator moved to its other connection (``SwitchEvent``)."""
+    return protocol.session_topic(session, SWITCH)
+
+
+def pair_topic(pair: str, cmd: CommandName) -> str:
+    """``pair.<handler>-<driven>.<cmd>``: a command the coordinator sent for a pair (``PairCommandEvent``)."""
+    return f"pair.{pair}.{cmd.value}"
+
+
+def parse_session_topic(topic: str) -> tuple[str, str] | None:
+    """``(name, what)`` of a ``session.<name>.<what>`` topic, else None; a name may contain dots."""
+    if not topic.startswith(SESSION_TOPICS):
+        return None
+    name, dot, what = topic[len(SESSION_TOPICS):].rpartition(".")
+    if not dot or not name or not what:
+        return None
+    return name, what
+
+
+# ----------------------------------------------------------------- event bodies
+
+
+@dataclass(frozen=True, slots=True)
+class StateEvent:
+    """The body of ``session.<name>.state``.
+
+    ``incarnation`` tells one process of the session from the next, and
+    ``state_changes`` counts its changes so far: with them the coordinator
+    tells a restart and a stale report from news.
+    """
+
+    old: SessionState
+    new: SessionState
+    reason: str
+    next_sender: int
+    next_target: int
+    time_ns: int
+    incarnation: str = ""
+    state_changes: int | None = None
+
+    @classmethod
+    def of(cls, change: StateChanged, incarnation: str, state_changes: int) -> StateEvent:
+        return cls(change.old, change.new, change.reason, change.next_sender, change.next_target, change.utc_ns,
+                   incarnation, state_changes)
+
+    def to_body(self) -> dict[str, Any]:
+        return {"old": self.old.value, "new": self.new.value, "reason": self.reason,
+                "next_sender": self.next_sender, "next_target": self.next_target, "time_ns": self.time_ns,
+                "incarnation": self.incarnation, "state_changes": self.state_changes}
+
+    @classmethod
+    def from_body(cls, body: object) -> StateEvent | Malformed:
+        what = "state event"
+        try:
+            b = _map(body, what)
+            return cls(_state(b, "old", what), _state(b, "new", what), _text(b, "reason", what),
+                       _int(b, "next_sender", what), _int(b, "next_target", what), _int(b, "time_ns", what),
+                       _text(b, "incarnation", what, default=""), _optional_int(b, "state_changes", what))
+        except _Invalid as exc:
+            return Malformed(str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEventBody:
+    """The body of ``session.<name>.<kind>``: a session-level occurrence (``actors.fix.outputs.SessionEvent``)."""
+
+    kind: str
+    text: str
+    next_sender: int
+    next_target: int
+    time_ns: int
+
+    @classmethod
+    def of(cls, event: SessionEvent) -> SessionEventBody:
+        return cls(event.kind, event.text, event.next_sender, event.next_target, event.utc_ns)
+
+    def to_body(self) -> dict[str, Any]:
+        return {"kind": self.kind, "text": self.text, "next_sender": self.next_sender,
+                "next_target": self.next_target, "time_ns": self.time_ns}
+
+    @classmethod
+    def from_body(cls, body: object) -> SessionEventBody | Malformed:
+        what = "session event"
+        try:
+            b = _map(body, what)
+            return cls(_text(b, "kind", what), _text(b, "text", what), _int(b, "next_sender", what),
+                       _int(b, "next_target", what), _int(b, "time_ns", what))
+        except _Invalid as exc:
+            return Malformed(str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    """The body of ``session.<name>.rejected``: a message that outlived its time-to-live went back unsent."""
+
+    msg_type: str
+    seq: int
+    text: str
+    #: ClOrdID(11) of the message, "" when it has none.
+    cl_ord_id: str = ""
+
+    def to_body(self) -> dict[str, Any]:
+        return {"kind": REJECTED, "msg_type": self.msg_type, "seq": self.seq, "text": self.text,
+                "cl_ord_id": self.cl_ord_id}
+
+    @classmethod
+    def from_body(cls, body: object) -> RejectedEvent | Malformed:
+        what = "rejected event"
+        try:
+            b = _map(body, what)
+            if b.get("kind") != REJECTED:
+                raise _bad(what, "kind", b.get("kind"), repr(REJECTED))
+            return cls(_text(b, "msg_type", what), _int(b, "seq", what), _text(b, "text", what),
+                       _text(b, "cl_ord_id", what, default=""))
+        except _Invalid as exc:
+            return Malformed(str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchEvent:
+    """The body of ``session.<name>.switch``: ``{"from", "to", "why"}``, each connection as the initiator names it."""
+
+    #: The connection left (``from`` on the wire), e.g. ``primary 127.0.0.1:9877``.
+    old: str
+    #: The connection moved to (``to`` on the wire).
+    new: str
+    why: str
+
+    def to_body(self) -> dict[str, Any]:
+        return {"from": self.old, "to": self.new, "why": self.why}
+
+    @classmethod
+    def from_body(cls, body: object) -> SwitchEvent | Malformed:
+        what = "switch event"
+        try:
+            b = _map(body, what)
+            return cls(_text(b, "from", what), _text(b, "to", what), _text(b, "why", what))
+        except _Invalid as exc:
+            return Malformed(str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class PairCommandEvent:
+    """The body of ``pair.<pair>.<cmd>``: a command the coordinator decided on, and whether the bus took it."""
+
+    session: str
+    cmd: CommandName
+    text: str
+    why: str
+    sent: bool
+
+    def to_body(self) -> dict[str, Any]:
+        return {"session": self.session, "cmd": self.cmd.value, "text": self.text, "why": self.why,
+                "sent": self.sent}
+
+    @classmethod
+    def from_body(cls, body: object) -> PairCommandEvent | Malformed:
+        what = "pair command event"
+        try:
+            b = _map(body, what)
+            name = b.get("cmd")
+            cmd = _COMMAND_NAMES.get(name) if isinstance(name, str) else None
+            if cmd is None:
+                raise _bad(what, "cmd", name, "a command name")
+            return cls(_text(b, "session", what), cmd, _text(b, "text", what, default=""),
+                       _text(b, "why", what, default=""), _bool(b, "sent", what))
+        except _Invalid as exc:
+            return Malformed(str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinatorStarted:
+    """The body of ``coordinator.started``: the pairs it enforces, ``<handler>-<driven>`` each."""
+
+    pairs: tuple[str, ...]
+
+    def to_body(self) -> dict[str, Any]:
+        return {"pairs": list(self.pairs)}
+
+    @classmethod
+    def from_body(cls, body: object) -> CoordinatorStarted | Malformed:
+        what = "coordinator.started event"
+        try:
+            pairs = _map(body, what).get("pairs")
+            if not isinstance(pairs, list | tuple) or not all(isinstance(p, str) for p in pairs):
+                raise _bad(what, "pairs", pairs, "a list of pair names")
+            return cls(tuple(pairs))
+        except _Invalid as exc:
+            return Malformed(str(exc))
