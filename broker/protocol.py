@@ -82,6 +82,7 @@ MAX_FRAME_BYTES = 1 << 20
 #: Topic prefixes a bus client subscribes to for liveness and restarts.
 ACTOR_TOPICS = "actor."
 BROKER_TOPICS = "broker."
+SESSION_TOPICS = "session."
 
 #: ``undeliverable`` reasons.
 REASON_DOWN = "down"
@@ -170,7 +171,7 @@ def decode_event(frames: list[bytes]) -> tuple[str, dict[str, Any]]:
 
 def session_topic(name: str, what: str) -> str:
     """``session.<name>.<what>``: state, logon, logout, resend, reject, seqreset, ..."""
-    return f"session.{name}.{what}"
+    return f"{SESSION_TOPICS}{name}.{what}"
 
 
 def actor_topic(name: str, what: str) -> str:
@@ -180,9 +181,18 @@ def actor_topic(name: str, what: str) -> str:
 
 def parse_actor_topic(topic: str) -> tuple[str, str] | None:
     """``(name, what)`` of an ``actor.<name>.<what>`` topic, else None; a name may contain dots."""
-    if not topic.startswith(ACTOR_TOPICS):
+    return _parse_named_topic(topic, ACTOR_TOPICS)
+
+
+def parse_session_topic(topic: str) -> tuple[str, str] | None:
+    """``(name, what)`` of a ``session.<name>.<what>`` topic, else None; a name may contain dots."""
+    return _parse_named_topic(topic, SESSION_TOPICS)
+
+
+def _parse_named_topic(topic: str, prefix: str) -> tuple[str, str] | None:
+    if not topic.startswith(prefix):
         return None
-    name, dot, what = topic[len(ACTOR_TOPICS):].rpartition(".")
+    name, dot, what = topic[len(prefix):].rpartition(".")
     if not dot or not name or not what:
         return None
     return name, what

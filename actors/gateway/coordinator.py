@@ -13,14 +13,14 @@ It publishes ``coordinator.started`` and, for every command it sends,
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from typing import Any
 
 from actors.gateway.bus import BusClient
 from actors.gateway.pair_policy import PairCommand, PairPolicy
-from actors.gateway.topology import Topology, load_topology_or_report
+from actors.gateway.program import start, topology_parser
+from actors.gateway.topology import Topology
 from actors.gateway.vocabulary import (
     COORDINATOR_STARTED,
     SESSION_TOPICS,
@@ -37,7 +37,7 @@ from actors.gateway.vocabulary import (
 )
 from actors.shell import clock
 from actors.shell.loop import Loop
-from actors.shell.process import configure_logging, run_until_signalled
+from actors.shell.process import run_until_signalled
 from broker import protocol
 from broker.protocol import Envelope
 
@@ -161,16 +161,13 @@ class Coordinator:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fixmesh coordinator", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="the topology YAML file")
+    parser = topology_parser("fixmesh coordinator", __doc__)
     parser.add_argument("--driven-grace-s", type=float, default=10.0,
                         help="how long a Driven's process may be gone before its Handler's user is logged out")
-    parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    configure_logging(args.log_level)
-    topology = load_topology_or_report(args.config, "fixmesh coordinator")
-    if topology is None:
+    started = start(parser, argv)
+    if started is None:
         return 2
+    args, topology = started
     try:
         return Coordinator(topology, args.driven_grace_s).run()
     except Exception:

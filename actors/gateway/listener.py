@@ -9,16 +9,16 @@ nothing sent, and the log says why.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 
 from actors.fix.config import DEFAULT_QUALIFIER_TAG
-from actors.gateway.topology import Topology, load_topology_or_report
+from actors.gateway.program import start, topology_parser
+from actors.gateway.topology import Topology
 from actors.shell.acceptor import Acceptor, SessionKey
 from actors.shell.handoff import HandoffTarget, handoff_path
 from actors.shell.loop import Loop
-from actors.shell.process import configure_logging, run_until_signalled
+from actors.shell.process import run_until_signalled
 
 log = logging.getLogger("fixmesh.listener")
 
@@ -39,14 +39,10 @@ def build(topology: Topology, loop: Loop) -> list[Acceptor]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fixmesh listener", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="the topology YAML file")
-    parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    configure_logging(args.log_level)
-    topology = load_topology_or_report(args.config, "fixmesh listener")
-    if topology is None:
+    started = start(topology_parser("fixmesh listener", __doc__), argv)
+    if started is None:
         return 2
+    _args, topology = started
     loop = Loop()
     acceptors = build(topology, loop)
     if not acceptors:

@@ -20,7 +20,6 @@ for supervisord to restart it; SIGTERM logs out and exits 0.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -37,8 +36,9 @@ from actors.fix.states import OFFLINE
 from actors.fix.timefmt import Instant, parse_utc_timestamp
 from actors.gateway.bus import BusClient, Outcome
 from actors.gateway.forwarding import Chain, Forward, Journal, Origin, Verdict
+from actors.gateway.program import start, topology_parser
 from actors.gateway.rejection import rejection_for
-from actors.gateway.topology import ConfigError, SessionSettings, Topology, load_topology_or_report
+from actors.gateway.topology import ConfigError, SessionSettings, Topology
 from actors.gateway.vocabulary import (
     Connect,
     Disconnect,
@@ -65,7 +65,6 @@ from actors.shell.driver import SessionDriver
 from actors.shell.handoff import handoff_path
 from actors.shell.host import AcceptorSpec, HostSpec, InitiatorSpec, SessionHost, SessionSpec
 from actors.shell.initiator import Initiator
-from actors.shell.process import configure_logging
 from actors.shell.schedule import Schedule
 from actors.store import Durability
 from broker import protocol
@@ -407,15 +406,12 @@ def session_spec(settings: SessionSettings) -> SessionSpec:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fixmesh session", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="the topology YAML file")
+    parser = topology_parser("fixmesh session", __doc__)
     parser.add_argument("--session", required=True, help="the name of this session in the topology")
-    parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    configure_logging(args.log_level)
-    topology = load_topology_or_report(args.config, "fixmesh session")
-    if topology is None:
+    started = start(parser, argv)
+    if started is None:
         return 2
+    args, topology = started
     try:
         settings = topology.session(args.session)
     except ConfigError as exc:

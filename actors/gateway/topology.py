@@ -13,7 +13,6 @@ Names are QuickFIX's settings in snake_case where one exists
 from __future__ import annotations
 
 import difflib
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -446,12 +445,3 @@ def _check_unique(file: Path, sessions: Mapping[str, SessionSettings]) -> None:
                 raise ConfigError(
                     f"{file}: sessions.{name}.port: {s.host}:{s.port} is already the port of sessions.{other}; "
                     "acceptor sessions share a port only when each has a session_qualifier")
-
-
-def load_topology_or_report(path: str, prog: str) -> Topology | None:
-    """The topology, or None after printing its one clear error (the caller exits 2)."""
-    try:
-        return load_topology(path)
-    except ConfigError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return None

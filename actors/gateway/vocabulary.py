@@ -371,8 +371,8 @@ def parse_reply(body: object) -> Reply | Malformed:
 STATE = "state"
 REJECTED = "rejected"
 SWITCH = "switch"
-#: What every session topic starts with (the coordinator subscribes to it).
-SESSION_TOPICS = "session."
+#: What every session topic starts with (the coordinator subscribes to it); ``broker.protocol``'s.
+SESSION_TOPICS = protocol.SESSION_TOPICS
 #: Published once by the coordinator when it starts.
 COORDINATOR_STARTED = "coordinator.started"
 
@@ -402,14 +402,8 @@ def pair_topic(pair: str, cmd: CommandName) -> str:
     return f"pair.{pair}.{cmd.value}"
 
 
-def parse_session_topic(topic: str) -> tuple[str, str] | None:
-    """``(name, what)`` of a ``session.<name>.<what>`` topic, else None; a name may contain dots."""
-    if not topic.startswith(SESSION_TOPICS):
-        return None
-    name, dot, what = topic[len(SESSION_TOPICS):].rpartition(".")
-    if not dot or not name or not what:
-        return None
-    return name, what
+#: ``(name, what)`` of a ``session.<name>.<what>`` topic, else None (``broker.protocol``'s parser).
+parse_session_topic = protocol.parse_session_topic
 
 
 # ----------------------------------------------------------------- event bodies
