@@ -13,6 +13,7 @@ publishes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from actors.fix.message import Message
 from actors.fix.states import SessionState
@@ -96,13 +97,16 @@ class StateChanged:
     utc_ns: int
 
 
+#: Every ``SessionEvent.kind`` the session core emits (``session.<name>.<kind>`` on the bus).
+EVENT_KINDS: Final = frozenset({
+    "logon", "logout", "resend", "resend_request", "reject", "business_reject", "seqreset", "gap",
+    "test_request", "heartbeat_timeout", "garbled",
+})
+
+
 @dataclass(frozen=True, slots=True)
 class SessionEvent:
-    """A session-level occurrence worth publishing.
-
-    ``kind`` is one of: logon, logout, resend, resend_request, reject,
-    business_reject, seqreset, gap, test_request, heartbeat_timeout, garbled.
-    """
+    """A session-level occurrence worth publishing; ``kind`` is one of ``EVENT_KINDS``."""
 
     kind: str
     text: str

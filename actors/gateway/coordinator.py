@@ -7,6 +7,12 @@ rebuilt: at start, and every ``STATUS_EVERY_S`` afterwards, it asks every
 session for its status, so a restart of the coordinator (kill -9 included),
 of an actor, or a missed event changes nothing but a few seconds.
 
+A state event that arrives while the other half of its pair is still
+unknown (a coordinator that has just started: its first status requests can
+go out before the broker has welcomed it, and are then lost) makes it ask
+that half at once rather than at the next poll, so a user's Logon connects
+the Driven within milliseconds, not up to ``STATUS_EVERY_S`` later.
+
 It publishes ``coordinator.started`` and, for every command it sends,
 ``pair.<handler>-<driven>.<cmd>`` for operators (``actors.gateway.vocabulary``).
 """
@@ -46,6 +52,8 @@ log = logging.getLogger("fixmesh.coordinator")
 NAME = "coordinator"
 STATUS_EVERY_S = 2.0
 TICK_S = 0.5
+#: An unknown half is asked for its status at most this often outside the regular poll.
+ASK_UNKNOWN_EVERY_S = 0.1
 
 
 class Coordinator:
@@ -65,6 +73,8 @@ class Coordinator:
         self._status_due = 0.0
         #: Status commands in flight: command id -> session.
         self._asked: dict[str, str] = {}
+        #: When each session was last asked outside the regular poll (monotonic seconds).
+        self._asked_early_s: dict[str, float] = {}
 
     # ---------------------------------------------------------------- timers
 
@@ -81,13 +91,24 @@ class Coordinator:
                 self._execute(policy, policy.reconcile(now_s))
             self._tick_due = now_s + TICK_S
 
-    def _ask_status(self) -> None:
-        for session in self.by_session:
+    def _ask_status(self, sessions: list[str] | None = None) -> None:
+        for session in self.by_session if sessions is None else sessions:
             command_id = self.bus.command(session, Status().to_body())
             if command_id is not None:
                 self._asked[command_id] = session
         if len(self._asked) > 10 * len(self.by_session) + 100:
             self._asked.clear()  # answers that never came: sessions that are down
+
+    def _ask_unknown(self, policy: PairPolicy) -> None:
+        """Ask at once for the status of a half the policy has not heard of yet (not one known to be down)."""
+        now_s = clock.now().mono_s
+        unknown = [half.name for half in (policy.handler, policy.driven)
+                   if half.state is None and half.gone_since_s is None
+                   and now_s - self._asked_early_s.get(half.name, -1e9) >= ASK_UNKNOWN_EVERY_S]
+        for name in unknown:
+            self._asked_early_s[name] = now_s
+        if unknown:
+            self._ask_status(unknown)
 
     # ------------------------------------------------------------------ bus
 
@@ -130,6 +151,7 @@ class Coordinator:
                 return
             commands = policy.on_state(name, state.new, state.reason, clock.now().mono_s, state.incarnation,
                                        state.state_changes)
+            self._ask_unknown(policy)
         else:
             actor_topic = protocol.parse_actor_topic(topic)
             if actor_topic is None:

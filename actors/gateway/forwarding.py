@@ -19,16 +19,29 @@ B persists the last accepted number per origin epoch in a journal written
 it is about to use; on restart an entry counts only if B's store holds that
 outgoing number, so a crash between the two writes neither loses nor repeats
 a message.
+
+While the receiving session is not logged on to its counterparty (a
+Driven whose venue session is still connecting or reconnecting), forwards
+are not judged at all: ``Waiting`` holds them in memory, in arrival order,
+unacknowledged, so the sender keeps them and nothing is numbered or stored
+before it can go on the wire as a new message (docs/forwarding.md, "Waiting
+for the Logon"). A held forward that outlives its time-to-live is settled by
+rejection instead: ``Acceptance.reject`` and a journal line whose outgoing
+number is ``REJECTED``, so that a repeat of it after a crash is answered
+with the rejection again and never sent.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from actors.fix.timefmt import Instant
 
 log = logging.getLogger("fixmesh.forwarding")
 
@@ -58,12 +71,16 @@ class Forward:
     msg_type: str
     header: list[tuple[int, bytes]]
     body: list[tuple[int, bytes]]
+    #: When the origin session received the message (UTC ns, the gateway's clock): a waiting message's
+    #: age is counted from here, so a restart of the receiver does not reset it. None from older senders.
+    received_ns: int | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return {
             "origin": self.origin.session, "epoch": self.origin.epoch, "seq": self.seq, "prev": self.prev,
             "msg_type": self.msg_type,
             "header": [[t, v] for t, v in self.header], "body": [[t, v] for t, v in self.body],
+            "received_ns": self.received_ns,
         }
 
     @staticmethod
@@ -72,6 +89,7 @@ class Forward:
             raise ValueError("forward body is not a map")
         try:
             prev = data["prev"]
+            received_ns = data.get("received_ns")
             return Forward(
                 origin=Origin(str(data["origin"]), int(data["epoch"])),
                 seq=int(data["seq"]),
@@ -79,6 +97,7 @@ class Forward:
                 msg_type=str(data["msg_type"]),
                 header=[(int(t), bytes(v)) for t, v in data["header"]],
                 body=[(int(t), bytes(v)) for t, v in data["body"]],
+                received_ns=None if received_ns is None else int(received_ns),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed forward body: {exc}") from None
@@ -102,10 +121,14 @@ class Chain:
 
 
 class Acceptance:
-    """Receiver side: the last accepted origin number per origin epoch."""
+    """Receiver side: the last accepted origin number per origin epoch, and which were settled by rejection."""
 
-    def __init__(self, accepted: dict[Origin, int] | None = None) -> None:
+    def __init__(self, accepted: dict[Origin, int] | None = None,
+                 rejected: set[tuple[Origin, int]] | None = None) -> None:
         self.accepted: dict[Origin, int] = dict(accepted or {})
+        #: Accepted forwards that went back to their origin as rejected instead of being sent: a repeat
+        #: of one is answered with its rejection again (the first may have died with this process).
+        self.rejected: set[tuple[Origin, int]] = set(rejected or ())
 
     def judge(self, forward: Forward) -> Verdict:
         last = self.accepted.get(forward.origin)
@@ -117,6 +140,18 @@ class Acceptance:
 
     def accept(self, forward: Forward) -> None:
         self.accepted[forward.origin] = forward.seq
+
+    def reject(self, forward: Forward) -> None:
+        """Accepted, but settled by a rejection to its origin: it must never be sent."""
+        self.accept(forward)
+        self.rejected.add((forward.origin, forward.seq))
+
+    def was_rejected(self, forward: Forward) -> bool:
+        return (forward.origin, forward.seq) in self.rejected
+
+
+#: The outgoing number of a journal line whose forward was rejected, never sent.
+REJECTED = -1
 
 
 class Journal:
@@ -132,6 +167,7 @@ class Journal:
         """Entries whose outgoing number the store holds (``< next_sender_seq``)."""
         self._file.seek(0)
         accepted: dict[Origin, int] = {}
+        rejected: set[tuple[Origin, int]] = set()
         for number, line in enumerate(self._file.read().splitlines(), 1):
             parts = line.split()
             if len(parts) != 4 or not all(p.lstrip(b"-").isdigit() for p in parts[1:]):
@@ -139,15 +175,21 @@ class Journal:
                 continue
             origin = Origin(parts[0].decode(), int(parts[1]))
             seq, out_seq = int(parts[2]), int(parts[3])
+            if out_seq == REJECTED:
+                rejected.add((origin, seq))  # counts whatever the store holds: nothing was to be sent
             if out_seq < next_sender_seq and seq > accepted.get(origin, 0):
                 accepted[origin] = seq
-        self._compact(accepted)
-        return Acceptance(accepted)
+        self._compact(accepted, rejected)
+        return Acceptance(accepted, rejected)
 
     def record(self, forward: Forward, out_seq: int) -> None:
         line = f"{forward.origin.session} {forward.origin.epoch} {forward.seq} {out_seq}\n"
         self._file.write(line.encode())
         self._file.flush()
+
+    def record_rejected(self, forward: Forward) -> None:
+        """The forward is settled by a rejection to its origin (written and synced before the rejection leaves)."""
+        self.record(forward, REJECTED)
 
     def sync(self) -> None:
         if self._fsync:
@@ -156,10 +198,12 @@ class Journal:
     def close(self) -> None:
         self._file.close()
 
-    def _compact(self, accepted: dict[Origin, int]) -> None:
-        """Keep one line per origin epoch so the journal does not grow without bound."""
+    def _compact(self, accepted: dict[Origin, int], rejected: set[tuple[Origin, int]]) -> None:
+        """Keep one line per origin epoch, and the rejected forwards, so the journal stays small."""
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as out:
+            for origin, seq in sorted(rejected, key=lambda r: (r[0].session, r[0].epoch, r[1])):
+                out.write(f"{origin.session} {origin.epoch} {seq} {REJECTED}\n".encode())
             for origin, seq in accepted.items():
                 out.write(f"{origin.session} {origin.epoch} {seq} 0\n".encode())
             out.flush()
@@ -167,3 +211,105 @@ class Journal:
         os.replace(tmp, self.path)
         self._file.close()
         self._file = open(self.path, "a+b")  # noqa: SIM115
+
+
+_Item = TypeVar("_Item")
+
+#: Forwards a session holds while it is not logged on; one more is left unacknowledged for its sender
+#: to repeat. The sender's bus outbox holds as many, so a single peer never meets this bound.
+DEFAULT_MAX_WAITING = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Held(Generic[_Item]):
+    """One forward waiting for its session's Logon."""
+
+    id: str
+    forward: Forward
+    #: What the caller needs to settle it later (the bus envelope to acknowledge).
+    item: _Item
+    #: Arrival order, the tie-break of releases and expiries.
+    order: int
+    #: Where the waiting is counted from (UTC ns): the origin's receipt time, else when it was first held.
+    since_ns: int
+    #: Monotonic seconds at which it outlives its time-to-live; None without one.
+    expires_s: float | None
+
+    def age_s(self, now: Instant) -> float:
+        return max(0.0, (now.utc_ns - self.since_ns) / 1e9)
+
+
+class Waiting(Generic[_Item]):
+    """Forwards held, unacknowledged, until their session is logged on. Pure: time is an argument.
+
+    Rules:
+
+    * ``hold`` keeps a forward in arrival order, once per id (a repeat from
+      the sender's bus retransmission costs one dict lookup and is dropped);
+      beyond ``max_waiting`` it refuses (False) and the forward stays with
+      its sender, which repeats it.
+    * With a time-to-live, a held forward expires ``ttl_s`` after its
+      ``since_ns`` (the origin's ``received_ns`` when it has one: waiting
+      that began before a restart of this process still counts). ``expired``
+      takes out those due, ``next_expiry_s`` says when the next one is.
+    * ``release`` takes out everything, in the order to send it: origins in
+      the order their first forward arrived, each origin's forwards by
+      number (its chain order, even when the bus reordered them).
+    """
+
+    def __init__(self, ttl_s: float | None = None, max_waiting: int = DEFAULT_MAX_WAITING) -> None:
+        if max_waiting < 1 or (ttl_s is not None and ttl_s <= 0):
+            raise ValueError("max_waiting must be at least 1 and ttl_s positive (or None)")
+        self.ttl_s = ttl_s
+        self.max_waiting = max_waiting
+        self._held: dict[str, Held[_Item]] = {}
+        #: (expires_s, order, id) of every held forward when there is a time-to-live.
+        self._expiries: list[tuple[float, int, str]] = []
+        self._order = 0
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def __contains__(self, id: str) -> bool:
+        return id in self._held
+
+    def hold(self, id: str, forward: Forward, item: _Item, now: Instant) -> bool:
+        """Keep ``forward`` until release or expiry; False when it was refused (full)."""
+        if id in self._held:
+            return True
+        if len(self._held) >= self.max_waiting:
+            return False
+        since_ns = forward.received_ns if forward.received_ns is not None else now.utc_ns
+        expires_s: float | None = None
+        if self.ttl_s is not None:
+            waited_s = max(0.0, (now.utc_ns - since_ns) / 1e9)
+            expires_s = now.mono_s + self.ttl_s - waited_s
+            heapq.heappush(self._expiries, (expires_s, self._order, id))
+        self._held[id] = Held(id, forward, item, self._order, since_ns, expires_s)
+        self._order += 1
+        return True
+
+    def next_expiry_s(self) -> float | None:
+        return self._expiries[0][0] if self._expiries else None
+
+    def expired(self, now: Instant) -> list[Held[_Item]]:
+        """Take out the forwards that outlived their time-to-live, in release order."""
+        out: list[Held[_Item]] = []
+        while self._expiries and self._expiries[0][0] <= now.mono_s:
+            _, _, id = heapq.heappop(self._expiries)
+            out.append(self._held.pop(id))
+        return self._in_release_order(out)
+
+    def release(self) -> list[Held[_Item]]:
+        """Take out every held forward, in the order to send them."""
+        held = list(self._held.values())
+        self._held.clear()
+        self._expiries.clear()
+        return self._in_release_order(held)
+
+    @staticmethod
+    def _in_release_order(held: list[Held[_Item]]) -> list[Held[_Item]]:
+        first: dict[Origin, int] = {}
+        for h in sorted(held, key=lambda h: h.order):
+            first.setdefault(h.forward.origin, h.order)
+        return sorted(held, key=lambda h: (first[h.forward.origin], h.forward.seq))

@@ -10,7 +10,10 @@ protocol decision: the session core does. It:
   peer (``actors.gateway.forwarding``) and counts it processed only when the peer
   acknowledges, so a crash of either side neither loses nor repeats it;
 * sends what its peer forwards, re-stamped with its own header, storing it
-  before acknowledging;
+  before acknowledging; an initiator (a Driven) does so only while its
+  session is logged on, and holds forwards unacknowledged until then, so
+  each goes on the wire as a new message after the Logon
+  (``actors.gateway.forwarding.Waiting``);
 * obeys commands (``connect``, ``disconnect``, ``logout``, ``reset_seqnums``,
   ``set_seqnums``, ``status``) from the bus.
 
@@ -24,6 +27,7 @@ import logging
 import os
 import sys
 from collections import deque
+from collections.abc import Callable
 from typing import Any, assert_never
 
 from actors.fix import tags as T
@@ -32,10 +36,10 @@ from actors.fix.hooks import SessionHooks
 from actors.fix.message import Message
 from actors.fix.orders import CL_ORD_ID
 from actors.fix.outputs import Output, SessionEvent, StateChanged, Withheld
-from actors.fix.states import OFFLINE
+from actors.fix.states import OFFLINE, SessionState
 from actors.fix.timefmt import Instant, parse_utc_timestamp
 from actors.gateway.bus import BusClient, Outcome
-from actors.gateway.forwarding import Chain, Forward, Journal, Origin, Verdict
+from actors.gateway.forwarding import Chain, Forward, Held, Journal, Origin, Verdict, Waiting
 from actors.gateway.program import start, topology_parser
 from actors.gateway.rejection import rejection_for
 from actors.gateway.topology import ConfigError, SessionSettings, Topology
@@ -108,8 +112,14 @@ class ActorHooks(SessionHooks):
         age_s = (now.utc_ns - sent) / 1e9 if sent is not None else 0.0
         if age_s <= settings.message_ttl_s:
             return None
-        return (f"not delivered: {settings.config.target_comp_id} was not reachable within the message "
-                f"time-to-live ({settings.message_ttl_s:g} s; the message waited {age_s:.1f} s)")
+        return expired_text(settings, age_s)
+
+
+def expired_text(settings: SessionSettings, waited_s: float | None) -> str:
+    """What the user reads about a message that outlived its time-to-live (``waited_s`` when known)."""
+    waited = "" if waited_s is None else f"; the message waited {waited_s:.1f} s"
+    return (f"not delivered: {settings.config.target_comp_id} was not reachable within the message "
+            f"time-to-live ({settings.message_ttl_s:g} s{waited})")
 
 
 class ScheduleGuard:
@@ -165,6 +175,14 @@ class SessionActor:
         #: Forwards the bus could not take yet (its outbox is bounded), oldest first.
         self.backlog: deque[tuple[str, str, dict[str, Any]]] = deque()
         self._backlog_warned = False
+        #: An initiator (a Driven) sends forwards only while logged on; until then they wait here.
+        self._holds = settings.config.role is Role.INITIATOR
+        self.waiting: Waiting[Envelope] = Waiting(
+            settings.message_ttl_s if settings.enable_message_rejecting and settings.message_ttl_s > 0 else None)
+        self._waiting_warned = False
+        self.expired_chain = Chain()
+        #: Rejections of expired forwards awaiting their origin's ack -> the forward's envelope, acked then.
+        self.rejecting: dict[str, Envelope] = {}
         self.driver = self.host.add_session(spec, self, hooks=ActorHooks(settings), store=self.store)
         if not settings.schedule.non_stop:
             self.loop.add_timer_source(ScheduleGuard(self.driver, settings.schedule))
@@ -174,6 +192,8 @@ class SessionActor:
         for sock in self.bus.sockets:
             self.loop.add_reader(sock, self._on_bus)
         self.loop.add_timer_source(self.bus)
+        if self._holds:
+            self.loop.add_timer_source(_ExpiryTimer(self.waiting, self._expire_waiting))
         log.info("%s: %s %s->%s on %s:%d, next out %d, next in %d", self.name, settings.role,
                  settings.config.sender_comp_id, settings.config.target_comp_id, settings.host, settings.port,
                  self.store.next_sender_seq, self.store.next_target_seq)
@@ -209,7 +229,7 @@ class SessionActor:
         epoch = self.store.creation_time_ns  # a sequence reset starts a new epoch
         origin = Origin(self.name, epoch)
         forward = Forward(origin, seq, self.chain.link(epoch, seq), message.msg_type, header,
-                          message.body_fields())
+                          message.body_fields(), received_ns=clock.now().utc_ns)
         forward_id = origin.message_id(seq)
         self.awaiting[forward_id] = seq
         self.backlog.append((peer, forward_id, forward.to_wire()))
@@ -254,6 +274,9 @@ class SessionActor:
                 self.loop.call_soon(lambda: self._switch_now(why))
             self.bus.publish(state_topic(self.name),
                              StateEvent.of(output, self.incarnation, self.state_changes).to_body())
+            if output.new is SessionState.CONNECTED and self.waiting:
+                # After the batch that logged on (the Logon reply and whatever came with it).
+                self.loop.call_soon(self._release_waiting)
         elif isinstance(output, SessionEvent):
             self.bus.publish(session_event_topic(self.name, output.kind), SessionEventBody.of(output).to_body())
         elif isinstance(output, Withheld):
@@ -263,12 +286,16 @@ class SessionActor:
 
     def _on_bus(self) -> None:
         """One bus batch: forwards are stored and synced together, then acknowledged (group commit)."""
+        if self.waiting and not self._holding():
+            self._release_waiting()  # what waited goes before what arrives now
         acks: list[Envelope] = []
         with self.driver.batch():
             for env in self.bus.handle_readable():
                 try:
                     if env.kind == protocol.DELIVER:
-                        if self._on_forward(env):
+                        if self._holding():
+                            self._hold(env)
+                        elif self._on_forward(env, Forward.from_wire(env.body)):
                             acks.append(env)
                     elif env.kind == protocol.COMMAND:
                         self.bus.reply(env, self._on_command(env.body))
@@ -283,14 +310,16 @@ class SessionActor:
         self._process_acked()
         self._drain_backlog()
 
-    def _on_forward(self, env: Envelope) -> bool:
+    def _on_forward(self, env: Envelope, forward: Forward) -> bool:
         """Judge one forward; True when it is to be acknowledged (accepted or a duplicate)."""
-        forward = Forward.from_wire(env.body)
         verdict = self.acceptance.judge(forward)
         if verdict is Verdict.OUT_OF_ORDER:
             log.debug("%s: %s arrived before its predecessor %s; left for the sender to repeat",
                       self.name, env.id, forward.prev)
             return False
+        if verdict is Verdict.DUPLICATE and self.acceptance.was_rejected(forward):
+            self._send_rejection(env, forward, expired_text(self.settings, None), repeat=True)
+            return False  # acknowledged when its origin has the rejection
         if verdict is Verdict.ACCEPT:
             # Inside the bus batch the driver numbers the message now and stores it when the batch
             # ends, so the journal line naming that number is written before the stored message.
@@ -299,10 +328,109 @@ class SessionActor:
             self.acceptance.accept(forward)
         return True
 
+    # ----------------------------------------------------- waiting for the Logon
+
+    def _holding(self) -> bool:
+        """True while forwards must wait: an initiator whose session is not logged on (CONNECTED)."""
+        return self._holds and self.driver.session.state is not SessionState.CONNECTED
+
+    def _hold(self, env: Envelope) -> None:
+        """Keep a forward, unacknowledged, until the Logon; its sender's repeats cost a lookup."""
+        if env.id in self.waiting:
+            return
+        forward = Forward.from_wire(env.body)
+        if self.acceptance.judge(forward) is Verdict.DUPLICATE:
+            # Settled before (sent or rejected): answer now, as when logged on, so the sender moves on.
+            if self._on_forward(env, forward):
+                self.bus.ack(env)
+            return
+        if not self.waiting.hold(env.id, forward, env, clock.now()):
+            if not self._waiting_warned:
+                log.warning("%s: %d forwards wait for the Logon, the most held; later ones stay with %s",
+                            self.name, len(self.waiting), env.src)
+                self._waiting_warned = True
+            return
+        if len(self.waiting) == 1:
+            log.info("%s: not logged on (%s); forwards wait for the Logon", self.name,
+                     self.driver.session.state.value)
+
+    def _release_waiting(self) -> None:
+        """Logged on: what waited goes out now as new messages, in order, in one batch (as ``_on_bus``)."""
+        if not self.waiting or self._holding():
+            return
+        self._expire_waiting()  # a forward that outlived its time-to-live meanwhile is rejected, not sent
+        held = self.waiting.release()
+        self._waiting_warned = False
+        acks: list[Envelope] = []
+        with self.driver.batch():
+            for h in held:
+                if self._on_forward(h.item, h.forward):
+                    acks.append(h.item)
+            if acks:
+                self.journal.sync()
+        for env in acks:
+            self.bus.ack(env)
+        if held:
+            log.info("%s: logged on; %d forward(s) that waited sent as new messages", self.name, len(held))
+
+    def _expire_waiting(self) -> None:
+        """Held forwards that outlived the time-to-live go back to their origin as rejected, never sent."""
+        now = clock.now()
+        expired = self.waiting.expired(now)
+        if not expired:
+            return
+        rejected: list[Held[Envelope]] = []
+        for h in expired:
+            verdict = self.acceptance.judge(h.forward)
+            if verdict is Verdict.ACCEPT:
+                self.journal.record_rejected(h.forward)
+                self.acceptance.reject(h.forward)
+                rejected.append(h)
+            elif verdict is Verdict.DUPLICATE and self._on_forward(h.item, h.forward):
+                self.bus.ack(h.item)
+            # OUT_OF_ORDER: dropped unacknowledged; its repeat is held again and expires at once.
+        self.journal.sync()  # the decision is durable before the rejection can reach the user
+        for h in rejected:
+            self._send_rejection(h.item, h.forward, expired_text(self.settings, h.age_s(now)), repeat=False)
+
+    def _send_rejection(self, env: Envelope, forward: Forward, text: str, *, repeat: bool) -> None:
+        """Send an expired forward back to its origin as rejected; the forward is acked once the origin has it.
+
+        The rejection's origin is ``<name>.expired`` in the forward's own epoch and number, so its
+        origin dedupes it like any forward. A repeat (the first rejection may have died with an
+        earlier process) goes without ``prev`` and outside the chain: it may be one the origin has.
+        """
+        peer = self.settings.peer
+        fields = [(T.MSG_TYPE, forward.msg_type.encode()), (T.MSG_SEQ_NUM, str(forward.seq).encode()),
+                  *forward.body]
+        message = Message(fields)
+        if not repeat:
+            log.warning("%s: %s %d from %s %s", self.name, forward.msg_type, forward.seq, forward.origin.session,
+                        text)
+            self.bus.publish(rejected_topic(self.name),
+                             RejectedEvent(forward.msg_type, forward.seq, text,
+                                           message.get_str(CL_ORD_ID) or "").to_body())
+        if peer is None or peer != env.src:
+            self.bus.ack(env)  # nobody to tell (a misconfigured sender): settled by the journal line alone
+            return
+        msg_type, body = rejection_for(message, text, self.incarnation)
+        epoch = forward.origin.epoch
+        origin = Origin(f"{self.name}.expired", epoch)
+        prev = None if repeat else self.expired_chain.link(epoch, forward.seq)
+        rejection = Forward(origin, forward.seq, prev, msg_type, [], body)
+        rejection_id = origin.message_id(forward.seq)
+        self.rejecting[rejection_id] = env
+        self.backlog.append((peer, rejection_id, rejection.to_wire()))
+        self._drain_backlog()
+
     def _on_ack(self, forward_id: str) -> None:
         seq = self.awaiting.pop(forward_id, None)
         if seq is not None:
             self._acked.append(seq)
+            return
+        original = self.rejecting.pop(forward_id, None)
+        if original is not None:
+            self.bus.ack(original)  # the origin has the rejection: the expired forward is settled
 
     def _process_acked(self) -> None:
         """Forwards the peer acknowledged are processed: the store may move past them."""
@@ -384,15 +512,35 @@ class SessionActor:
         return 0
 
 
+class _ExpiryTimer:
+    """A timer source of the loop: the next held forward to outlive its time-to-live."""
+
+    def __init__(self, waiting: Waiting[Envelope], on_expiry: Callable[[], None]) -> None:
+        self.waiting = waiting
+        self.on_expiry = on_expiry
+
+    def next_deadline(self) -> float | None:
+        return self.waiting.next_expiry_s()
+
+    def on_timer(self) -> None:
+        self.on_expiry()
+
+
 def host_spec(topology: Topology, settings: SessionSettings) -> HostSpec:
-    """How the actor meets its counterparty: its own port, a shared one's hand-off, or by connecting."""
+    """How the actor meets its counterparty: its own port, a shared one's hand-off, or by connecting.
+
+    A Driven reconnects after a venue Logout too: to its user any end of the
+    venue session is a loss to recover from within the reconnect budget, not
+    a reason to log the user out at once (docs/coordinator.md).
+    """
     s = settings
     if s.config.role is Role.ACCEPTOR:
         # A shared port belongs to the topology's listener, which hands this session its connections.
         handoff = handoff_path(topology.runtime_dir, s.name) if topology.port_is_shared(s.name) else None
         return HostSpec(listen=AcceptorSpec(s.host, s.port, handoff), stop_text="session stopping")
     connect = InitiatorSpec(s.host, s.port, connect_timeout_s=s.connect_timeout_s,
-                            reconnect_interval_s=s.reconnect_interval_s, max_tries=s.reconnect_max_tries,
+                            reconnect_interval_s=s.reconnect_interval_s, max_tries=s.reconnect_max_tries or 0,
+                            reconnect_after_logout=s.role == "driven",
                             backup=s.backup, auto_switch_to_backup=s.auto_switch_to_backup,
                             cyclic_switch=s.cyclic_switch_backup, on_start=s.connect_on_start)
     return HostSpec(connect=connect, stop_text="session stopping")

@@ -34,6 +34,12 @@ T = TypeVar("T")
 GATEWAY_ROLES = {"handler": Role.ACCEPTOR, "driven": Role.INITIATOR, "acceptor": Role.ACCEPTOR,
                  "initiator": Role.INITIATOR}
 
+#: Connect attempts in a row before an initiator gives up, unless the topology says otherwise: with the
+#: default 5 s interval about half a minute, after which a paired Driven's user is told the venue is gone.
+DEFAULT_RECONNECT_MAX_TRIES = 6
+#: The spelling of "retry for ever" (the default is finite so that a vanished venue is always reported).
+UNLIMITED = "unlimited"
+
 
 class ConfigError(ValueError):
     """A topology file that cannot be used; the message says where and how to fix it."""
@@ -59,7 +65,8 @@ class SessionSettings:
     data_dictionary: Path | None = None
     transport_dictionary: Path | None = None
     reconnect_interval_s: float = 5.0
-    reconnect_max_tries: int = 0
+    #: Connect attempts in a row before giving up (a paired Driven's user is then logged out); None: for ever.
+    reconnect_max_tries: int | None = DEFAULT_RECONNECT_MAX_TRIES
     connect_timeout_s: float = 5.0
     #: The session application messages are forwarded to (from ``pairs``).
     peer: str | None = None
@@ -325,7 +332,7 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         data_dictionary=data_dictionary,
         transport_dictionary=_path(s, "transport_dictionary", base_dir),
         reconnect_interval_s=s.get("reconnect_interval", float, 5.0, expect="seconds > 0", check=positive),
-        reconnect_max_tries=s.get("reconnect_max_tries", int, 0, expect="0 (unlimited) or more", check=non_negative),
+        reconnect_max_tries=_max_tries(s),
         connect_timeout_s=s.get("connect_timeout", float, 5.0, expect="seconds > 0", check=positive),
         peer=peer,
         schedule=schedule,
@@ -347,6 +354,26 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
     return settings
 
 
+def _max_tries(s: _Section) -> int | None:
+    """``reconnect_max_tries``: a number of tries (1 or more) or ``unlimited`` (None).
+
+    0 is refused rather than read: it meant "for ever" before and "never" to
+    some readers; either reading could surprise, so the file must say which.
+    """
+    fix = (f"expected a number of tries, 1 or more (default {DEFAULT_RECONNECT_MAX_TRIES}), "
+           f"or {UNLIMITED!r} to retry for ever")
+    value = s.get("reconnect_max_tries", object, DEFAULT_RECONNECT_MAX_TRIES)
+    if value == UNLIMITED:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise s.error("reconnect_max_tries", f"is {_kind(value)} {value!r}; {fix}")
+    if value == 0:
+        raise s.error("reconnect_max_tries", f"is 0, which no longer means unlimited; {fix}")
+    if value < 0:
+        raise s.error("reconnect_max_tries", f"is {value}; {fix}")
+    return value
+
+
 def _backup(s: _Section) -> tuple[str, int] | None:
     """``backup: {host, port}`` of an initiator; absent = none."""
     if not s.data:
@@ -364,7 +391,8 @@ def _schedule(s: _Section) -> Schedule:
         s.get("non_stop", bool, True)
         s.finish()
         return Schedule()
-    time_text = "a time of day HH:MM, e.g. '08:00'"
+    # YAML 1.1 reads an unquoted 17:00 as the base-60 number 1020, so the fix to name is the quotes.
+    time_text = "a quoted time of day HH:MM or HH:MM:SS, e.g. '17:00' (unquoted, YAML reads 17:00 as 1020)"
     try:
         start_time = parse_time(s.get("start_time", str, expect=time_text))
         end_time = parse_time(s.get("end_time", str, expect=time_text))

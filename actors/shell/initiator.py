@@ -12,7 +12,16 @@ A connection that ends abnormally (``DISCONNECTED_ABNORMALLY``: dropped,
 timed out, refused by the peer's socket) is retried after
 ``reconnect_interval_s``; one that ends with a Logout exchange is not, unless
 ``reconnect_after_logout`` is set, because a counterparty that logs out
-usually means it (end of day, maintenance).
+usually means it (end of day, maintenance). A gateway's Driven sets it: for
+its user a venue Logout is one more way of losing the venue session.
+
+When the tries run out the session goes DISCONNECTED with a reason that ends
+in ``"; gave up after N tries"`` (``GAVE_UP``): the coordinator reads that as
+the end of the venue session (``gave_up``).
+
+``start`` on a session whose previous connection has not ended yet (a
+connect command that overtook the end of a logout) waits for that end
+instead of breaking the session's transition table.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ import socket
 from collections.abc import Callable
 from enum import Enum
 
-from actors.fix.states import SessionState
+from actors.fix.states import OFFLINE, SessionState
 from actors.fix.timefmt import Instant
 from actors.shell import clock
 from actors.shell.driver import SessionDriver
@@ -33,9 +42,20 @@ from actors.shell.transport import SocketTransport
 
 log = logging.getLogger("fixmesh.initiator")
 
+#: The words that end the reason of a give-up, so that whoever reads the state can tell the end of the
+#: tries from a pause between two of them (``gave_up``).
+GAVE_UP = "gave up after"
+
+
+def gave_up(reason: str) -> bool:
+    """Whether a DISCONNECTED state's reason is an initiator's give-up (no further tries will come)."""
+    return f"; {GAVE_UP} " in reason
+
 
 class Phase(Enum):
     IDLE = "idle"
+    #: Told to start while the previous connection was still ending: the first try follows its end.
+    PENDING = "pending"
     CONNECTING = "connecting"
     ATTACHED = "attached"
     WAITING = "waiting"
@@ -92,14 +112,32 @@ class Initiator:
 
     def start(self) -> None:
         """Make the first attempt now; the loop must register this as a timer source."""
-        if self.phase is Phase.IDLE:
+        if self.phase is not Phase.IDLE:
+            return
+        if self._may_start():
             self._attempt()
+        else:
+            self.phase = Phase.PENDING
 
     def stop(self) -> None:
-        """No further attempts; a connection in progress is abandoned, an attached one is left alone."""
+        """No further attempts; a connection in progress is abandoned, an attached one is left alone.
+
+        A TCP connect in progress has no transport yet, so nothing would ever
+        tell the session that it ended: it is told here (CONNECTING ->
+        DISCONNECTED_ABNORMALLY), else a disconnect would leave it waiting for
+        a socket to close that it never had.
+        """
+        abandoned = self.phase is Phase.CONNECTING and self._sock is not None
         self._abandon_socket()
         self._deadline = None
         self.phase = Phase.STOPPED
+        if abandoned and self.driver.session.state is SessionState.CONNECTING:
+            self.driver.connection_failed("connect abandoned: told to stop connecting")
+
+    def _may_start(self) -> bool:
+        """A try may begin: the session has no connection (and is not shut down)."""
+        state = self.driver.session.state
+        return state in OFFLINE and state is not SessionState.DEAD and not self.driver.connected
 
     @property
     def address(self) -> tuple[str, int]:
@@ -136,10 +174,16 @@ class Initiator:
             return None if self.driver.connected else 0.0
         if self.phase in (Phase.CONNECTING, Phase.WAITING):
             return self._deadline
+        if self.phase is Phase.PENDING:
+            # The loop asks again after every event, so the end of the old connection is seen at once.
+            return 0.0 if self._may_start() else None
         return None
 
     def on_timer(self) -> None:
-        if self.phase is Phase.ATTACHED and not self.driver.connected:
+        if self.phase is Phase.PENDING:
+            if self._may_start():
+                self._attempt()
+        elif self.phase is Phase.ATTACHED and not self.driver.connected:
             self._after_connection()
         elif self.phase is Phase.CONNECTING:
             self._failed(f"no connection within {self.connect_timeout_s:g} s")
@@ -221,7 +265,7 @@ class Initiator:
             self._wait(reason)
             return
         if self.max_tries and self.tries >= self.max_tries:
-            self.driver.give_up(f"{reason}; gave up after {self.tries} tries")
+            self.driver.give_up(f"{reason}; {GAVE_UP} {self.tries} tries")
             self.gave_up = True
             self.phase = Phase.STOPPED
             return

@@ -192,11 +192,13 @@ def test_the_end_of_the_window_logs_out_both_halves(tmp_path: Path, children: Ch
 
 def test_orders_older_than_the_ttl_are_rejected_back_to_the_user(tmp_path: Path, children: Children) -> None:
     """The venue is down when the trader sends; when it comes back, the orders have outlived their TTL."""
-    flow = Flow(tmp_path, children, venue_extra=", enable_message_rejecting: true, message_ttl: 2")
+    # Retrying for ever: the default budget (6 tries at 0.5 s here) would log the trader out before the TTL.
+    flow = Flow(tmp_path, children,
+                venue_extra=", enable_message_rejecting: true, message_ttl: 2, reconnect_max_tries: unlimited")
     try:
         trader = flow.trader(send=5, rate=50)
         flow.wait_state("client", "CONNECTED")
-        flow.wait_state("venue", "RECONNECTING")  # the venue is down: the orders wait in the Driven's store
+        flow.wait_state("venue", "RECONNECTING")  # the venue is down: the orders wait, unsent, at the Driven
         time.sleep(3.0)  # real time must pass: the orders have to outlive their 2 s time-to-live
         venue = flow.venue()
         wait_until(lambda: flow.received("trader") == 5, 30, "5 rejections at the trader", children)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from actors.fix.states import LOGGED_ON
 from actors.fix.states import SessionState as S
 from actors.gateway.pair_policy import (
@@ -11,6 +13,7 @@ from actors.gateway.pair_policy import (
     HANDLER_TRADING,
     PairCommand,
     PairPolicy,
+    manual_repair,
 )
 from actors.gateway.vocabulary import CommandName, Connect, Disconnect, Logout
 
@@ -108,13 +111,74 @@ def test_commands_are_not_repeated_while_nothing_changes() -> None:
     assert cmds(p.reconcile(1.0 + COMMAND_HOLD_S + 0.1)) == [("venue", "connect")]
 
 
-def test_a_new_logon_after_a_venue_logout_connects_again() -> None:
+def test_a_venue_logout_keeps_the_user_on_while_the_driven_reconnects() -> None:
     p = policy()
     p.on_state("client", S.CONNECTED, "", 1.0)
     p.on_state("venue", S.CONNECTED, "", 1.1)
-    assert cmds(p.on_state("venue", S.DISCONNECTED, "Logout exchange complete: closing", 2.0)) == [("client", "logout")]
-    p.on_state("client", S.DISCONNECTED, "Logout exchange complete", 2.1)
-    assert cmds(p.on_state("client", S.CONNECTED, "Logon accepted", 5.0)) == [("venue", "connect")]
+    # Between the Logout and the next try the Driven waits DISCONNECTED; a connect is then a no-op for it.
+    assert cmds(p.on_state("venue", S.DISCONNECTED, "Logout exchange complete: closing", 2.0)) == [("venue", "connect")]
+    assert cmds(p.on_state("venue", S.CONNECTING, "connecting to 127.0.0.1:9877 (try 1)", 7.0)) == []
+    assert cmds(p.on_state("venue", S.CONNECTED, "Logon reply received", 7.1)) == []
+
+
+def test_a_new_logon_after_a_give_up_connects_again_at_once() -> None:
+    p = policy()
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.CONNECTING, "", 1.1)
+    [c] = p.on_state("venue", S.DISCONNECTED, "connection refused; gave up after 6 tries", 30.0)
+    assert c.cmd == "logout"
+    assert cmds(p.on_state("client", S.DISCONNECTED, "Logout exchange complete", 30.1)) == []
+    # No hold: the user's new Logon is a change, and the Driven stopped by itself.
+    assert cmds(p.on_state("client", S.CONNECTED, "Logon accepted", 31.0)) == [("venue", "connect")]
+
+
+@pytest.mark.parametrize("left_in", [S.DISCONNECTED, S.DISCONNECTED_ABNORMALLY, S.RECONNECTING])
+def test_a_quick_relogon_connects_the_driven_stopped_for_the_logout(left_in: S) -> None:
+    """The Driven, told to stop for the user's Logout, stays offline until told to connect again."""
+    p = policy()
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.CONNECTING, "", 1.1)
+    assert cmds(p.on_state("client", S.DISCONNECTED, "Logout exchange complete", 1.2)) == [("venue", "disconnect")]
+    assert cmds(p.on_state("client", S.CONNECTED, "Logon accepted", 1.3)) == []  # still CONNECTING: wait
+    assert cmds(p.on_state("venue", S.WAITING_FOR_FORCED_DISCONNECT, "dropped", 1.4)) == []
+    assert cmds(p.on_state("venue", left_in, "connect abandoned", 1.5)) == [("venue", "connect")]
+
+
+def test_a_stopped_driven_is_not_told_to_stop_again() -> None:
+    p = policy()
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.RECONNECTING, "", 1.1)
+    assert cmds(p.on_state("client", S.DISCONNECTED, "", 2.0)) == [("venue", "disconnect")]
+    assert cmds(p.reconcile(2.0 + 3 * COMMAND_HOLD_S)) == []
+
+
+@pytest.mark.parametrize("reason", [
+    "Logout exchange complete: MsgSeqNum too low, expecting 12 but received 7",
+    "Logon refused by the counterparty: MsgSeqNum too low, expecting 12 but received 7",
+    "Logout exchange complete: Sequence number too low; manual intervention required",
+])
+def test_a_venue_asking_for_manual_repair_stops_the_driven_and_tells_the_user(reason: str) -> None:
+    p = policy()
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.CONNECTED, "", 1.1)
+    got = p.on_state("venue", S.DISCONNECTED_ABNORMALLY, reason, 2.0)
+    assert cmds(got) == [("venue", "disconnect"), ("client", "logout")]
+    venue_text = reason.split(": ", 1)[1]
+    assert got[1].text == f"venue session ended and needs manual repair: {venue_text}"
+    assert manual_repair(reason) == venue_text
+
+
+def test_ordinary_logout_texts_are_not_manual_repair() -> None:
+    for reason in ("Logout exchange complete: end of day", "connection lost", "MsgSeqNum too high, expecting 3"):
+        assert manual_repair(reason) is None
+
+
+def test_a_restarted_handler_is_named_as_such_not_by_its_new_process_reason() -> None:
+    p = policy()
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.CONNECTED, "", 1.1)
+    [c] = p.on_state("client", S.DISCONNECTED, "session process started", 2.0, "c2")
+    assert c.text == "end user's session ended: the end user's session process ended"
 
 
 def test_a_stale_status_reply_does_not_undo_a_newer_state_event() -> None:
@@ -176,12 +240,12 @@ def test_a_dead_handler_is_named_down() -> None:
     p.on_state("client", S.CONNECTED, "", 1.0)
     p.on_state("venue", S.CONNECTED, "", 1.1)
     [c] = p.on_actor("client", False, 2.0)
-    assert c.why == "client is down" and c.text == "end user's session ended: session process down"
+    assert c.why == "client is down" and c.text == "end user's session ended: the end user's session process ended"
 
 
 def test_a_logout_of_the_handler_carries_its_text() -> None:
     p = policy()
     p.on_state("client", S.CONNECTED, "", 1.0)
     p.on_state("venue", S.CONNECTED, "", 1.1)
-    [c] = p.on_state("venue", S.DISCONNECTED, "Logout exchange complete", 2.0)
-    assert c.command == Logout("venue session ended: Logout exchange complete") and c.why == c.text
+    [c] = p.on_state("venue", S.DISCONNECTED, "connection refused; gave up after 2 tries", 2.0)
+    assert c.command == Logout("venue session ended: connection refused; gave up after 2 tries") and c.why == c.text

@@ -102,3 +102,41 @@ sessions:
     with pytest.raises(ConfigError, match="share a port only when each has a session_qualifier"):
         load_topology(write(tmp_path, two.replace(", session_qualifier: B", "").replace("target_comp_id: T, port:\
  9876}", "target_comp_id: U, port: 9876}")))
+
+
+# ------------------------------------------------------------------ the reconnect budget
+
+
+def test_the_reconnect_budget_is_finite_by_default(tmp_path: Path) -> None:
+    """Out of the box a vanished venue is reported to the user: the Driven gives up after a few tries."""
+    from actors.gateway.session_actor import host_spec
+    from actors.gateway.topology import DEFAULT_RECONNECT_MAX_TRIES
+
+    topology = load_topology(write(tmp_path, MINIMAL))
+    venue = topology.session("venue")
+    assert venue.reconnect_max_tries == DEFAULT_RECONNECT_MAX_TRIES > 0
+    connect = host_spec(topology, venue).connect
+    assert connect is not None and connect.max_tries == DEFAULT_RECONNECT_MAX_TRIES
+    assert connect.reconnect_after_logout, "a Driven recovers from a venue Logout like from a drop"
+
+
+def test_unlimited_tries_are_asked_for_by_name(tmp_path: Path) -> None:
+    from actors.gateway.session_actor import host_spec
+
+    text = MINIMAL.replace("port: 9877}", "port: 9877, reconnect_max_tries: unlimited}")
+    topology = load_topology(write(tmp_path, text))
+    assert topology.session("venue").reconnect_max_tries is None
+    connect = host_spec(topology, topology.session("venue")).connect
+    assert connect is not None and connect.max_tries == 0  # the initiator's own spelling of "for ever"
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "forever", "2.5", "true"])
+def test_a_wrong_reconnect_budget_names_the_file_the_key_and_the_fix(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, MINIMAL.replace("port: 9877}", f"port: 9877, reconnect_max_tries: {value}}}"))
+    with pytest.raises(ConfigError) as caught:
+        load_topology(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: sessions.venue.reconnect_max_tries: is ")
+    assert "expected a number of tries, 1 or more (default 6), or 'unlimited' to retry for ever" in message
+    if value == "0":
+        assert "no longer means unlimited" in message
