@@ -100,7 +100,7 @@ class StateChanged:
 #: Every ``SessionEvent.kind`` the session core emits (``session.<name>.<kind>`` on the bus).
 EVENT_KINDS: Final = frozenset({
     "logon", "logout", "resend", "resend_request", "reject", "business_reject", "seqreset", "gap",
-    "test_request", "heartbeat_timeout", "garbled",
+    "test_request", "heartbeat_timeout", "garbled", "logon_held",
 })
 
 

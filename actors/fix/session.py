@@ -32,7 +32,7 @@ from actors.fix import tags as T
 from actors.fix.codec import Frame, Framer, GarbledMessage, encode, parse
 from actors.fix.config import Role, SessionConfig
 from actors.fix.dictionary import DataDictionary
-from actors.fix.hooks import SessionHooks
+from actors.fix.hooks import LogonHold, SessionHooks
 from actors.fix.message import Message
 from actors.fix.outputs import (
     Deliver,
@@ -46,7 +46,7 @@ from actors.fix.outputs import (
     StateChanged,
     Withheld,
 )
-from actors.fix.states import LOGGED_ON, OFFLINE, SessionState, check_transition
+from actors.fix.states import LOGGED_ON, LOGON_HELD_REASON, OFFLINE, SessionState, check_transition
 from actors.fix.tags import MsgType
 from actors.fix.timefmt import NS_PER_S, Instant, TimestampFormatter, parse_utc_timestamp
 from actors.fix.validation import REJECT_TEXT, RejectReason, validate
@@ -99,6 +99,9 @@ class Session:
         self._logon_deadline: float | None = None
         self._logout_deadline: float | None = None
         self._drop_reason: str | None = None
+        #: An acceptor's Logon that the application holds (``LogonHold``) until ``answer_logon``.
+        self._held_logon: Message | None = None
+        self._held_why = ""
         self._reset_connection_state()
 
     # ------------------------------------------------------------------ status
@@ -110,6 +113,11 @@ class Session:
     @property
     def is_logged_on(self) -> bool:
         return self.state in LOGGED_ON
+
+    @property
+    def logon_held(self) -> bool:
+        """An acceptor holds its peer's Logon for the application's answer (``answer_logon``)."""
+        return self._held_logon is not None
 
     def status(self) -> dict[str, object]:
         return {
@@ -218,7 +226,12 @@ class Session:
         st = self.state
         if st in (S.CONNECTING, S.WAITING_FOR_LOGON, S.LOGON_RECEIVED):
             if self._logon_deadline is not None and t >= self._logon_deadline:
-                self._drop(f"no Logon within {self.config.logon_timeout_s:g} s")
+                if self._held_logon is not None:
+                    # The application never answered: the peer learns why in the Logout, not by a silent drop.
+                    self._held_logon = None
+                    self._refuse_logon(f"{self._held_why} within {self.config.logon_timeout_s:g} s")
+                else:
+                    self._drop(f"no Logon within {self.config.logon_timeout_s:g} s")
         elif st in (S.WAITING_FOR_LOGOFF, S.WAITING_FOR_FORCED_LOGOFF) and (
             self._logout_deadline is not None and t >= self._logout_deadline
         ):
@@ -284,6 +297,29 @@ class Session:
         self._begin_call(now)
         if self.state not in OFFLINE and self.state is not S.WAITING_FOR_FORCED_DISCONNECT:
             self._drop(reason)
+        return self._end_call()
+
+    def answer_logon(self, now: Instant, refusal: str | None = None) -> list[Output]:
+        """Answer a held Logon: accept it (Logon reply, CONNECTED) or refuse it (Logout with ``refusal``).
+
+        Accepting takes the same path as an immediate accept: HeartBtInt,
+        ResetSeqNumFlag and NextExpectedMsgSeqNum of the held Logon apply now.
+        Without a held Logon (it timed out, or the peer left) nothing happens
+        but a log line: the answer came too late.
+        """
+        self._begin_call(now)
+        msg = self._held_logon
+        if msg is None or self.state is not S.LOGON_RECEIVED:
+            self._log("info", f"no Logon waits for an answer (state {self.state.value}); answer ignored")
+            return self._end_call()
+        self._held_logon = None
+        if refusal is not None:
+            self._refuse_logon(refusal)
+        else:
+            # The peer could not send anything while it waited for our reply: its silence is not a timeout.
+            self._last_received = now.mono_s
+            self._accept_logon(msg)
+            self._next_queued()
         return self._end_call()
 
     def answer_resend(
@@ -378,6 +414,8 @@ class Session:
         self._logon_deadline = None
         self._logout_deadline = None
         self._drop_reason = None
+        self._held_logon = None
+        self._held_why = ""
 
     def _transition(self, new: SessionState, reason: str) -> None:
         old = self.state
@@ -449,6 +487,9 @@ class Session:
                     if not queued:
                         self._next_queued()
                 return
+        if self._held_logon is not None:
+            self._while_logon_held(msg)
+            return
         handler = _HANDLERS.get(mt)
         if handler is not None:
             handler(self, msg)
@@ -456,6 +497,24 @@ class Session:
             self._next_app(msg)
         if not queued:
             self._next_queued()
+
+    def _while_logon_held(self, msg: Message) -> None:
+        """A message from a peer whose Logon we have not answered yet.
+
+        A FIX initiator sends nothing but its Logon until the reply comes, so
+        anything else is ignored with a log line and its MsgSeqNum is not
+        consumed: after the Logon the gap makes us ask for it again, and a
+        business message arrives once, as a PossDup resend. A Logout means the
+        peer gave up waiting: it gets its Logout reply and the connection ends.
+        """
+        mt = msg.msg_type
+        if mt == MsgType.LOGOUT:
+            text = msg.get_str(T.TEXT, "") or ""
+            self._held_logon = None
+            self._event("logout", "Logout received while its Logon waited" + (f": {text}" if text else ""))
+            self._refuse_logon("Logout received while the Logon waited for its answer")
+            return
+        self._log("warning", f"{_name(mt)} {msg.get_str(T.MSG_SEQ_NUM, '?')} ignored: the Logon is not answered yet")
 
     def _wrong_begin_string(self, msg: Message, mt: str) -> None:
         got = msg.begin_string
@@ -598,13 +657,32 @@ class Session:
                 return
             self._appl_ver_id = peer_version
         if acceptor and first_logon:
-            self._transition(S.LOGON_RECEIVED, "Logon received")
-            refusal = self.hooks.on_logon_request(msg, self._now)
-            if refusal is not None:
-                self._sent_logon = True
-                self._send_logout(refusal)
-                self._drop(f"Logon refused: {refusal}")
+            decision = self.hooks.on_logon_request(msg, self._now)
+            if isinstance(decision, LogonHold):
+                self._transition(S.LOGON_RECEIVED, LOGON_HELD_REASON)
+                self._held_logon = msg
+                self._held_why = decision.why
+                # The bound counts from the Logon: the peer waits at most logon_timeout_s for our answer.
+                self._logon_deadline = self._now.mono_s + self.config.logon_timeout_s
+                self._event("logon_held", f"Logon held for the application's answer, HeartBtInt={heartbeat}")
                 return
+            self._transition(S.LOGON_RECEIVED, "Logon received")
+            if decision is not None:
+                self._refuse_logon(decision)
+                return
+        self._accept_logon(msg)
+
+    def _refuse_logon(self, refusal: str) -> None:
+        """Answer the peer's Logon with a Logout carrying ``refusal``, then drop the connection."""
+        self._sent_logon = True
+        self._send_logout(refusal)
+        self._drop(f"Logon refused: {refusal}")
+
+    def _accept_logon(self, msg: Message) -> None:
+        """The rest of a verified Logon: our reply (acceptor), CONNECTED, and the peer's MsgSeqNum."""
+        heartbeat = msg.get_int(T.HEART_BT_INT) or 0
+        reset_flag = msg.flag(T.RESET_SEQ_NUM_FLAG)
+        acceptor = self.config.role is Role.ACCEPTOR
         self._received_logon = True
         if acceptor or (self._received_reset and not self._sent_reset):
             self.heartbeat_interval_s = float(heartbeat)
@@ -916,6 +994,7 @@ class Session:
         self._received_logon = False
         self._sent_logon = False
         self._sent_logout = False
+        self._held_logon = None
         if self.config.reset_on_disconnect:
             self._reset_seqnums("ResetOnDisconnect")
 

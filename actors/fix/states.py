@@ -11,7 +11,9 @@ Rules (read top to bottom as the life of a connection):
   CONNECTED.
 * An acceptor goes DISCONNECTED -> WAITING_FOR_LOGON when a connection is
   accepted, LOGON_RECEIVED when a valid Logon arrives (the application may
-  still refuse it), then CONNECTED when its Logon reply is sent.
+  still refuse it), then CONNECTED when its Logon reply is sent. The
+  application may hold it in LOGON_RECEIVED (reason ``LOGON_HELD_REASON``)
+  and answer later, within the logon timeout.
 * Leaving CONNECTED: WAITING_FOR_LOGOFF after our own Logout (we wait a
   bounded time for the answer); WAITING_FOR_FORCED_LOGOFF after a Logout we
   had to send because of a protocol error; WAITING_FOR_FORCED_DISCONNECT when
@@ -42,6 +44,10 @@ class SessionState(Enum):
 
 
 S = SessionState
+
+#: The reason of the LOGON_RECEIVED transition when the application holds the Logon for a later answer
+#: (``actors.fix.hooks.LogonHold``); a gateway's coordinator reads it as "the user waits for its venue".
+LOGON_HELD_REASON = "Logon received; its answer waits for the application"
 
 #: States in which the peer has completed a Logon exchange with us.
 LOGGED_ON = frozenset({S.CONNECTED, S.WAITING_FOR_LOGOFF, S.WAITING_FOR_FORCED_LOGOFF})

@@ -19,6 +19,13 @@ when either side goes away, do not leave the other half open. Concretely:
 * the Driven's process is gone while the Handler is logged on and does not
   come back within ``driven_grace_s`` -> the same.
 
+A Handler with ``logon_waits_for_venue`` holds its user's Logon in
+LOGON_RECEIVED (its state reason is ``LOGON_HELD_REASON``). The policy reads
+that as a user who wants to trade: it connects the Driven as above, answers
+the Logon (``answer_logon``) once the Driven is CONNECTED, and where it would
+log a trading user out (give-up, manual repair, the Driven's process gone)
+it refuses the held Logon with the same text instead.
+
 The policy is level-triggered: it looks at the last known state of both
 halves, not at the event that changed it, so a missed event, a restarted
 actor or a restarted coordinator (which learns the states by asking) all
@@ -45,8 +52,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from actors.fix.states import SessionState
-from actors.gateway.vocabulary import CommandName, Connect, Disconnect, Logout
+from actors.fix.states import LOGON_HELD_REASON, SessionState
+from actors.gateway.vocabulary import AnswerLogon, CommandName, Connect, Disconnect, Logout
 from actors.shell.initiator import gave_up
 
 S = SessionState
@@ -93,7 +100,7 @@ class PairCommand:
     """A command the policy decided on: the session to send it to, the command, and why (for log and event)."""
 
     session: str
-    command: Connect | Disconnect | Logout
+    command: Connect | Disconnect | Logout | AnswerLogon
     why: str = ""
 
     @property
@@ -212,10 +219,16 @@ class PairPolicy:
                 self.driven_under_way = False
         return self.reconcile(now_s)
 
+    @property
+    def handler_held(self) -> bool:
+        """The Handler holds its user's Logon until the venue session is up (``logon_waits_for_venue``)."""
+        return self.handler.state is S.LOGON_RECEIVED and self.handler.reason == LOGON_HELD_REASON
+
     def reconcile(self, now_s: float) -> list[PairCommand]:
         h, d = self.handler, self.driven
         commands: list[PairCommand] = []
-        if h.state in HANDLER_TRADING:
+        held = self.handler_held
+        if h.state in HANDLER_TRADING or held:
             if d.state in DRIVEN_UNDER_WAY and d.told == "connect":
                 self.driven_under_way = True
             if d.repair is not None and self.driven_under_way:
@@ -225,7 +238,9 @@ class PairPolicy:
                 commands.append(self._logout_handler(
                     f"venue session ended and needs manual repair: {d.repair}"))
             elif d.state is S.DISCONNECTED and self.driven_under_way and gave_up(d.reason):
-                commands.append(self._logout_handler(f"venue session ended: {d.reason}"))
+                # A held Logon never had a venue session: it was unavailable rather than ended.
+                ended = "venue session unavailable" if held else "venue session ended"
+                commands.append(self._logout_handler(f"{ended}: {d.reason}"))
             elif d.state in DRIVEN_OFFLINE and d.actor_up and (d.told != "connect" or d.state is S.DISCONNECTED):
                 # Stopped by us (the user logged out a moment ago), never started, or between two tries
                 # after a venue Logout: a connect starts it, or is a no-op for a Driven already retrying.
@@ -233,6 +248,8 @@ class PairPolicy:
             elif d.state is None and d.gone_since_s is not None and now_s - d.gone_since_s >= self.driven_grace_s:
                 commands.append(self._logout_handler(
                     f"venue session unavailable: its process has been down for {now_s - d.gone_since_s:.0f} s"))
+            elif held and d.state is S.CONNECTED:
+                commands.append(PairCommand(h.name, AnswerLogon(), why=f"{d.name} is logged on to the venue"))
         else:
             self.driven_under_way = False
             handler_gone = h.state is None and h.gone_since_s is not None
@@ -264,6 +281,9 @@ class PairPolicy:
     # ---------------------------------------------------------------- helpers
 
     def _logout_handler(self, text: str) -> PairCommand:
+        """End the user's session with ``text``: a Logout, or the refusal of a Logon still held."""
+        if self.handler_held:
+            return PairCommand(self.handler_name, AnswerLogon(text), why=text)
         return PairCommand(self.handler_name, Logout(text), why=text)
 
     def _tell(self, half: Half, command: Connect | Disconnect, why: str) -> PairCommand:

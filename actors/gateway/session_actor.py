@@ -15,7 +15,8 @@ protocol decision: the session core does. It:
   each goes on the wire as a new message after the Logon
   (``actors.gateway.forwarding.Waiting``);
 * obeys commands (``connect``, ``disconnect``, ``logout``, ``reset_seqnums``,
-  ``set_seqnums``, ``status``) from the bus.
+  ``set_seqnums``, ``switch_connection``, ``answer_logon``, ``status``) from
+  the bus.
 
 Crash-only: an unexpected exception is logged and the process exits non-zero
 for supervisord to restart it; SIGTERM logs out and exits 0.
@@ -32,7 +33,7 @@ from typing import Any, assert_never
 
 from actors.fix import tags as T
 from actors.fix.config import Role
-from actors.fix.hooks import SessionHooks
+from actors.fix.hooks import LogonHold, SessionHooks
 from actors.fix.message import Message
 from actors.fix.orders import CL_ORD_ID
 from actors.fix.outputs import Output, SessionEvent, StateChanged, Withheld
@@ -44,6 +45,7 @@ from actors.gateway.program import start, topology_parser
 from actors.gateway.rejection import rejection_for
 from actors.gateway.topology import ConfigError, SessionSettings, Topology
 from actors.gateway.vocabulary import (
+    AnswerLogon,
     Connect,
     Disconnect,
     Logout,
@@ -89,6 +91,10 @@ class ActorHooks(SessionHooks):
 
     * An acceptor refuses a Logon outside its schedule, with a Logout that
       says when it is open.
+    * A Handler with ``logon_waits_for_venue`` holds every Logon the
+      schedule lets in: the coordinator connects the Driven and answers it
+      (``answer_logon``) once the venue session is up or has failed; the
+      session's logon timeout bounds the wait.
     * With message rejecting enabled, a stored application message older
       than its time-to-live is withheld when the counterparty asks for it:
       the session gap-fills it and reports it (``Withheld``), and the actor
@@ -98,11 +104,13 @@ class ActorHooks(SessionHooks):
     def __init__(self, settings: SessionSettings) -> None:
         self.settings = settings
 
-    def on_logon_request(self, logon: Message, now: Instant) -> str | None:
+    def on_logon_request(self, logon: Message, now: Instant) -> str | LogonHold | None:
         schedule = self.settings.schedule
-        if schedule.is_open(now.utc_ns):
-            return None
-        return f"Logon refused: outside the session schedule ({schedule.describe()})"
+        if not schedule.is_open(now.utc_ns):
+            return f"Logon refused: outside the session schedule ({schedule.describe()})"
+        if self.settings.logon_waits_for_venue:
+            return VENUE_HOLD
+        return None
 
     def on_resend(self, message: Message, now: Instant) -> str | None:
         settings = self.settings
@@ -113,6 +121,11 @@ class ActorHooks(SessionHooks):
         if age_s <= settings.message_ttl_s:
             return None
         return expired_text(settings, age_s)
+
+
+#: The hold of a Handler with ``logon_waits_for_venue``; unanswered, the user reads
+#: "venue session unavailable: no answer from the venue within N s" (N: the Handler's logon_timeout).
+VENUE_HOLD = LogonHold("venue session unavailable: no answer from the venue")
 
 
 def expired_text(settings: SessionSettings, waited_s: float | None) -> str:
@@ -462,6 +475,10 @@ class SessionActor:
                     self.driver.disconnect(text or "disconnect command")
             case SwitchConnection(text=text):
                 return self.switch_connection(text or "switch_connection command").to_body()
+            case AnswerLogon(text=text):
+                if not session.logon_held:
+                    return Refused(f"{self.name} holds no Logon (state {session.state.value})").to_body()
+                self.driver.answer_logon(text or None)
             case ResetSeqNums():
                 if session.state not in OFFLINE:
                     return Refused("disconnect the session before resetting its sequence numbers").to_body()

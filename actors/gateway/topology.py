@@ -84,6 +84,9 @@ class SessionSettings:
     cyclic_switch_backup: bool = False
     #: Keep the store and both sequence numbers across a switch; otherwise start at 1.
     keep_connection_state: bool = True
+    #: Handlers: answer the user's Logon only once the paired Driven is logged on to the venue
+    #: (docs/coordinator.md); off, the Logon is answered at once.
+    logon_waits_for_venue: bool = False
 
     @property
     def journal_path(self) -> Path:
@@ -343,7 +346,12 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         cyclic_switch_backup=s.get("cyclic_switch_backup", bool, False),
         keep_connection_state=s.get("keep_connection_state", bool, True),
         message_ttl_s=s.get("message_ttl", float, 0.0, expect="seconds >= 0 (0 = no limit)", check=lambda v: v >= 0),
+        logon_waits_for_venue=s.get("logon_waits_for_venue", bool, False),
     )
+    if settings.logon_waits_for_venue and role_name != "handler":
+        raise s.error("logon_waits_for_venue", f"only a handler waits for its venue; {name} is a {role_name}")
+    if settings.logon_waits_for_venue and peer is None:
+        raise s.error("logon_waits_for_venue", "this handler is in no pair, so it has no venue to wait for")
     if settings.config.role is Role.ACCEPTOR and settings.backup is not None:
         raise s.error("backup", "an acceptor has no backup connection; only initiators (driven) connect out")
     if (settings.auto_switch_to_backup or settings.cyclic_switch_backup) and settings.backup is None:

@@ -130,6 +130,7 @@ class CommandName(StrEnum):
     RESET_SEQNUMS = "reset_seqnums"
     SET_SEQNUMS = "set_seqnums"
     SWITCH_CONNECTION = "switch_connection"
+    ANSWER_LOGON = "answer_logon"
 
 
 _COMMAND_NAMES: dict[str, CommandName] = {name.value: name for name in CommandName}
@@ -228,6 +229,17 @@ class SwitchConnection(_WithText):
     cmd: ClassVar[CommandName] = CommandName.SWITCH_CONNECTION
 
 
+@dataclass(frozen=True, slots=True)
+class AnswerLogon(_WithText):
+    """Acceptor holding its user's Logon (``logon_waits_for_venue``): answer it now.
+
+    No ``text``: accept it (the Logon reply; the user is logged on). A
+    ``text``: refuse it with a Logout whose Text(58) says why.
+    """
+
+    cmd: ClassVar[CommandName] = CommandName.ANSWER_LOGON
+
+
 #: The refusal of a ``set_seqnums`` with a number that is not one; the text the actors always answered with.
 BAD_SEQNUMS = "next_sender / next_target must be positive integers"
 
@@ -262,11 +274,11 @@ def _positive_or_none(value: object) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
 
 
-Command = Status | Connect | Disconnect | Logout | ResetSeqNums | SetSeqNums | SwitchConnection
+Command = Status | Connect | Disconnect | Logout | ResetSeqNums | SetSeqNums | SwitchConnection | AnswerLogon
 
 #: One type per name; ``parse_command`` looks the name up here.
 COMMAND_TYPES: tuple[type[Command], ...] = (Status, Connect, Disconnect, Logout, ResetSeqNums, SetSeqNums,
-                                            SwitchConnection)
+                                            SwitchConnection, AnswerLogon)
 _PARSERS: dict[str, Callable[[object], Command | Malformed]] = {t.cmd.value: t.from_body for t in COMMAND_TYPES}
 
 

@@ -14,7 +14,7 @@ need I/O:
 * resend: ``Resend`` outputs are answered from the store at once, so the
   answer keeps its place in the outgoing order.
 
-Callers speak in intents (``send``, ``logout``, ``reset_sequence_numbers``,
+Callers speak in intents (``send``, ``logout``, ``answer_logon``, ``reset_sequence_numbers``,
 ``start_connecting`` ...), never in session outputs: each intent asks the
 session at once, with the driver's own clock, and executes what it answers.
 An intent made while a batch runs (from ``on_message``, or inside
@@ -173,6 +173,10 @@ class SessionDriver:
     def disconnect(self, reason: str) -> None:
         """Drop the connection without a Logout."""
         self.run(self.session.disconnect(self._now(), reason))
+
+    def answer_logon(self, refusal: str | None = None) -> None:
+        """Answer the Logon the application held: accept it (None) or refuse it with a Logout saying ``refusal``."""
+        self.run(self.session.answer_logon(self._now(), refusal))
 
     def reset_sequence_numbers(self, reason: str) -> None:
         """Both sequence numbers back to 1 and the store emptied (operator, switch without connection state)."""

@@ -6,8 +6,9 @@
     fixmesh ctl --config deploy/topology.yaml venue set_seqnums --next-sender 120 --next-target 87
 
 Commands: status, connect, disconnect, logout, reset_seqnums, set_seqnums,
-switch_connection (``actors.gateway.vocabulary.CommandName``); ``--text`` is
-used by logout, disconnect and switch_connection, ``--next-sender`` and
+switch_connection, answer_logon (``actors.gateway.vocabulary.CommandName``);
+``--text`` is used by logout, disconnect, switch_connection and answer_logon
+(there: a refusal; none accepts the held Logon), ``--next-sender`` and
 ``--next-target`` by set_seqnums. The reply (JSON) is printed; the exit
 status is 0 when the session answered ok, 1 when it refused, 2 when no
 answer came in time.
@@ -23,6 +24,7 @@ from typing import Any, assert_never
 from actors.gateway.bus import BusClient
 from actors.gateway.topology import ConfigError, load_topology
 from actors.gateway.vocabulary import (
+    AnswerLogon,
     Command,
     CommandName,
     Connect,
@@ -62,6 +64,8 @@ def command_for(name: CommandName, text: str = "", next_sender: int | None = Non
             return SetSeqNums(next_sender, next_target)
         case CommandName.SWITCH_CONNECTION:
             return SwitchConnection(text)
+        case CommandName.ANSWER_LOGON:
+            return AnswerLogon(text)
         case _:
             assert_never(name)
 

@@ -15,6 +15,12 @@ the venue stop acting (the venue stays up or stays away) and the model runs
 to rest within a bounded number of rounds. At rest both halves are up (the
 user logged on and the venue session open) or both are down (the user logged
 off and the Driven stopped): never one half open alone.
+
+With ``logon_waits_for_venue`` (drawn too) the user's Logon is held in
+LOGON_RECEIVED until the coordinator answers it; a held Logon is not at
+rest, so the policy itself must answer every one (accept or refuse), without
+the Handler's own logon timeout, which the script may fire as one more
+chaos action.
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.fix.states import OFFLINE
+from actors.fix.states import LOGON_HELD_REASON, OFFLINE
 from actors.fix.states import SessionState as S
 from actors.gateway.pair_policy import PairCommand, PairPolicy
-from actors.gateway.vocabulary import Connect, Disconnect, Logout
+from actors.gateway.vocabulary import AnswerLogon, Connect, Disconnect, Logout
 from actors.shell.initiator import GAVE_UP
 
 MAX_TRIES = 3
@@ -63,7 +70,9 @@ class Driven(Side):
 
 
 class Model:
-    def __init__(self) -> None:
+    def __init__(self, waits: bool = False) -> None:
+        #: The Handler's ``logon_waits_for_venue``.
+        self.waits = waits
         self.policy = PairPolicy("client", "venue", driven_grace_s=10.0)
         self.h = Side("client")
         self.d = Driven("venue")
@@ -97,6 +106,11 @@ class Model:
         command = self.h.commands.popleft().command
         if isinstance(command, Logout) and self.h.state is S.CONNECTED:
             self.h.go(S.WAITING_FOR_LOGOFF, command.text, self.reports)
+        elif isinstance(command, Logout | AnswerLogon) and self.h.state is S.LOGON_RECEIVED:
+            if isinstance(command, AnswerLogon) and not command.text:
+                self.h.go(S.CONNECTED, "Logon accepted", self.reports)
+            else:  # the session core: Logout with the text, then the connection is dropped
+                self.h.go(S.DISCONNECTED_ABNORMALLY, f"Logon refused: {command.text}", self.reports)
 
     def driven_command(self) -> None:
         command = self.d.commands.popleft().command
@@ -198,10 +212,15 @@ class Model:
     def chaos(self, what: str) -> None:
         h, d = self.h, self.d
         if what == "user_logon" and h.state is S.DISCONNECTED:
-            h.go(S.CONNECTED, "Logon accepted", self.reports)
+            if self.waits:
+                h.go(S.LOGON_RECEIVED, LOGON_HELD_REASON, self.reports)
+            else:
+                h.go(S.CONNECTED, "Logon accepted", self.reports)
         elif what == "user_logout" and h.state is S.CONNECTED:
             h.go(S.DISCONNECTED, "Logout exchange complete", self.reports)
-        elif what == "user_drop" and h.state in (S.CONNECTED, S.WAITING_FOR_LOGOFF):
+        elif what in ("user_logout", "held_timeout") and h.state is S.LOGON_RECEIVED:
+            h.go(S.DISCONNECTED_ABNORMALLY, "Logon refused while it waited", self.reports)
+        elif what == "user_drop" and h.state in (S.CONNECTED, S.WAITING_FOR_LOGOFF, S.LOGON_RECEIVED):
             h.go(S.DISCONNECTED_ABNORMALLY, "connection reset", self.reports)
         elif what == "venue_logout" and d.attached and d.state is S.CONNECTED:
             self.connection_ended(S.DISCONNECTED, "Logout exchange complete: closing")
@@ -262,16 +281,16 @@ class Model:
 
 
 chaos = st.sampled_from(["user_logon"] * 3 + ["user_logout"] * 2 + [
-    "user_drop", "venue_logout", "venue_drop", "venue_down", "venue_up", "poll", "tick"])
+    "user_drop", "venue_logout", "venue_drop", "venue_down", "venue_up", "poll", "tick", "held_timeout"])
 steps = st.lists(st.one_of(st.tuples(st.just("chaos"), chaos), st.tuples(st.just("step"), st.integers(0, 7))),
                  max_size=120)
 
 
 @settings(max_examples=1500)
-@given(steps, st.booleans())
+@given(steps, st.booleans(), st.booleans())
 def test_every_interleaving_ends_with_both_halves_up_or_both_down(script: list[tuple[str, object]],
-                                                                   venue_stays_up: bool) -> None:
-    model = Model()
+                                                                   venue_stays_up: bool, waits: bool) -> None:
+    model = Model(waits)
     for kind, what in script:
         if kind == "chaos":
             model.chaos(str(what))
@@ -299,3 +318,30 @@ def test_the_quick_relogon_of_the_issue_trades_again() -> None:
     model.chaos("user_logon")
     model.settle()
     assert model.h.state is S.CONNECTED and model.d.state is S.CONNECTED, model.trace
+
+
+@pytest.mark.parametrize("venue_up", [True, False])
+def test_a_held_logon_is_answered_after_the_venue_session_or_refused_with_the_give_up(venue_up: bool) -> None:
+    """logon_waits_for_venue: the user is CONNECTED only after the Driven is; with the venue away, refused."""
+    model = Model(waits=True)
+    model.poll()
+    if not venue_up:
+        model.chaos("venue_down")
+    model.chaos("user_logon")
+    order: list[str] = []
+    for _ in range(SETTLE_ROUNDS):
+        for _ in range(50):
+            if not model.step(0):
+                break
+            for side in (model.h, model.d):
+                if side.state is S.CONNECTED and side.name not in order:
+                    order.append(side.name)
+        model.tick(1.0)
+        if model.at_rest():
+            break
+    assert model.at_rest(), model.trace
+    if venue_up:
+        assert order == ["venue", "client"], model.trace
+    else:
+        assert order == [] and model.h.reason.startswith("Logon refused: venue session unavailable: "), model.h.reason
+        assert "gave up after 3 tries" in model.h.reason

@@ -249,3 +249,49 @@ def test_a_logout_of_the_handler_carries_its_text() -> None:
     p.on_state("venue", S.CONNECTED, "", 1.1)
     [c] = p.on_state("venue", S.DISCONNECTED, "connection refused; gave up after 2 tries", 2.0)
     assert c.command == Logout("venue session ended: connection refused; gave up after 2 tries") and c.why == c.text
+
+
+# ------------------------------------------------------------------ logon_waits_for_venue
+
+
+def test_a_held_logon_connects_the_driven_and_is_answered_once_the_venue_session_is_up() -> None:
+    from actors.fix.states import LOGON_HELD_REASON
+
+    p = policy()
+    assert cmds(p.on_state("client", S.WAITING_FOR_LOGON, "connection accepted", 1.0)) == []
+    assert cmds(p.on_state("client", S.LOGON_RECEIVED, LOGON_HELD_REASON, 1.0)) == [("venue", "connect")]
+    assert cmds(p.on_state("venue", S.CONNECTING, "connecting", 1.1)) == []
+    [answer] = p.on_state("venue", S.CONNECTED, "Logon reply received", 1.2)
+    assert (answer.session, answer.cmd, answer.text) == ("client", "answer_logon", "")
+    assert cmds(p.on_state("client", S.CONNECTED, "Logon accepted", 1.3)) == []
+
+
+def test_a_logon_received_without_the_hold_is_no_reason_to_connect() -> None:
+    """Off (the default) LOGON_RECEIVED passes within one call; a refused Logon must not start the Driven."""
+    p = policy()
+    assert cmds(p.on_state("client", S.LOGON_RECEIVED, "Logon received", 1.0)) == []
+
+
+def test_a_held_logon_is_refused_with_the_reason_when_the_driven_gives_up() -> None:
+    from actors.fix.states import LOGON_HELD_REASON
+
+    p = policy()
+    p.on_state("client", S.LOGON_RECEIVED, LOGON_HELD_REASON, 1.0)
+    p.on_state("venue", S.CONNECTING, "try 1", 1.1)
+    assert cmds(p.on_state("venue", S.RECONNECTING, "Connection refused; next try in 1 s", 1.2)) == []
+    [refusal] = p.on_state("venue", S.DISCONNECTED, "Connection refused; gave up after 3 tries", 4.0)
+    assert (refusal.session, refusal.cmd) == ("client", "answer_logon")
+    assert refusal.text == "venue session unavailable: Connection refused; gave up after 3 tries"
+
+
+def test_a_held_logon_is_refused_when_the_venue_needs_manual_repair() -> None:
+    from actors.fix.states import LOGON_HELD_REASON
+
+    p = policy()
+    p.on_state("client", S.LOGON_RECEIVED, LOGON_HELD_REASON, 1.0)
+    p.on_state("venue", S.CONNECTING, "try 1", 1.1)
+    commands = p.on_state("venue", S.DISCONNECTED,
+                          "Logon refused by the counterparty: MsgSeqNum too low, expecting 12 but received 7", 1.5)
+    assert cmds(commands) == [("venue", "disconnect"), ("client", "answer_logon")]
+    assert commands[1].text == ("venue session ended and needs manual repair: "
+                                "MsgSeqNum too low, expecting 12 but received 7")

@@ -140,3 +140,51 @@ def test_a_wrong_reconnect_budget_names_the_file_the_key_and_the_fix(tmp_path: P
     assert "expected a number of tries, 1 or more (default 6), or 'unlimited' to retry for ever" in message
     if value == "0":
         assert "no longer means unlimited" in message
+
+
+# ------------------------------------------------------------------ logon_waits_for_venue
+
+
+def test_logon_waits_for_venue_is_off_by_default_and_a_handler_may_turn_it_on(tmp_path: Path) -> None:
+    assert not load_topology(write(tmp_path, MINIMAL)).session("client").logon_waits_for_venue
+    text = MINIMAL.replace("port: 9876}", "port: 9876, logon_waits_for_venue: true}")
+    assert load_topology(write(tmp_path, text)).session("client").logon_waits_for_venue
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (("port: 9877}", "port: 9877, logon_waits_for_venue: true}"), "only a handler waits for its venue"),
+    (("pairs:\n  - {handler: client, driven: venue}\n", ""), "in no pair"),
+])
+def test_logon_waits_for_venue_elsewhere_names_the_file_and_the_key(
+        tmp_path: Path, change: tuple[str, str], problem: str) -> None:
+    text = MINIMAL.replace(*change)
+    if "in no pair" in problem:
+        text = text.replace("port: 9876}", "port: 9876, logon_waits_for_venue: true}")
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_topology(path)
+    session = "venue" if "handler waits" in problem else "client"
+    assert str(caught.value).startswith(f"{path}: sessions.{session}.logon_waits_for_venue: "), caught.value
+    assert problem in str(caught.value)
+
+
+def test_a_waiting_handler_holds_the_logon_only_inside_its_schedule(tmp_path: Path) -> None:
+    """The schedule's refusal comes first: a Logon that cannot be accepted is not held for the venue."""
+    from actors.fix.hooks import LogonHold
+    from actors.fix.message import Message
+    from actors.fix.timefmt import Instant
+    from actors.gateway.session_actor import ActorHooks
+
+    # Sunday 2026-01-04 12:00 UTC: inside a non-stop window, outside a weekday one.
+    sunday = Instant(0.0, 1_767_528_000 * 10**9)
+    logon = Message([(35, b"A")])
+    waiting = MINIMAL.replace("port: 9876}", "port: 9876, logon_waits_for_venue: true}")
+    hooks = ActorHooks(load_topology(write(tmp_path, waiting)).session("client"))
+    assert isinstance(hooks.on_logon_request(logon, sunday), LogonHold)
+    weekdays = waiting.replace("logon_waits_for_venue: true}", "logon_waits_for_venue: true, schedule: "
+                               "{start_time: '08:00', end_time: '17:00', days: [mon, tue], time_zone: UTC}}")
+    hooks = ActorHooks(load_topology(write(tmp_path, weekdays)).session("client"))
+    refusal = hooks.on_logon_request(logon, sunday)
+    assert isinstance(refusal, str) and refusal.startswith("Logon refused: outside the session schedule")
+    off = ActorHooks(load_topology(write(tmp_path, MINIMAL)).session("client"))
+    assert off.on_logon_request(logon, sunday) is None

@@ -22,6 +22,7 @@ from actors.gateway.vocabulary import (
     COMMAND_TYPES,
     COORDINATOR_STARTED,
     NOT_A_COMMAND,
+    AnswerLogon,
     CommandName,
     Connect,
     CoordinatorStarted,
@@ -69,6 +70,8 @@ COMMAND_WIRE: list[tuple[Any, dict[str, Any]]] = [
     (SetSeqNums(next_target=5), {"cmd": "set_seqnums", "next_sender": None, "next_target": 5}),
     (SwitchConnection(), {"cmd": "switch_connection"}),
     (SwitchConnection("primary site maintenance"), {"cmd": "switch_connection", "text": "primary site maintenance"}),
+    (AnswerLogon(), {"cmd": "answer_logon"}),
+    (AnswerLogon("venue session unavailable"), {"cmd": "answer_logon", "text": "venue session unavailable"}),
 ]
 
 
