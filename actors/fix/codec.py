@@ -96,7 +96,10 @@ class Framer:
             length_bytes = bytes(buf[soh1 + 3 : soh2])
             if not length_bytes.isdigit():
                 del buf[:2]
-                return Frame(b"", f"BodyLength (9) is not a number: {length_bytes!r}")
+                return Frame(b"", f"BodyLength (9) is not a number: {length_bytes[:20]!r}")
+            if len(length_bytes) > T.MAX_INT_DIGITS:
+                del buf[:2]
+                return Frame(b"", f"BodyLength (9) has {len(length_bytes)} digits, more than any message")
             body_len = int(length_bytes)
             body_start = soh2 + 1
             # Search for the trailer from just before the declared body end.
@@ -174,7 +177,9 @@ def parse(data: bytes) -> Message:
 def _tag_number(tag_text: bytes) -> int:
     """The number of a tag not in the cache (and into the cache if there is room), or GarbledMessage."""
     if not tag_text.isdigit() and not (tag_text[:1] == b"-" and tag_text[1:].isdigit()):
-        raise GarbledMessage(f"tag {tag_text!r} is not a number")
+        raise GarbledMessage(f"tag {tag_text[:20]!r} is not a number")
+    if len(tag_text) > T.MAX_INT_DIGITS:
+        raise GarbledMessage(f"tag number of {len(tag_text)} digits")
     tag = int(tag_text)
     if tag not in _DATA_LENGTH_TAG_SET and len(_TAG_CACHE) < _TAG_CACHE_LIMIT:
         _TAG_CACHE[tag_text] = tag
@@ -194,7 +199,9 @@ def _parse_field_by_field(data: bytes) -> Message:
         tag_text = data[pos:eq]
         digits = tag_text[1:] if tag_text[:1] == b"-" else tag_text
         if not digits.isdigit():
-            raise GarbledMessage(f"tag {tag_text!r} is not a number")
+            raise GarbledMessage(f"tag {tag_text[:20]!r} is not a number")
+        if len(digits) > T.MAX_INT_DIGITS:
+            raise GarbledMessage(f"tag number of {len(digits)} digits")
         tag = int(tag_text)
         if data_tag is not None and tag == data_tag and data_len_for is not None:
             end = eq + 1 + data_len_for
@@ -209,7 +216,7 @@ def _parse_field_by_field(data: bytes) -> Message:
                 raise GarbledMessage("message does not end with SOH")
             value = data[eq + 1 : end]
             data_field = T.DATA_LENGTH_TAGS.get(tag)
-            if data_field is not None and value.isdigit():
+            if data_field is not None and value.isdigit() and len(value) <= T.MAX_INT_DIGITS:
                 data_tag = data_field
                 data_len_for = int(value)
         fields.append((tag, value))

@@ -98,7 +98,7 @@ def _is_int(value: bytes) -> bool:
     if not value:
         return False
     start = 1 if value[:1] == b"-" else 0
-    return value[start:].isdigit() and len(value) > start
+    return value[start:].isdigit() and start < len(value) <= start + T.MAX_INT_DIGITS
 
 
 def fields_from(pairs: Iterable[tuple[int, bytes | str | int]]) -> list[tuple[int, bytes]]:

@@ -34,6 +34,9 @@ class Send:
     msg_type: str
     store: bool
     transmit: bool = True
+    #: What the store keeps instead of ``data``, when the wire form holds a secret (a Logon's
+    #: Password, masked): a session message is never resent, only gap-filled, so the copy is enough.
+    stored: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from operator import itemgetter
+from typing import Final
 
 from actors.fix import tags as T
 from actors.fix.codec import Frame, Framer, GarbledMessage, encode, parse
@@ -52,6 +53,8 @@ from actors.fix.timefmt import NS_PER_S, Instant, TimestampFormatter, parse_utc_
 from actors.fix.validation import REJECT_TEXT, RejectReason, validate
 
 S = SessionState
+#: What a secret (a Logon's Password) is replaced by wherever fixmesh keeps or shows a message.
+MASKED: Final = b"***"
 _by_tag = itemgetter(0)
 
 #: BusinessRejectReason (380) values used by the session.
@@ -754,6 +757,12 @@ class Session:
         if begin is None or end is None:
             self._reject(msg, RejectReason.REQUIRED_TAG_MISSING, T.BEGIN_SEQ_NO if begin is None else T.END_SEQ_NO)
             return
+        if begin < 1 or end < 0:
+            # Sequence numbers start at 1 (EndSeqNo 0 means "all"): answering 0 would send MsgSeqNum 0.
+            bad = T.BEGIN_SEQ_NO if begin < 1 else T.END_SEQ_NO
+            self._reject(msg, RejectReason.VALUE_IS_INCORRECT, bad, f"{'BeginSeqNo' if begin < 1 else 'EndSeqNo'} "
+                         f"{begin if begin < 1 else end} is out of range")
+            return
         self._event("resend_request", f"peer asked for {begin}..{end}")
         last_sent = self.next_sender - 1
         if (self._rank >= 42 and end == 0) or (self._rank <= 42 and end == 999999) or end > last_sent:
@@ -831,15 +840,19 @@ class Session:
         body: list[tuple[int, bytes]],
         header: list[tuple[int, bytes]] | None = None,
         transmit: bool = True,
+        stored_body: list[tuple[int, bytes]] | None = None,
     ) -> None:
+        """Number, encode and send; ``stored_body``: the body the store keeps instead (secrets masked)."""
         seq = self.next_sender
-        data = encode(self._begin, msg_type.encode(), self._header(seq, header), body)
+        full_header = self._header(seq, header)
+        data = encode(self._begin, msg_type.encode(), full_header, body)
+        stored = None if stored_body is None else encode(self._begin, msg_type.encode(), full_header, stored_body)
         self.next_sender = seq + 1
         if transmit:
             self._last_sent = self._now.mono_s
         elif self._sent_logon and self._held_from is None:
             self._held_from = seq
-        self._out.append(Send(data, seq, msg_type, store=True, transmit=transmit))
+        self._out.append(Send(data, seq, msg_type, store=True, transmit=transmit, stored=stored))
 
     def _send_logon(self, reset: bool) -> None:
         cfg = self.config
@@ -861,7 +874,9 @@ class Session:
         if cfg.is_fixt and cfg.default_appl_ver_id:
             body.append((T.DEFAULT_APPL_VER_ID, cfg.default_appl_ver_id.encode()))
         body.sort(key=_by_tag)
-        self._send(MsgType.LOGON, body)
+        masked = [(tag, MASKED if tag == T.PASSWORD else value) for tag, value in body] \
+            if cfg.password is not None and cfg.role is Role.INITIATOR else None
+        self._send(MsgType.LOGON, body, stored_body=masked)
         self._sent_logon = True
 
     def _send_logout(self, text: str | None) -> None:

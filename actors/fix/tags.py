@@ -10,6 +10,11 @@ from typing import Final
 
 SOH: Final = b"\x01"
 
+#: The most digits an integer field (a tag number, BodyLength, MsgSeqNum, NumInGroup ...) may have:
+#: 18 digits always fit a signed 64-bit number, and a longer one is hostile input, not a FIX value
+#: (Python's int() refuses over 4,300 digits, and every store keeps 64-bit sequence numbers).
+MAX_INT_DIGITS: Final = 18
+
 # Standard header / trailer
 BEGIN_STRING: Final = 8
 BODY_LENGTH: Final = 9

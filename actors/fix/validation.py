@@ -503,6 +503,8 @@ def _check_group(
 
 
 def _as_int(value: bytes) -> int | None:
+    if len(value) > T.MAX_INT_DIGITS + 1:
+        return None  # hostile, not a count: an int() of it could take seconds or raise
     if value.isdigit():
         return int(value)
     if value[:1] == b"-" and value[1:].isdigit():

@@ -27,6 +27,10 @@ from actors.shell.transport import SocketTransport
 
 log = logging.getLogger("fixmesh.acceptor")
 
+#: A connection may send this much before its Logon is complete; a Logon is a few hundred bytes, and
+#: reading more from a peer that has not said who it is only lets it fill this process's memory.
+MAX_BYTES_BEFORE_LOGON = 16384
+
 
 class Target(Protocol):
     """Where an identified connection goes: a session in this process, or in another one."""
@@ -162,6 +166,9 @@ class _Pending:
             self.reject("closed before sending a Logon", quiet=True)
             return
         self.buf += data
+        if len(self.buf) > MAX_BYTES_BEFORE_LOGON:
+            self.reject(f"{len(self.buf)} bytes without a complete Logon (at most {MAX_BYTES_BEFORE_LOGON})")
+            return
         self.acceptor.bind(self, bytes(self.buf))
 
     def next_deadline(self) -> float | None:

@@ -252,7 +252,7 @@ class SessionDriver:
     def _execute(self, output: Output) -> None:
         if isinstance(output, Send):
             if output.store:
-                self.store.save_outgoing(output.seq, output.data)
+                self.store.save_outgoing(output.seq, output.data if output.stored is None else output.stored)
                 self._stored = True
             if output.transmit and self.transport is not None:
                 self._pending.append(output.data)
