@@ -6,6 +6,7 @@
     fixmesh broker ...              the ZeroMQ broker (business and event planes)
     fixmesh coordinator --config T  the pairing and schedule policy of a topology
     fixmesh ctl --config T SESSION COMMAND   status, connect, logout, switch_connection, ...
+    fixmesh credentials hash        read a password from stdin, print its scrypt$... line for the topology
     fixmesh listener --config T     the TCP ports several acceptor sessions share (session qualifiers)
     fixmesh monitor [PREFIX ...]    print bus events as they happen
     fixmesh store show|reset ...    inspect or remove a session's store
@@ -27,6 +28,7 @@ COMMANDS = {
     "broker": "broker.__main__",
     "coordinator": "actors.gateway.coordinator",
     "ctl": "actors.tools.ctl",
+    "credentials": "actors.tools.credentials",
     "listener": "actors.gateway.listener",
     "store": "actors.store.__main__",
     "demo": "actors.tools.demo",

@@ -40,14 +40,16 @@ from actors.fix.outputs import Output, SessionEvent, StateChanged, Withheld
 from actors.fix.states import OFFLINE, SessionState
 from actors.fix.timefmt import Instant, parse_utc_timestamp
 from actors.gateway.bus import BusClient, Outcome
+from actors.gateway.credentials import REFUSAL_TEXT, Credentials, Failure
 from actors.gateway.forwarding import Chain, Forward, Held, Journal, Origin, Verdict, Waiting
 from actors.gateway.program import start, topology_parser
 from actors.gateway.rejection import rejection_for
-from actors.gateway.topology import ConfigError, SessionSettings, Topology
+from actors.gateway.topology import ConfigError, SessionSettings, Topology, resolve_credentials
 from actors.gateway.vocabulary import (
     AnswerLogon,
     Connect,
     Disconnect,
+    LogonRefusedEvent,
     Logout,
     Malformed,
     Refused,
@@ -60,6 +62,7 @@ from actors.gateway.vocabulary import (
     StatusReply,
     SwitchConnection,
     SwitchEvent,
+    logon_refused_topic,
     parse_command,
     rejected_topic,
     session_event_topic,
@@ -89,6 +92,11 @@ ACK_DELAY_S = 0.002
 class ActorHooks(SessionHooks):
     """The application decisions a session actor makes for its session core.
 
+    * An acceptor with ``credentials`` refuses a Logon without the configured
+      Username(553) or with a Password(554) that does not match the hash,
+      first of all and with the same text whatever failed (``REFUSAL_TEXT``):
+      a stranger learns nothing, not even the schedule. Which check failed is
+      logged, counted (``logon_failures``) and reported to ``on_refused``.
     * An acceptor refuses a Logon outside its schedule, with a Logout that
       says when it is open.
     * A Handler with ``logon_waits_for_venue`` holds every Logon the
@@ -101,10 +109,25 @@ class ActorHooks(SessionHooks):
       sends it back to its origin as rejected (``SessionActor.on_output``).
     """
 
-    def __init__(self, settings: SessionSettings) -> None:
+    def __init__(self, settings: SessionSettings, credentials: Credentials | None = None,
+                 on_refused: Callable[[Failure, Instant], None] | None = None) -> None:
         self.settings = settings
+        self.credentials = credentials
+        self.on_refused = on_refused
+        #: Logons refused for their credentials since the process started.
+        self.logon_failures = 0
 
     def on_logon_request(self, logon: Message, now: Instant) -> str | LogonHold | None:
+        if self.credentials is not None:
+            failure = self.credentials.check(logon.get(T.USERNAME), logon.get(T.PASSWORD))
+            if failure is not None:
+                self.logon_failures += 1
+                # The reason, never the password (nor the offered username: users type passwords into it).
+                log.warning("%s: Logon refused: %s (%d refused so far)", self.settings.name, failure.value,
+                            self.logon_failures)
+                if self.on_refused is not None:
+                    self.on_refused(failure, now)
+                return REFUSAL_TEXT
         schedule = self.settings.schedule
         if not schedule.is_open(now.utc_ns):
             return f"Logon refused: outside the session schedule ({schedule.describe()})"
@@ -166,6 +189,8 @@ class SessionActor:
     def __init__(self, topology: Topology, settings: SessionSettings) -> None:
         self.settings = settings
         self.name = settings.name
+        # First: a missing password variable or file stops the start before any port is bound.
+        credentials = resolve_credentials(topology, settings)
         self.host = SessionHost(host_spec(topology, settings), on_closed=self._on_closed, on_switch=self._on_switch)
         self.loop = self.host.loop
         spec = session_spec(settings)
@@ -196,7 +221,8 @@ class SessionActor:
         self.expired_chain = Chain()
         #: Rejections of expired forwards awaiting their origin's ack -> the forward's envelope, acked then.
         self.rejecting: dict[str, Envelope] = {}
-        self.driver = self.host.add_session(spec, self, hooks=ActorHooks(settings), store=self.store)
+        self.hooks = ActorHooks(settings, credentials, self._on_logon_refused)
+        self.driver = self.host.add_session(spec, self, hooks=self.hooks, store=self.store)
         if not settings.schedule.non_stop:
             self.loop.add_timer_source(ScheduleGuard(self.driver, settings.schedule))
         broker = topology.broker
@@ -264,6 +290,11 @@ class SessionActor:
         forward = Forward(origin, seq, self.reject_chain.link(epoch, seq), msg_type, [], body)
         self.backlog.append((peer, origin.message_id(seq), forward.to_wire()))
         self._drain_backlog()
+
+    def _on_logon_refused(self, failure: Failure, now: Instant) -> None:
+        """Publish a refused Logon, so a monitor sees guessing as it happens."""
+        self.bus.publish(logon_refused_topic(self.name),
+                         LogonRefusedEvent(failure.name.lower(), self.hooks.logon_failures, now.utc_ns).to_body())
 
     def _drain_backlog(self) -> None:
         """Hand waiting forwards to the bus, in order, while its outbox has room."""
@@ -519,7 +550,7 @@ class SessionActor:
         session = self.driver.session
         return StatusReply(session.state, self.name, self.settings.role, os.getpid(), self.driver.connected,
                            len(self.awaiting), self.incarnation, self.last_reason, self.state_changes,
-                           session.status())
+                           session.status(), logon_failures=self.hooks.logon_failures)
 
     # --------------------------------------------------------------- running
 
@@ -584,6 +615,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         actor = SessionActor(topology, settings)
+    except ConfigError as exc:
+        print(f"fixmesh session: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         log.error("%s: cannot start: %s (is another process using %s:%d?)", args.session,
                   exc.strerror or exc, settings.host, settings.port)

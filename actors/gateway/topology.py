@@ -13,6 +13,7 @@ Names are QuickFIX's settings in snake_case where one exists
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import yaml
 
 from actors.fix.config import BEGIN_STRINGS, DEFAULT_QUALIFIER_TAG, Role, SessionConfig
 from actors.fix.validation import ValidationOptions
+from actors.gateway.credentials import Credentials, CredentialsError, PasswordHash
 from actors.shell.host import StoreSpec
 from actors.shell.schedule import DAYS, Schedule, ScheduleError, parse_day, parse_time
 from actors.shell.seqpolicy import SequencePolicy
@@ -50,6 +52,28 @@ class BrokerSettings:
     router: str = protocol.DEFAULT_ROUTER_ENDPOINT
     xsub: str = protocol.DEFAULT_XSUB_ENDPOINT
     xpub: str = protocol.DEFAULT_XPUB_ENDPOINT
+
+
+#: The three ways an acceptor's ``credentials`` give the password; an inline plain ``password`` is not one.
+PASSWORD_KEYS = ("password_hash", "password_env", "password_file")
+_CREDENTIALS_FIX = ("use credentials: {username: NAME, password_hash: 'scrypt$...'} (printed by "
+                    "`fixmesh credentials hash`), or password_env: VARIABLE, or password_file: PATH")
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialSource:
+    """Where an acceptor's password comes from; read and hashed when the session starts, not when the file is read.
+
+    Every process of a deployment reads the topology (coordinator, ctl, listener); only the
+    session actor that checks Logons needs the secret, so only it must have the variable or
+    the file (``resolve_credentials``).
+    """
+
+    username: str
+    #: Exactly one of these three is set.
+    password_hash: PasswordHash | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +111,8 @@ class SessionSettings:
     #: Handlers: answer the user's Logon only once the paired Driven is logged on to the venue
     #: (docs/coordinator.md); off, the Logon is answered at once.
     logon_waits_for_venue: bool = False
+    #: Acceptors: what a Logon must carry (Username 553, Password 554); None: no check.
+    credentials: CredentialSource | None = None
 
     @property
     def journal_path(self) -> Path:
@@ -261,6 +287,17 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
     role_name = s.get("role", str, expect="one of handler, driven, acceptor, initiator",
                       check=lambda v: v in GATEWAY_ROLES)
     role = GATEWAY_ROLES[role_name]
+    credentials = _credentials(s.section("credentials"), base_dir)
+    if role is Role.ACCEPTOR:
+        # A plain password in a committed topology is readable by everyone who reads the repository.
+        if s.data.get("password", s.defaults.get("password")) is not None:
+            raise s.error("password", f"an acceptor keeps no plain password in the topology; {_CREDENTIALS_FIX}")
+        if s.data.get("username", s.defaults.get("username")) is not None:
+            raise s.error("username", "an acceptor checks the user's Username under credentials: "
+                                      "{username: NAME, password_hash: ...}; move it there")
+    elif credentials is not None:
+        raise s.error("credentials", f"only an acceptor (handler) checks credentials; {name} is a {role_name}, "
+                                     "which sends username and password in its own Logon")
     begin = s.get("begin_string", str, "FIX.4.4", expect=f"one of {', '.join(BEGIN_STRINGS)}",
                   check=lambda v: v in BEGIN_STRINGS)
     fixt = begin == "FIXT.1.1"
@@ -347,6 +384,7 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         keep_connection_state=s.get("keep_connection_state", bool, True),
         message_ttl_s=s.get("message_ttl", float, 0.0, expect="seconds >= 0 (0 = no limit)", check=lambda v: v >= 0),
         logon_waits_for_venue=s.get("logon_waits_for_venue", bool, False),
+        credentials=credentials,
     )
     if settings.logon_waits_for_venue and role_name != "handler":
         raise s.error("logon_waits_for_venue", f"only a handler waits for its venue; {name} is a {role_name}")
@@ -360,6 +398,69 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         raise s.error("message_ttl", "missing or 0; enable_message_rejecting needs a time-to-live in seconds")
     s.finish()
     return settings
+
+
+def _credentials(s: _Section, base_dir: Path) -> CredentialSource | None:
+    """``credentials: {username, password_hash | password_env | password_file}``; absent = no check."""
+    if not s.data:
+        s.finish()
+        return None
+    if "password" in s.data:
+        raise s.error("password", f"a plain password is never kept in the topology; {_CREDENTIALS_FIX}")
+    username = s.get("username", str, expect="the Username(553) the user logs on with", check=lambda v: v != "")
+    given = [key for key in PASSWORD_KEYS if key in s.data]
+    if len(given) != 1:
+        problem = "missing" if not given else f"given together with {', '.join(given[1:])}"
+        raise s.error(given[0] if given else "password_hash", f"{problem}; give exactly one of "
+                      "password_hash: 'scrypt$...' (printed by `fixmesh credentials hash`), "
+                      "password_env: VARIABLE or password_file: PATH")
+    key = given[0]
+    value = s.get(key, str, expect="text", check=lambda v: v != "")
+    s.finish()
+    if key == "password_hash":
+        try:
+            return CredentialSource(username, password_hash=PasswordHash.parse(value))
+        except CredentialsError as exc:
+            raise s.error(key, f"{exc}") from None
+    if key == "password_env":
+        return CredentialSource(username, password_env=value)
+    return CredentialSource(username, password_file=_resolve(base_dir, value))
+
+
+def resolve_credentials(topology: Topology, settings: SessionSettings,
+                        environ: Mapping[str, str] | None = None) -> Credentials | None:
+    """The session's credentials with the secret read and hashed: at start, by the session that checks Logons.
+
+    The plain secret lives only inside this call; what is kept is a hash with a
+    fresh random salt. A missing variable or an unreadable file is a ConfigError
+    naming the file, the key and the fix.
+    """
+    source = settings.credentials
+    if source is None:
+        return None
+    if source.password_hash is not None:
+        return Credentials(source.username, source.password_hash)
+    where = f"{topology.path}: sessions.{settings.name}.credentials"
+    if source.password_env is not None:
+        variable = source.password_env
+        secret = (os.environ if environ is None else environ).get(variable, "")
+        if not secret:
+            raise ConfigError(
+                f"{where}.password_env: the environment variable {variable} is not set or is empty; set it in "
+                f"the environment of the session process (supervisord: environment={variable}=\"...\") "
+                "or give password_hash instead")
+        return Credentials(source.username, PasswordHash.of(secret.encode("utf-8", "surrogateescape")))
+    assert source.password_file is not None
+    file = source.password_file
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{where}.password_file: cannot read {file} ({exc.strerror}); check the path and that "
+                          "the session's user may read it, or give password_hash instead") from None
+    secret_bytes = data.rstrip(b"\r\n")  # the newline an editor or `echo` adds is not part of the password
+    if not secret_bytes:
+        raise ConfigError(f"{where}.password_file: {file} is empty; write the password in it")
+    return Credentials(source.username, PasswordHash.of(secret_bytes))
 
 
 def _max_tries(s: _Section) -> int | None:

@@ -296,7 +296,7 @@ def parse_command(body: object) -> Command | Malformed:
 
 #: Keys the actor adds to its session core's own status report.
 _ACTOR_STATUS_KEYS = frozenset({"name", "role", "pid", "connected", "awaiting_ack", "incarnation", "reason",
-                                "state_changes"})
+                                "state_changes", "logon_failures"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,12 +321,14 @@ class StatusReply:
     #: State changes this process has made so far; None from an actor that does not count them.
     state_changes: int | None
     core: Mapping[str, object] = field(default_factory=dict)
+    #: Logons refused for their credentials since the actor started (an acceptor with credentials).
+    logon_failures: int = 0
 
     def to_body(self) -> dict[str, Any]:
         return {"ok": True, "status": {
             **self.core, "state": self.state.value, "name": self.name, "role": self.role, "pid": self.pid,
             "connected": self.connected, "awaiting_ack": self.awaiting_ack, "incarnation": self.incarnation,
-            "reason": self.reason, "state_changes": self.state_changes}}
+            "reason": self.reason, "state_changes": self.state_changes, "logon_failures": self.logon_failures}}
 
     @classmethod
     def from_body(cls, body: object) -> StatusReply | Malformed:
@@ -341,7 +343,7 @@ class StatusReply:
                        _int(status, "pid", what), _bool(status, "connected", what),
                        _int(status, "awaiting_ack", what), _text(status, "incarnation", what, default=""),
                        _text(status, "reason", what, default=""), _optional_int(status, "state_changes", what),
-                       core)
+                       core, _optional_int(status, "logon_failures", what) or 0)
         except _Invalid as exc:
             return Malformed(str(exc))
 
@@ -383,10 +385,16 @@ def parse_reply(body: object) -> Reply | Malformed:
 STATE = "state"
 REJECTED = "rejected"
 SWITCH = "switch"
+LOGON_REFUSED = "logon_refused"
 #: What every session topic starts with (the coordinator subscribes to it); ``broker.protocol``'s.
 SESSION_TOPICS = protocol.SESSION_TOPICS
 #: Published once by the coordinator when it starts.
 COORDINATOR_STARTED = "coordinator.started"
+
+
+def logon_refused_topic(session: str) -> str:
+    """``session.<name>.logon_refused``: an acceptor refused a Logon's credentials (``LogonRefusedEvent``)."""
+    return protocol.session_topic(session, LOGON_REFUSED)
 
 
 def state_topic(session: str) -> str:
@@ -513,6 +521,34 @@ class RejectedEvent:
                 raise _bad(what, "kind", b.get("kind"), repr(REJECTED))
             return cls(_text(b, "msg_type", what), _int(b, "seq", what), _text(b, "text", what),
                        _text(b, "cl_ord_id", what, default=""))
+        except _Invalid as exc:
+            return Malformed(str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class LogonRefusedEvent:
+    """The body of ``session.<name>.logon_refused``: which check refused a Logon, never what was offered.
+
+    ``check`` is ``no_username``, ``no_password``, ``wrong_username`` or
+    ``wrong_password`` (``actors.gateway.credentials.Failure``); ``failures`` the
+    count since the actor started, so a monitor sees guessing without keeping a tally.
+    """
+
+    check: str
+    failures: int
+    time_ns: int
+
+    def to_body(self) -> dict[str, Any]:
+        return {"kind": LOGON_REFUSED, "check": self.check, "failures": self.failures, "time_ns": self.time_ns}
+
+    @classmethod
+    def from_body(cls, body: object) -> LogonRefusedEvent | Malformed:
+        what = "logon refused event"
+        try:
+            b = _map(body, what)
+            if b.get("kind") != LOGON_REFUSED:
+                raise _bad(what, "kind", b.get("kind"), repr(LOGON_REFUSED))
+            return cls(_text(b, "check", what), _int(b, "failures", what), _int(b, "time_ns", what))
         except _Invalid as exc:
             return Malformed(str(exc))
 

@@ -331,6 +331,9 @@ def _session_spec(args: argparse.Namespace, session_id: str) -> SessionSpec:
         default_appl_ver_id=args.default_appl_ver_id,
         use_data_dictionary=args.data_dictionary is not None,
         session_qualifier=args.session_qualifier,
+        username=args.username,
+        # From the environment, never argv: ``ps`` shows every process's command line.
+        password=os.environ.get(args.password_env) if args.password_env else None,
     )
     store = StoreSpec("file" if args.store_dir else "memory", Path(args.store_dir) if args.store_dir else None,
                       Durability(args.durability))
@@ -367,6 +370,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--reset-after-24h", action="store_true",
                    help="ResetSeqNumAfter24hours: reset both numbers at the first Logon a day after the last reset")
     p.add_argument("--session-qualifier", help="SessionQualifier sent in the Logon (tag 9012) / expected in it")
+    p.add_argument("--username", help="initiator: Username (553) sent in the Logon")
+    p.add_argument("--password-env", metavar="VARIABLE",
+                   help="initiator: send the value of this environment variable as Password (554) in the Logon")
     p.add_argument("--log-level", default="INFO")
     return p
 

@@ -177,7 +177,7 @@ def test_a_status_reply_is_the_cores_report_then_the_actors_fields() -> None:
     status = body["status"]
     assert list(status) == ["state", "next_sender_seq", "next_target_seq", "heartbeat_interval_s", "queued",
                             "resend_range", "name", "role", "pid", "connected", "awaiting_ack", "incarnation",
-                            "reason", "state_changes"]
+                            "reason", "state_changes", "logon_failures"]
     assert (status["state"], status["next_sender_seq"], status["next_target_seq"]) == ("CONNECTED", 7, 9)
     assert (status["name"], status["pid"], status["state_changes"]) == ("venue", 4242, 3)
 
