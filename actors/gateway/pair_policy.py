@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 
 from actors.fix.states import LOGON_HELD_REASON, SessionState
 from actors.gateway.vocabulary import AnswerLogon, CommandName, Connect, Disconnect, Logout
-from actors.shell.initiator import gave_up
+from actors.shell.give_up import gave_up
 
 S = SessionState
 

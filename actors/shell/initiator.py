@@ -16,8 +16,8 @@ usually means it (end of day, maintenance). A gateway's Driven sets it: for
 its user a venue Logout is one more way of losing the venue session.
 
 When the tries run out the session goes DISCONNECTED with a reason that ends
-in ``"; gave up after N tries"`` (``GAVE_UP``): the coordinator reads that as
-the end of the venue session (``gave_up``).
+in ``"; gave up after N tries"`` (``actors.shell.give_up``): the coordinator reads that
+as the end of the venue session.
 
 ``start`` on a session whose previous connection has not ended yet (a
 connect command that overtook the end of a logout) waits for that end
@@ -37,6 +37,7 @@ from actors.fix.states import OFFLINE, SessionState
 from actors.fix.timefmt import Instant
 from actors.shell import clock
 from actors.shell.driver import SessionDriver
+from actors.shell.give_up import give_up_reason
 from actors.shell.loop import Loop
 from actors.shell.transport import SocketTransport
 
@@ -44,14 +45,6 @@ log = logging.getLogger("fixmesh.initiator")
 
 #: The words that end the reason of a give-up, so that whoever reads the state can tell the end of the
 #: tries from a pause between two of them (``gave_up``).
-GAVE_UP = "gave up after"
-
-
-def gave_up(reason: str) -> bool:
-    """Whether a DISCONNECTED state's reason is an initiator's give-up (no further tries will come)."""
-    return f"; {GAVE_UP} " in reason
-
-
 class Phase(Enum):
     IDLE = "idle"
     #: Told to start while the previous connection was still ending: the first try follows its end.
@@ -265,7 +258,7 @@ class Initiator:
             self._wait(reason)
             return
         if self.max_tries and self.tries >= self.max_tries:
-            self.driver.give_up(f"{reason}; {GAVE_UP} {self.tries} tries")
+            self.driver.give_up(give_up_reason(reason, self.tries))
             self.gave_up = True
             self.phase = Phase.STOPPED
             return

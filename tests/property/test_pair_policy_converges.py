@@ -36,7 +36,7 @@ from actors.fix.states import LOGON_HELD_REASON, OFFLINE
 from actors.fix.states import SessionState as S
 from actors.gateway.pair_policy import PairCommand, PairPolicy
 from actors.gateway.vocabulary import AnswerLogon, Connect, Disconnect, Logout
-from actors.shell.initiator import GAVE_UP
+from actors.shell.give_up import GAVE_UP
 
 MAX_TRIES = 3
 #: Rounds of settling allowed: each round delivers everything due and advances 1 s of coordinator time.

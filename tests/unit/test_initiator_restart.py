@@ -15,8 +15,9 @@ import pytest
 
 from actors.fix.config import Role
 from actors.fix.states import SessionState as S
+from actors.shell.give_up import GAVE_UP, gave_up
 from actors.shell.host import HostSpec, InitiatorSpec, SessionHost
-from actors.shell.initiator import GAVE_UP, Phase, gave_up
+from actors.shell.initiator import Phase
 from actors.shell.loop import Loop
 from tests.pair import RecordingApp
 from tests.unit.test_host import HOST, hosted, loop, spec, states, turn_until
