@@ -96,7 +96,8 @@ class ActorHooks(SessionHooks):
       Username(553) or with a Password(554) that does not match the hash,
       first of all and with the same text whatever failed (``REFUSAL_TEXT``):
       a stranger learns nothing, not even the schedule. Which check failed is
-      logged, counted (``logon_failures``) and reported to ``on_refused``.
+      counted (``logon_failures``) and kept for the actor to log and publish
+      (``take_refusals``): a hook decides, it does not act.
     * An acceptor refuses a Logon outside its schedule, with a Logout that
       says when it is open.
     * A Handler with ``logon_waits_for_venue`` holds every Logon the
@@ -109,24 +110,24 @@ class ActorHooks(SessionHooks):
       sends it back to its origin as rejected (``SessionActor.on_output``).
     """
 
-    def __init__(self, settings: SessionSettings, credentials: Credentials | None = None,
-                 on_refused: Callable[[Failure, Instant], None] | None = None) -> None:
+    def __init__(self, settings: SessionSettings, credentials: Credentials | None = None) -> None:
         self.settings = settings
         self.credentials = credentials
-        self.on_refused = on_refused
         #: Logons refused for their credentials since the process started.
         self.logon_failures = 0
+        self._refusals: list[tuple[Failure, Instant]] = []
+
+    def take_refusals(self) -> list[tuple[Failure, Instant]]:
+        """The credential refusals since the last call (which check failed, when), oldest first."""
+        refusals, self._refusals = self._refusals, []
+        return refusals
 
     def on_logon_request(self, logon: Message, now: Instant) -> str | LogonHold | None:
         if self.credentials is not None:
             failure = self.credentials.check(logon.get(T.USERNAME), logon.get(T.PASSWORD))
             if failure is not None:
                 self.logon_failures += 1
-                # The reason, never the password (nor the offered username: users type passwords into it).
-                log.warning("%s: Logon refused: %s (%d refused so far)", self.settings.name, failure.value,
-                            self.logon_failures)
-                if self.on_refused is not None:
-                    self.on_refused(failure, now)
+                self._refusals.append((failure, now))
                 return REFUSAL_TEXT
         schedule = self.settings.schedule
         if not schedule.is_open(now.utc_ns):
@@ -221,7 +222,7 @@ class SessionActor:
         self.expired_chain = Chain()
         #: Rejections of expired forwards awaiting their origin's ack -> the forward's envelope, acked then.
         self.rejecting: dict[str, Envelope] = {}
-        self.hooks = ActorHooks(settings, credentials, self._on_logon_refused)
+        self.hooks = ActorHooks(settings, credentials)
         self.driver = self.host.add_session(spec, self, hooks=self.hooks, store=self.store)
         if not settings.schedule.non_stop:
             self.loop.add_timer_source(ScheduleGuard(self.driver, settings.schedule))
@@ -278,23 +279,37 @@ class SessionActor:
     def on_message_rejected(self, message: Message, text: str) -> None:
         """Send a message the session withheld (it outlived its time-to-live) back to its origin as rejected."""
         seq = message.seq_num or 0
-        log.warning("%s: %s %d %s", self.name, message.msg_type, seq, text)
-        self.bus.publish(rejected_topic(self.name),
-                         RejectedEvent(message.msg_type, seq, text, message.get_str(CL_ORD_ID) or "").to_body())
+        self._announce_rejection(message, seq, text)
         peer = self.settings.peer
         if peer is None:
             return
-        msg_type, body = rejection_for(message, text, self.incarnation)
         epoch = self.store.creation_time_ns
-        origin = Origin(f"{self.name}.rejected", epoch)
-        forward = Forward(origin, seq, self.reject_chain.link(epoch, seq), msg_type, [], body)
-        self.backlog.append((peer, origin.message_id(seq), forward.to_wire()))
-        self._drain_backlog()
+        self._forward_rejection(peer, message, seq, text, Origin(f"{self.name}.rejected", epoch),
+                                self.reject_chain.link(epoch, seq))
 
-    def _on_logon_refused(self, failure: Failure, now: Instant) -> None:
-        """Publish a refused Logon, so a monitor sees guessing as it happens."""
-        self.bus.publish(logon_refused_topic(self.name),
-                         LogonRefusedEvent(failure.name.lower(), self.hooks.logon_failures, now.utc_ns).to_body())
+    def _announce_rejection(self, message: Message, seq: int, text: str) -> None:
+        """Log and publish (``session.<name>.rejected``) a message that goes back to its origin as rejected."""
+        log.warning("%s: %s %d %s", self.name, message.msg_type, seq, text)
+        self.bus.publish(rejected_topic(self.name),
+                         RejectedEvent(message.msg_type, seq, text, message.get_str(CL_ORD_ID) or "").to_body())
+
+    def _forward_rejection(self, peer: str, message: Message, seq: int, text: str, origin: Origin,
+                           prev: int | None) -> str:
+        """Deliver the user's rejection of ``message`` to ``peer`` as a forward of ``origin``; returns its id."""
+        msg_type, body = rejection_for(message, text, self.incarnation)
+        rejection_id = origin.message_id(seq)
+        self.backlog.append((peer, rejection_id, Forward(origin, seq, prev, msg_type, [], body).to_wire()))
+        self._drain_backlog()
+        return rejection_id
+
+    def _report_refusals(self) -> None:
+        """Log and publish the Logons the hook refused for their credentials, so a monitor sees guessing."""
+        refusals = self.hooks.take_refusals()
+        for n, (failure, at) in enumerate(refusals, self.hooks.logon_failures - len(refusals) + 1):
+            # The reason, never the password (nor the offered username: users type passwords into it).
+            log.warning("%s: Logon refused: %s (%d refused so far)", self.name, failure.value, n)
+            self.bus.publish(logon_refused_topic(self.name),
+                             LogonRefusedEvent(failure.name.lower(), n, at.utc_ns).to_body())
 
     def _drain_backlog(self) -> None:
         """Hand waiting forwards to the bus, in order, while its outbox has room."""
@@ -311,6 +326,7 @@ class SessionActor:
 
     def on_output(self, driver: SessionDriver, output: Output) -> None:
         if isinstance(output, StateChanged):
+            self._report_refusals()  # a refused Logon ends in a state change: report it first, as it came first
             self.last_reason = output.reason
             self.state_changes += 1
             if output.new in OFFLINE and self._switch_after_disconnect is not None:
@@ -449,23 +465,15 @@ class SessionActor:
                   *forward.body]
         message = Message(fields)
         if not repeat:
-            log.warning("%s: %s %d from %s %s", self.name, forward.msg_type, forward.seq, forward.origin.session,
-                        text)
-            self.bus.publish(rejected_topic(self.name),
-                             RejectedEvent(forward.msg_type, forward.seq, text,
-                                           message.get_str(CL_ORD_ID) or "").to_body())
+            self._announce_rejection(message, forward.seq, text)
         if peer is None or peer != env.src:
             self.bus.ack(env)  # nobody to tell (a misconfigured sender): settled by the journal line alone
             return
-        msg_type, body = rejection_for(message, text, self.incarnation)
         epoch = forward.origin.epoch
-        origin = Origin(f"{self.name}.expired", epoch)
         prev = None if repeat else self.expired_chain.link(epoch, forward.seq)
-        rejection = Forward(origin, forward.seq, prev, msg_type, [], body)
-        rejection_id = origin.message_id(forward.seq)
+        rejection_id = self._forward_rejection(peer, message, forward.seq, text, Origin(f"{self.name}.expired", epoch),
+                                               prev)
         self.rejecting[rejection_id] = env
-        self.backlog.append((peer, rejection_id, rejection.to_wire()))
-        self._drain_backlog()
 
     def _on_ack(self, forward_id: str) -> None:
         seq = self.awaiting.pop(forward_id, None)

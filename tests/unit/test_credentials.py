@@ -95,14 +95,14 @@ def logon(username: bytes | None, password: bytes | None) -> Message:
 
 def test_the_hook_refuses_every_failure_with_one_text_and_counts_it(tmp_path: Path) -> None:
     _, settings = client(tmp_path, "")
-    seen: list[Failure] = []
-    hooks = ActorHooks(settings, Credentials("trader1", PasswordHash.of(SECRET, **FAST)),
-                       lambda failure, now: seen.append(failure))
+    hooks = ActorHooks(settings, Credentials("trader1", PasswordHash.of(SECRET, **FAST)))
     now = FakeClock()()
     answers = [hooks.on_logon_request(logon(u, p), now)
                for u, p in ((None, None), (b"trader1", None), (b"x", SECRET), (b"trader1", b"guess"))]
     assert answers == [REFUSAL_TEXT] * 4
+    seen = [failure for failure, _at in hooks.take_refusals()]
     assert seen == [Failure.NO_USERNAME, Failure.NO_PASSWORD, Failure.WRONG_USERNAME, Failure.WRONG_PASSWORD]
+    assert hooks.take_refusals() == [], "each refusal is reported once"
     assert hooks.on_logon_request(logon(b"trader1", SECRET), now) is None
     assert hooks.logon_failures == 4
 
