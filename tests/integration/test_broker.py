@@ -28,7 +28,7 @@ import zmq
 
 from broker import protocol
 from broker.protocol import Envelope
-from tests.interop import free_port
+from tests.interop import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -50,7 +50,7 @@ class BusEndpoints:
 
     @classmethod
     def random(cls) -> BusEndpoints:
-        return cls(*(f"tcp://{HOST}:{free_port()}" for _ in range(3)))
+        return cls(*(f"tcp://{HOST}:{port}" for port in free_ports(3)))
 
 
 class BrokerProcess:

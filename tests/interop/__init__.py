@@ -67,6 +67,20 @@ def free_port() -> int:
     raise AssertionError("no free port below the ephemeral range")
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: each ``free_port`` probe releases its port, so two calls can pick the same one
+    (a gateway whose broker got one port for two sockets failed to start, in about one suite run in twenty)."""
+    ports: list[int] = []
+    for _ in range(100 * count):
+        if len(ports) == count:
+            break
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    assert len(ports) == count, f"no {count} distinct free ports below the ephemeral range"
+    return ports
+
+
 class ProcessFailed(AssertionError):
     """A child exited or did not do what was awaited; the message carries its command and log tail."""
 

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.interop import Child, Children, free_port, wait_until
+from tests.interop import Child, Children, free_ports, wait_until
 
 TOPOLOGY = """\
 broker:
@@ -68,7 +68,7 @@ class Gateway:
         self.children = children
         self.logs = directory / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.ports = Ports(*(free_port() for _ in range(5)))
+        self.ports = Ports(*free_ports(5))
         self.topology = directory / "topology.yaml"
         self.topology.write_text(TOPOLOGY.format(
             router=self.ports.router, xsub=self.ports.xsub, xpub=self.ports.xpub, heartbeat=heartbeat_s,

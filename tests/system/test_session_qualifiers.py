@@ -17,7 +17,7 @@ from tests.interop import (
     count_received,
     endpoint_command,
     exactly_once_problems,
-    free_port,
+    free_ports,
     read_received,
     wait_listening,
     wait_until,
@@ -44,7 +44,7 @@ pairs:
 def test_each_qualifier_reaches_its_own_session_and_an_unknown_one_is_refused(
     tmp_path: Path, children: Children
 ) -> None:
-    r, x, p, shared, v1, v2 = (free_port() for _ in range(6))
+    r, x, p, shared, v1, v2 = free_ports(6)
     topology = tmp_path / "topology.yaml"
     topology.write_text(TOPOLOGY.format(r=r, x=x, p=p, shared=shared, v1=v1, v2=v2))
     py = sys.executable
