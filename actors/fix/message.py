@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from actors.fix import tags as T
+from actors.fix.secrets import mask_fields
 
 
 class Message:
@@ -80,11 +81,11 @@ class Message:
         return len(self.fields)
 
     def __repr__(self) -> str:
-        return "Message(" + "|".join(f"{t}={v.decode('latin-1')}" for t, v in self.fields) + ")"
+        return f"Message({self.to_text()})"
 
     def to_text(self) -> str:
-        """Human-readable form with '|' for SOH, for logs."""
-        return "|".join(f"{t}={v.decode('latin-1')}" for t, v in self.fields)
+        """Human-readable form with '|' for SOH and secrets as ``***``, for logs."""
+        return "|".join(f"{t}={v.decode('latin-1')}" for t, v in mask_fields(self.fields))
 
     def body_fields(self) -> list[tuple[int, bytes]]:
         """Fields that are neither standard header nor trailer, in wire order."""

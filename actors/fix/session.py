@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from operator import itemgetter
-from typing import Final
 
 from actors.fix import tags as T
 from actors.fix.codec import Frame, Framer, GarbledMessage, encode, parse
@@ -47,14 +46,13 @@ from actors.fix.outputs import (
     StateChanged,
     Withheld,
 )
+from actors.fix.secrets import mask_fields, mask_wire
 from actors.fix.states import LOGGED_ON, LOGON_HELD_REASON, OFFLINE, SessionState, check_transition
 from actors.fix.tags import MsgType
 from actors.fix.timefmt import NS_PER_S, Instant, TimestampFormatter, parse_utc_timestamp
 from actors.fix.validation import REJECT_TEXT, RejectReason, validate
 
 S = SessionState
-#: What a secret (a Logon's Password) is replaced by wherever fixmesh keeps or shows a message.
-MASKED: Final = b"***"
 _by_tag = itemgetter(0)
 
 #: BusinessRejectReason (380) values used by the session.
@@ -419,6 +417,7 @@ class Session:
         self._drop_reason = None
         self._held_logon = None
         self._held_why = ""
+        self._reset_on_accept: str | None = None
 
     def _transition(self, new: SessionState, reason: str) -> None:
         old = self.state
@@ -448,7 +447,7 @@ class Session:
         self._next(message, queued=False)
 
     def _garbled(self, reason: str, data: bytes) -> None:
-        shown = data[:200].replace(b"\x01", b"|").decode("latin-1")
+        shown = mask_wire(data[:200]).replace(b"\x01", b"|").decode("latin-1")
         if not self._received_logon:
             self._log("warning", f"garbled message before Logon, disconnecting: {reason}: {shown}")
             self._drop(f"garbled message before Logon: {reason}")
@@ -641,18 +640,24 @@ class Session:
         reset_flag = msg.flag(T.RESET_SEQ_NUM_FLAG)
         self._received_reset = reset_flag
         first_logon = not self._received_logon
+        acceptor = self.config.role is Role.ACCEPTOR
+        reset_why: str | None = None
         if reset_flag:
             if not self._sent_reset:
-                self._reset_seqnums("Logon with ResetSeqNumFlag=Y")
-        elif self.config.role is Role.ACCEPTOR and self.config.reset_on_logon and first_logon:
-            self._reset_seqnums("ResetOnLogon")
-        if not self._verify(msg, check_too_high=False, check_too_low=True):
+                reset_why = "Logon with ResetSeqNumFlag=Y"
+        elif acceptor and self.config.reset_on_logon and first_logon:
+            reset_why = "ResetOnLogon"
+        # An acceptor resets only once the Logon is accepted: a Logon that is refused (bad
+        # credentials, held until it times out) must not wipe the numbers of the real user's session.
+        self._reset_on_accept = reset_why if acceptor and first_logon else None
+        if reset_why is not None and self._reset_on_accept is None:
+            self._reset_seqnums(reset_why)
+        if not self._verify(msg, check_too_high=False, check_too_low=reset_why is None):
             return
         heartbeat = msg.get_int(T.HEART_BT_INT)
         if heartbeat is None or heartbeat < 0:
             self._drop("Logon without a valid HeartBtInt (108)")
             return
-        acceptor = self.config.role is Role.ACCEPTOR
         if self.config.is_fixt and acceptor:
             peer_version = msg.get_str(T.DEFAULT_APPL_VER_ID)
             if peer_version is None:
@@ -679,13 +684,17 @@ class Session:
         """Answer the peer's Logon with a Logout carrying ``refusal``, then drop the connection."""
         self._sent_logon = True
         self._send_logout(refusal)
-        self._drop(f"Logon refused: {refusal}")
+        # The application's text often says "Logon refused" itself; the log line says it once.
+        self._drop(refusal if refusal.startswith("Logon refused") else f"Logon refused: {refusal}")
 
     def _accept_logon(self, msg: Message) -> None:
         """The rest of a verified Logon: our reply (acceptor), CONNECTED, and the peer's MsgSeqNum."""
         heartbeat = msg.get_int(T.HEART_BT_INT) or 0
         reset_flag = msg.flag(T.RESET_SEQ_NUM_FLAG)
         acceptor = self.config.role is Role.ACCEPTOR
+        if self._reset_on_accept is not None:
+            self._reset_seqnums(self._reset_on_accept)
+            self._reset_on_accept = None
         self._received_logon = True
         if acceptor or (self._received_reset and not self._sent_reset):
             self.heartbeat_interval_s = float(heartbeat)
@@ -874,8 +883,7 @@ class Session:
         if cfg.is_fixt and cfg.default_appl_ver_id:
             body.append((T.DEFAULT_APPL_VER_ID, cfg.default_appl_ver_id.encode()))
         body.sort(key=_by_tag)
-        masked = [(tag, MASKED if tag == T.PASSWORD else value) for tag, value in body] \
-            if cfg.password is not None and cfg.role is Role.INITIATOR else None
+        masked = mask_fields(body) if cfg.password is not None and cfg.role is Role.INITIATOR else None
         self._send(MsgType.LOGON, body, stored_body=masked)
         self._sent_logon = True
 

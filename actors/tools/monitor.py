@@ -31,6 +31,7 @@ from typing import Any, TextIO
 
 import zmq
 
+from actors.fix.secrets import mask_wire
 from actors.fix.timefmt import NS_PER_S, Instant
 from actors.gateway.vocabulary import STATE, SessionEventBody, StateEvent
 from actors.shell import clock
@@ -185,7 +186,7 @@ def _plain(value: Any) -> str:
 
 def _bytes_text(data: bytes) -> str:
     """Bytes are usually FIX: SOH shown as ``|`` like every FIX log viewer does."""
-    return data.decode("utf-8", errors="backslashreplace").replace("\x01", "|")
+    return mask_wire(data).decode("utf-8", errors="backslashreplace").replace("\x01", "|")
 
 
 def _seconds_text(value: Any) -> str:

@@ -95,6 +95,10 @@ def test_wrong_and_missing_passwords_are_refused_alike_and_the_right_one_trades(
         assert right.terminate() == 0 and venue.exit_code is None
     finally:
         flow.stop()
+    # Every file of the run (logs, event log, stores, journals, the traders' own stores) is free of both.
+    leaks = [str(path) for path in flow.tmp.rglob("*") if path.is_file()
+             and (SECRET.encode() in path.read_bytes() or b"554=guess" in path.read_bytes())]
+    assert leaks == [], f"a password is written in {leaks}"
 
 
 def test_squatters_do_not_block_the_real_trader_nor_take_its_session(

@@ -162,3 +162,53 @@ def test_a_long_hold_is_not_taken_for_a_silent_peer_once_accepted() -> None:
     pair.advance(1)
     assert pair.both_logged_on
     assert [m.msg_type for m in sent(pair.acceptor) if m.msg_type == "1"] == [], "no TestRequest after the hold"
+
+
+class Refuse(SessionHooks):
+    """Refuses every Logon, as a Handler does for wrong credentials."""
+
+    def on_logon_request(self, logon: Message, now: Instant) -> str | LogonHold | None:
+        return "Logon refused: invalid credentials"
+
+
+def traded_then_logged_out() -> SessionPair:
+    """A pair that traded two orders and logged out: both sides' numbers are past 1."""
+    pair = SessionPair()
+    pair.connect()
+    send_orders(pair.initiator, [1, 2])
+    pair.pump()
+    pair.initiator.driver.logout()
+    pair.pump()
+    return pair
+
+
+def test_a_refused_reset_logon_leaves_the_sessions_numbers_and_store_as_they_were() -> None:
+    pair = traded_then_logged_out()
+    acceptor = pair.acceptor.driver.session
+    before = (acceptor.next_sender, acceptor.next_target, pair.acceptor.store.next_sender_seq,
+              pair.acceptor.store.next_target_seq)
+    assert before[0] > 1 and before[1] > 1
+    acceptor.hooks = Refuse()
+    initiator = pair.initiator.driver.session
+    initiator.config = replace(initiator.config, reset_on_logon=True)  # a squatter's Logon with 141=Y
+    pair.connect()
+    assert logout_texts(pair.acceptor)[-1] == "Logon refused: invalid credentials"
+    after = (acceptor.next_sender, acceptor.next_target, pair.acceptor.store.next_sender_seq,
+             pair.acceptor.store.next_target_seq)
+    # Only the refusal's own Logout took a number; nothing was reset to 1.
+    assert after == (before[0] + 1, before[1], before[2] + 1, before[3])
+    assert not any(isinstance(o, SessionEvent) and o.kind == "seqreset" for o in pair.acceptor.app.outputs)
+
+
+def test_a_held_reset_logon_resets_only_when_it_is_accepted() -> None:
+    pair = traded_then_logged_out()
+    acceptor = pair.acceptor.driver.session
+    numbers = (acceptor.next_sender, acceptor.next_target)
+    acceptor.hooks = Hold()
+    initiator = pair.initiator.driver.session
+    initiator.config = replace(initiator.config, reset_on_logon=True)
+    pair.connect()
+    assert acceptor.logon_held and (acceptor.next_sender, acceptor.next_target) == numbers
+    pair.acceptor.driver.answer_logon(None)
+    pair.pump()
+    assert pair.both_logged_on and acceptor.next_target == 2
