@@ -3,11 +3,13 @@
     fixmesh acceptance-server ...   the acceptor for QuickFIX's acceptance scripts
     fixmesh endpoint ...            one FIX session as a process (initiator or acceptor)
     fixmesh session --config T --session NAME   one gateway session actor of a topology
-    fixmesh broker ...              the ZeroMQ broker (business and event planes)
+    fixmesh broker --config T       the ZeroMQ broker (business and event planes); or: --router R --xsub S --xpub P
+    fixmesh keys create|list ...    the CURVE key pairs of a bus with keys (docs/bus.md)
     fixmesh coordinator --config T  the pairing and schedule policy of a topology
     fixmesh ctl --config T SESSION COMMAND   status, connect, logout, switch_connection, ...
     fixmesh credentials hash        read a password from stdin, print its scrypt$... line for the topology
     fixmesh listener --config T     the TCP ports several acceptor sessions share (session qualifiers)
+    fixmesh log SESSION [--follow]  a session's stored messages decoded (names, enums, secrets masked)
     fixmesh monitor [PREFIX ...]    print bus events as they happen
     fixmesh store show|reset ...    inspect or remove a session's store
     fixmesh demo                    the demo topology under supervisord
@@ -25,11 +27,13 @@ COMMANDS = {
     "endpoint": "actors.sim.endpoint",
     "session": "actors.gateway.session_actor",
     "monitor": "actors.tools.monitor",
-    "broker": "broker.__main__",
+    "broker": "actors.tools.broker_program",
+    "keys": "actors.tools.keys",
     "coordinator": "actors.gateway.coordinator",
     "ctl": "actors.tools.ctl",
     "credentials": "actors.tools.credentials",
     "listener": "actors.gateway.listener",
+    "log": "actors.tools.fixlog",
     "store": "actors.store.__main__",
     "demo": "actors.tools.demo",
     "venue-sim": "actors.sim.venue_sim",

@@ -1,11 +1,18 @@
 """``python -m broker``: run the bus broker until SIGTERM.
 
     python -m broker [--router tcp://127.0.0.1:5570] [--xsub tcp://127.0.0.1:5571]
-                     [--xpub tcp://127.0.0.1:5572] [--log-level INFO]
+                     [--xpub tcp://127.0.0.1:5572] [--policy FILE] [--log-level INFO]
+
+``--policy`` runs a bus with keys (``broker/auth.py``): the JSON file names the
+broker's secret key file and every principal. ``fixmesh broker --config
+TOPOLOGY`` writes it from the topology and starts this program with it.
+Without it the bus is open: the broker binds loopback only and says so loudly.
 
 Crash-only: an endpoint that cannot be bound or an unexpected error is logged
 and the process exits non-zero, for the supervisor to restart it. A restart
-loses nothing that matters (see ``broker.broker``).
+loses nothing that matters (see ``broker.broker``). A policy or key file that
+cannot be used, or an open bus on a non-loopback endpoint, exits 2 with one
+line saying what to fix.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ import sys
 from collections.abc import Sequence
 
 from broker import protocol
-from broker.broker import Endpoints, serve
+from broker.auth import Policy, PolicyError, load_policy
+from broker.broker import Endpoints, InsecureEndpoint, check_open_endpoints, serve
 
 log = logging.getLogger("fixmesh.broker")
 
@@ -30,6 +38,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"event plane, publishers connect here (default: {protocol.DEFAULT_XSUB_ENDPOINT})")
     parser.add_argument("--xpub", default=protocol.DEFAULT_XPUB_ENDPOINT,
                         help=f"event plane, subscribers connect here (default: {protocol.DEFAULT_XPUB_ENDPOINT})")
+    parser.add_argument("--policy", metavar="FILE",
+                        help="the bus policy (JSON): keys and rights; without it the bus is open, loopback only")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="default: INFO")
     return parser.parse_args(argv)
@@ -39,8 +49,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    endpoints = Endpoints(router=args.router, xsub=args.xsub, xpub=args.xpub)
+    policy: Policy | None = None
     try:
-        serve(Endpoints(router=args.router, xsub=args.xsub, xpub=args.xpub))
+        if args.policy is None:
+            check_open_endpoints(endpoints)
+        else:
+            policy = load_policy(args.policy)
+    except (PolicyError, InsecureEndpoint) as exc:
+        print(f"broker: {exc}", file=sys.stderr)
+        return 2
+    try:
+        serve(endpoints, policy)
     except Exception:
         log.exception("broker failed")
         return 1

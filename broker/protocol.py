@@ -35,7 +35,15 @@ Bodies the broker itself writes (the only bodies it ever looks at):
   ``instance`` is new at every broker start, so a client that sees it change
   knows the broker restarted and resends what is not acknowledged.
 * ``undeliverable``: ``{"dst", "reason"}``, ``corr`` is the refused ``id``;
-  ``reason`` is ``down`` (``dst`` not up) or ``busy`` (its queue is full).
+  ``reason`` is ``down`` (``dst`` not up), ``busy`` (its queue is full) or,
+  on a bus with keys, ``forbidden`` (the sender's key may not do that).
+
+With keys (CURVE), each key is a ``Principal``: the actor names it may use,
+whom it may deliver to and command, what it may publish, whether it may
+subscribe. The broker enforces them (``broker/auth.py``); the gateway
+derives them from the topology; ``BusPolicy`` is the file between the two.
+The broker publishes ``audit.command`` for every command of an audited key
+and ``audit.refused`` for what it refused.
 
 The broker publishes ``broker.started`` and, every ``HEARTBEAT_INTERVAL_S``,
 ``broker.heartbeat``, both with ``instance``; ``actor.<name>.up`` and
@@ -45,7 +53,10 @@ See ``docs/bus.md``.
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import itertools
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,10 +94,14 @@ MAX_FRAME_BYTES = 1 << 20
 ACTOR_TOPICS = "actor."
 BROKER_TOPICS = "broker."
 SESSION_TOPICS = "session."
+#: Written by the broker only: who commanded what, and what the broker refused.
+AUDIT_TOPICS = "audit."
 
 #: ``undeliverable`` reasons.
 REASON_DOWN = "down"
 REASON_BUSY = "busy"
+#: The sender's key may not send that (a bus with keys only).
+REASON_FORBIDDEN = "forbidden"
 
 
 class ProtocolError(ValueError):
@@ -203,6 +218,11 @@ def broker_topic(what: str) -> str:
     return f"{BROKER_TOPICS}{what}"
 
 
+def audit_topic(what: str) -> str:
+    """``audit.<what>``: command (an audited key's command), refused (what the broker refused)."""
+    return f"{AUDIT_TOPICS}{what}"
+
+
 # ------------------------------------------------------- broker-written envelopes
 
 
@@ -228,3 +248,192 @@ class IdSource:
 
     def next(self) -> str:
         return f"{self.prefix}-{next(self._counter)}"
+
+
+# ------------------------------------------------------------------ keys and rights
+
+
+def is_loopback_endpoint(endpoint: str) -> bool:
+    """True for an endpoint only this host can reach: ``tcp://`` on a loopback address, ``ipc://``, ``inproc://``.
+
+    ``tcp://*:5570``, ``tcp://0.0.0.0:5570`` and any other host name or address are not: a bus on
+    them is reachable from other hosts and must not run without keys.
+    """
+    if endpoint.startswith(("ipc://", "inproc://")):
+        return True
+    if not endpoint.startswith("tcp://"):
+        return False
+    address = endpoint[len("tcp://"):]
+    if ";" in address:  # ``tcp://source;destination``: judge the destination
+        address = address.rsplit(";", 1)[1]
+    host = address.rsplit(":", 1)[0] if ":" in address else address
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def key_fingerprint(public_key: str | bytes) -> str:
+    """A short, stable name for a CURVE public key (its Z85 text): ``SHA256:`` and 16 hex digits."""
+    text = public_key.decode("ascii") if isinstance(public_key, bytes) else public_key
+    return "SHA256:" + hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
+
+
+#: In ``deliver_to`` and ``command_to``: every actor.
+ANY = "*"
+#: Topics whose second part names the actor they are about; only a key that may use that name publishes them.
+NAMED_TOPICS = (ACTOR_TOPICS, SESSION_TOPICS)
+#: Topics only the broker publishes.
+BROKER_ONLY_TOPICS = (BROKER_TOPICS, AUDIT_TOPICS)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """One key of a bus with keys and what it may do; the broker names it in logs and audit events.
+
+    Rules (the broker enforces them; ``docs/bus.md``):
+
+    * ``may_use(name)``: the actor names the key may say hello as and send as
+      (``src``): one of ``names``, or a name longer than one of ``name_prefixes``
+      that starts with it. Never ``broker``.
+    * ``may_deliver(dst)``: ``deliver`` and ``ack`` only to ``deliver_to``
+      (``*``: anyone). ``reply`` may go to anyone (it answers a command).
+    * ``may_command(dst)``: ``command`` only to ``command_to`` (``*``: anyone).
+      ``audit``: every command of this key is published as ``audit.command``.
+    * ``may_publish(topic)``: ``actor.<n>.*`` and ``session.<n>.*`` for a name
+      ``n`` it may use; other topics under one of ``publish``; ``broker.*``
+      and ``audit.*`` never.
+    * ``subscribe``: may connect to the event plane's XPUB and read every event.
+    """
+
+    name: str
+    #: The key's Z85 text (40 characters), as in the ``.key`` file.
+    public_key: str
+    names: frozenset[str] = frozenset()
+    name_prefixes: tuple[str, ...] = ()
+    deliver_to: frozenset[str] = frozenset()
+    command_to: frozenset[str] = frozenset()
+    publish: tuple[str, ...] = ()
+    audit: bool = False
+    subscribe: bool = False
+
+    def may_use(self, name: str) -> bool:
+        if name == BROKER:
+            return False
+        return name in self.names or any(name.startswith(p) and len(name) > len(p) for p in self.name_prefixes)
+
+    def may_deliver(self, dst: str) -> bool:
+        return dst in self.deliver_to or ANY in self.deliver_to
+
+    def may_command(self, dst: str) -> bool:
+        return dst in self.command_to or ANY in self.command_to
+
+    def may_publish(self, topic: str) -> bool:
+        if topic.startswith(BROKER_ONLY_TOPICS):
+            return False
+        if topic.startswith(NAMED_TOPICS):
+            named = parse_actor_topic(topic) or parse_session_topic(topic)
+            return named is not None and self.may_use(named[0])
+        return any(topic.startswith(prefix) for prefix in self.publish)
+
+    @property
+    def acts(self) -> bool:
+        """True when the key may use some actor name, so it has business on the ROUTER and the XSUB."""
+        return bool(self.names or self.name_prefixes)
+
+    def to_data(self) -> dict[str, Any]:
+        return {"name": self.name, "public_key": self.public_key, "names": sorted(self.names),
+                "name_prefixes": list(self.name_prefixes), "deliver_to": sorted(self.deliver_to),
+                "command_to": sorted(self.command_to), "publish": list(self.publish), "audit": self.audit,
+                "subscribe": self.subscribe}
+
+    @classmethod
+    def from_data(cls, data: Any, where: str = "principal") -> Principal:
+        """The principal of a policy file's entry; ``ProtocolError`` names ``where`` and the field."""
+        if not isinstance(data, dict):
+            raise ProtocolError(f"{where}: expected a map")
+        unknown = sorted(set(data) - _PRINCIPAL_FIELDS)
+        if unknown:
+            raise ProtocolError(f"{where}: unknown field {unknown[0]!r}")
+
+        def text(key: str) -> str:
+            value = data.get(key)
+            if not isinstance(value, str) or not value:
+                raise ProtocolError(f"{where}.{key}: expected text, got {value!r}")
+            return value
+
+        def texts(key: str) -> list[str]:
+            value = data.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise ProtocolError(f"{where}.{key}: expected a list of non-empty texts, got {value!r}")
+            return value
+
+        def flag(key: str) -> bool:
+            value = data.get(key, False)
+            if not isinstance(value, bool):
+                raise ProtocolError(f"{where}.{key}: expected true or false, got {value!r}")
+            return value
+
+        name, public_key = text("name"), text("public_key")
+        if len(public_key) != 40:
+            raise ProtocolError(f"{where}.public_key: expected the 40-character Z85 text of a CURVE key")
+        names = texts("names")
+        if BROKER in names or ANY in names:
+            raise ProtocolError(f"{where}.names: {BROKER!r} and {ANY!r} are not actor names")
+        publish = texts("publish")
+        reserved = [p for p in publish if p.startswith(NAMED_TOPICS + BROKER_ONLY_TOPICS)
+                    or any(t.startswith(p) for t in NAMED_TOPICS + BROKER_ONLY_TOPICS)]
+        if reserved:
+            raise ProtocolError(f"{where}.publish: {reserved[0]!r} covers topics that are published by name "
+                                "(actor., session.) or by the broker only (broker., audit.)")
+        return cls(name=name, public_key=public_key, names=frozenset(names),
+                   name_prefixes=tuple(texts("name_prefixes")), deliver_to=frozenset(texts("deliver_to")),
+                   command_to=frozenset(texts("command_to")), publish=tuple(publish), audit=flag("audit"),
+                   subscribe=flag("subscribe"))
+
+
+_PRINCIPAL_FIELDS = frozenset({"name", "public_key", "names", "name_prefixes", "deliver_to", "command_to", "publish",
+                               "audit", "subscribe"})
+POLICY_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class BusPolicy:
+    """What a broker with keys needs: its own secret key file and every principal (JSON, ``python -m broker --policy``).
+
+    The gateway writes it from the topology (``fixmesh broker --config``); the broker reads it at start.
+    """
+
+    #: The broker's own ``.key_secret`` file (made by ``fixmesh keys create``).
+    secret_key_file: str
+    principals: tuple[Principal, ...]
+
+    def to_json(self) -> str:
+        return json.dumps({"version": POLICY_VERSION, "secret_key_file": self.secret_key_file,
+                           "principals": [p.to_data() for p in self.principals]}, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> BusPolicy:
+        """``ProtocolError`` for anything but a valid policy of this version, naming what is wrong."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ProtocolError(f"not JSON: {exc}") from None
+        if not isinstance(data, dict) or data.get("version") != POLICY_VERSION:
+            raise ProtocolError(f"not a bus policy of version {POLICY_VERSION}")
+        secret = data.get("secret_key_file")
+        if not isinstance(secret, str) or not secret:
+            raise ProtocolError("secret_key_file: expected the path of the broker's .key_secret file")
+        raw = data.get("principals")
+        if not isinstance(raw, list):
+            raise ProtocolError("principals: expected a list")
+        principals = tuple(Principal.from_data(item, f"principals[{i}]") for i, item in enumerate(raw))
+        names, keys = [p.name for p in principals], [p.public_key for p in principals]
+        for kind, values in (("name", names), ("public_key", keys)):
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:
+                raise ProtocolError(f"principals: two principals have the {kind} {twice[0]!r}")
+        return cls(secret, principals)

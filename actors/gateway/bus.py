@@ -45,6 +45,12 @@ instead of four. An ack only lets the sender forget a deliver it would
 otherwise retransmit, so a delay of milliseconds against a retransmit timeout
 of seconds costs nothing but a little outbox room.
 
+Keys (``CurveKeys``, ``docs/bus.md``): given the actor's key pair and the
+broker's public key, every socket is a CURVE client, so the broker knows which
+key speaks and the traffic is encrypted. The DEALER then sets no routing
+identity: the broker binds the actor's name to the connection at its hello,
+after checking that the key may use the name.
+
 Bounded queues and their policy: the outbox holds ``max_outbox`` delivers and
 then refuses (``Outcome.FULL``) until acks drain it; the DEALER (here) queues
 at most ``max_outbox`` plus ``CONTROL_HEADROOM`` frames and only while
@@ -55,10 +61,15 @@ reported as not sent (the other kinds).
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import zmq
+import zmq.auth
 
 from actors.fix.timefmt import Instant
 from actors.gateway.outbox import (
@@ -78,7 +89,8 @@ from broker.protocol import Envelope, IdSource
 # The outbox's constants and Outcome are part of this module's API, as they were before the split.
 __all__ = [
     "CONTROL_HEADROOM", "DEFAULT_MAX_OUTBOX", "DEFAULT_RETRANSMIT_AFTER_S", "LINK_RETRY_S", "MAX_ACKS_PER_ENVELOPE",
-    "MAX_BATCH", "MAX_RETRANSMIT_AFTER_S", "RECEIVE_QUEUE_FRAMES", "BusClient", "Outcome",
+    "MAX_BATCH", "MAX_RETRANSMIT_AFTER_S", "RECEIVE_QUEUE_FRAMES", "BusClient", "CurveKeys", "KeyFileError",
+    "Outcome", "load_curve_keys", "load_public_key",
 ]
 
 #: DEALER queue room beyond the outbox, for hellos, heartbeats, acks, commands and replies.
@@ -88,6 +100,68 @@ MAX_BATCH = 1000
 #: Incoming frames queued per socket before ZeroMQ stops reading from the broker.
 RECEIVE_QUEUE_FRAMES = 10_000
 _MAX_IDENTITY_BYTES = 255
+_KEY_FIX = "create it with `fixmesh keys create NAME --dir DIR` and copy it here (docs/bus.md)"
+
+
+class KeyFileError(ValueError):
+    """A key file that cannot be used; the message names the file and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class CurveKeys:
+    """What a bus client needs on a bus with keys: its own key pair and the broker's public key (Z85)."""
+
+    #: The key's name: the broker's principal, named in its logs and audit events.
+    principal: str
+    public_key: bytes
+    secret_key: bytes = field(repr=False)
+    #: The broker's public key: the client talks to no one else.
+    server_key: bytes
+
+    def apply(self, sock: zmq.Socket[bytes]) -> None:
+        """Make ``sock`` a CURVE client of the broker; before ``connect``."""
+        sock.setsockopt(zmq.CURVE_SERVERKEY, self.server_key)
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, self.public_key)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, self.secret_key)
+
+
+def load_curve_keys(principal: str, secret_file: Path, server_file: Path) -> CurveKeys:
+    """The key pair in ``secret_file`` (``<principal>.key_secret``) and the broker's public key in ``server_file``.
+
+    ``KeyFileError`` when a file is missing or unreadable, holds no key, or the secret is readable by others.
+    """
+    try:
+        mode = os.stat(secret_file).st_mode
+        public_key, secret_key = zmq.auth.load_certificate(secret_file)
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"cannot read the secret key of {principal!r} in {secret_file} ({_why(exc)}); "
+                           f"{_KEY_FIX}") from None
+    if secret_key is None:
+        raise KeyFileError(f"{secret_file} holds no secret key (is it the public .key file?); give "
+                           f"{principal}.key_secret")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(f"{secret_file}: other users may read this secret key (mode {stat.S_IMODE(mode):04o}); "
+                           f"chmod 600 {secret_file}")
+    try:
+        server_key, _ = zmq.auth.load_certificate(server_file)
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"cannot read the broker's public key in {server_file} ({_why(exc)}); copy the broker's "
+                           ".key file there (made by `fixmesh keys create broker --dir DIR`)") from None
+    return CurveKeys(principal, public_key, secret_key, server_key)
+
+
+def load_public_key(principal: str, public_file: Path) -> bytes:
+    """The public key (Z85) in ``public_file`` (``<principal>.key``); ``KeyFileError`` names the file and the fix."""
+    try:
+        public_key, _ = zmq.auth.load_certificate(public_file)
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"cannot read the public key of {principal!r} in {public_file} ({_why(exc)}); "
+                           f"{_KEY_FIX}") from None
+    return public_key
+
+
+def _why(exc: Exception) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 class BusClient:
@@ -109,6 +183,7 @@ class BusClient:
         ids: IdSource | None = None,
         ack_delay_s: float = 0.0,
         watch: Iterable[str] | None = None,
+        curve: CurveKeys | None = None,
     ) -> None:
         """Connect and say hello.
 
@@ -119,6 +194,7 @@ class BusClient:
         ``watch`` names the actors whose ``actor.<name>.*`` events this client needs (the peers it
         delivers to); None means every actor. An actor that hears every other actor's heartbeat
         pays for the whole deployment: with 100 actors that is 10,000 events a second in all.
+        ``curve``: the keys of a bus with keys (all three sockets become CURVE clients); None: an open bus.
         """
         identity = name.encode("utf-8")
         if not name or name == protocol.BROKER or len(identity) > _MAX_IDENTITY_BYTES or identity[0] == 0:
@@ -136,8 +212,13 @@ class BusClient:
         self._received = Received()
 
         self._context = zmq.Context()
+        self.curve = curve
         self.dealer: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
-        self.dealer.setsockopt(zmq.ROUTING_ID, identity)
+        if curve is None:
+            self.dealer.setsockopt(zmq.ROUTING_ID, identity)
+        else:
+            # The broker gives the connection an identity of its own and binds the name at the hello.
+            curve.apply(self.dealer)
         self.dealer.setsockopt(zmq.LINGER, 0)
         self.dealer.setsockopt(zmq.IMMEDIATE, 1)
         self.dealer.setsockopt(zmq.SNDHWM, max_outbox + CONTROL_HEADROOM)
@@ -150,11 +231,15 @@ class BusClient:
         self.dealer.connect(router_endpoint)
         self.pub: zmq.Socket[bytes] = self._context.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            curve.apply(self.pub)
         self.pub.connect(xsub_endpoint)
         self.sub: zmq.Socket[bytes] | None = None
         if xpub_endpoint is not None:
             self.sub = self._context.socket(zmq.SUB)
             self.sub.setsockopt(zmq.LINGER, 0)
+            if curve is not None:
+                curve.apply(self.sub)
             self.sub.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE_FRAMES)
             self.sub.connect(xpub_endpoint)
             actors = [protocol.ACTOR_TOPICS] if watch is None else \

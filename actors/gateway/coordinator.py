@@ -15,6 +15,9 @@ the Driven within milliseconds, not up to ``STATUS_EVERY_S`` later.
 
 It publishes ``coordinator.started`` and, for every command it sends,
 ``pair.<handler>-<driven>.<cmd>`` for operators (``actors.gateway.vocabulary``).
+
+On a bus with keys it joins with the key ``coordinator`` (``bus.keys_dir``),
+which may command the paired sessions and publish those topics, nothing more.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 from actors.gateway.bus import BusClient
 from actors.gateway.pair_policy import PairCommand, PairPolicy
 from actors.gateway.program import start, topology_parser
-from actors.gateway.topology import Topology
+from actors.gateway.topology import COORDINATOR_KEY, ConfigError, Topology
 from actors.gateway.vocabulary import (
     COORDINATOR_STARTED,
     SESSION_TOPICS,
@@ -49,7 +52,7 @@ from broker.protocol import Envelope
 
 log = logging.getLogger("fixmesh.coordinator")
 
-NAME = "coordinator"
+NAME = COORDINATOR_KEY
 STATUS_EVERY_S = 2.0
 TICK_S = 0.5
 #: An unknown half is asked for its status at most this often outside the regular poll.
@@ -63,7 +66,8 @@ class Coordinator:
         self.by_session = {name: policy for policy in self.policies
                            for name in (policy.handler_name, policy.driven_name)}
         broker = topology.broker
-        self.bus = BusClient(NAME, broker.router, broker.xsub, xpub_endpoint=broker.xpub, on_event=self._on_event)
+        self.bus = BusClient(NAME, broker.router, broker.xsub, xpub_endpoint=broker.xpub, on_event=self._on_event,
+                             curve=topology.bus_keys(NAME))
         self.bus.subscribe(SESSION_TOPICS)
         for sock in self.bus.sockets:
             self.loop.add_reader(sock, self._on_bus)
@@ -192,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     args, topology = started
     try:
         return Coordinator(topology, args.driven_grace_s).run()
+    except ConfigError as exc:  # a missing or unreadable bus key
+        print(f"fixmesh coordinator: {exc}", file=sys.stderr)
+        return 2
     except Exception:
         log.exception("coordinator: unexpected error; exiting for the supervisor to restart it")
         return 1

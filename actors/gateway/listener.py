@@ -5,6 +5,11 @@ session qualifier), this process listens, reads each connection's Logon and
 hands the connection to the session it names (``actors.shell.handoff``). A Logon
 that names no configured session (an unknown qualifier, say) is closed with
 nothing sent, and the log says why.
+
+A shared port is served by one acceptor, so it has one set of connection
+limits: the highest ``max_pending_connections`` and the longest
+``logon_timeout`` of its sessions. Connections on a shared port are plain
+TCP (the topology refuses ``tls`` there: TLS state cannot be handed over).
 """
 
 from __future__ import annotations
@@ -33,7 +38,11 @@ def build(topology: Topology, loop: Loop) -> list[Acceptor]:
             qualifier_tag = c.qualifier_tag
             targets[SessionKey(c.begin_string, c.sender_comp_id, c.target_comp_id, c.session_qualifier)] = \
                 HandoffTarget(name, handoff_path(topology.runtime_dir, name))
-        acceptors.append(Acceptor(loop, host, port, targets.get, qualifier_tag=qualifier_tag))
+        sessions = [topology.session(name) for name in names]
+        acceptors.append(Acceptor(
+            loop, host, port, targets.get, qualifier_tag=qualifier_tag,
+            logon_timeout_s=max(s.config.logon_timeout_s for s in sessions),
+            max_pending_connections=max(s.max_pending_connections for s in sessions)))
         log.info("listening on %s:%d for %s", host, port, ", ".join(names))
     return acceptors
 

@@ -43,7 +43,9 @@ Rules (the whole of it):
   delivers, commands, replies and the undeliverables of anything not pending;
   acks (also those riding on a deliver) forget their delivers; an
   undeliverable of a pending deliver is reported and the deliver kept for its
-  peer's return. Malformed or misaddressed frames are logged and dropped.
+  peer's return. Malformed or misaddressed frames are logged and dropped. An
+  undeliverable with reason ``forbidden`` (a bus with keys: this actor's key
+  may not do that) is logged as an error, the first one only.
 """
 
 from __future__ import annotations
@@ -169,6 +171,8 @@ class Outbox:
         self._heartbeat_topic = protocol.actor_topic(name, "heartbeat")
         self._last_kind = _NOTHING_TO_RETRY
         self._last: _Pending | None = None
+        #: A ``forbidden`` refusal is logged as an error once; its repeats (each hello) at debug level.
+        self._forbidden_told = False
 
     # ----------------------------------------------------------------- state
 
@@ -387,6 +391,12 @@ class Outbox:
             self._resend(self._outbox.values(), now_s)
 
     def _on_undeliverable(self, env: Envelope, into: Received) -> None:
+        if isinstance(env.body, dict) and env.body.get("reason") == protocol.REASON_FORBIDDEN:
+            level = logging.DEBUG if self._forbidden_told else logging.ERROR
+            self._forbidden_told = True
+            log.log(level, "%s: the broker refused message %s (to %s): forbidden, this actor's key may not do that; "
+                    "the broker's log and its audit.refused event say why (docs/bus.md)",
+                    self.name, env.corr, env.body.get("dst", "?"))
         entry = self._outbox.get(env.corr)
         if entry is None:
             into.for_actor.append(env)  # a command's, or a deliver acked meanwhile (the caller ignores it)

@@ -29,6 +29,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, assert_never
 
 from actors.fix import tags as T
@@ -70,11 +71,13 @@ from actors.gateway.vocabulary import (
     switch_topic,
 )
 from actors.shell import clock
+from actors.shell.admission import Admission
 from actors.shell.driver import SessionDriver
 from actors.shell.handoff import handoff_path
 from actors.shell.host import AcceptorSpec, HostSpec, InitiatorSpec, SessionHost, SessionSpec
 from actors.shell.initiator import Initiator
 from actors.shell.schedule import Schedule
+from actors.shell.tls import TlsConfigError
 from actors.store import Durability
 from broker import protocol
 from broker.protocol import Envelope
@@ -87,6 +90,15 @@ _RESTAMPED = frozenset({T.BEGIN_STRING, T.BODY_LENGTH, T.MSG_TYPE, T.MSG_SEQ_NUM
 #: How long an ack to the peer waits for a forward going back to carry it (see ``actors.gateway.bus``):
 #: an order's ack rides on its ExecutionReport, which in a gateway comes back within this time.
 ACK_DELAY_S = 0.002
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A Logon refused for its credentials: which check failed, when, and from which address (if known)."""
+
+    failure: Failure
+    at: Instant
+    address: str | None
 
 
 class ActorHooks(SessionHooks):
@@ -110,15 +122,17 @@ class ActorHooks(SessionHooks):
       sends it back to its origin as rejected (``SessionActor.on_output``).
     """
 
-    def __init__(self, settings: SessionSettings, credentials: Credentials | None = None) -> None:
+    def __init__(self, settings: SessionSettings, credentials: Credentials | None = None,
+                 peer_ip: Callable[[], str | None] = lambda: None) -> None:
         self.settings = settings
         self.credentials = credentials
+        self._peer_ip = peer_ip
         #: Logons refused for their credentials since the process started.
         self.logon_failures = 0
-        self._refusals: list[tuple[Failure, Instant]] = []
+        self._refusals: list[Refusal] = []
 
-    def take_refusals(self) -> list[tuple[Failure, Instant]]:
-        """The credential refusals since the last call (which check failed, when), oldest first."""
+    def take_refusals(self) -> list[Refusal]:
+        """The credential refusals since the last call, oldest first."""
         refusals, self._refusals = self._refusals, []
         return refusals
 
@@ -127,7 +141,7 @@ class ActorHooks(SessionHooks):
             failure = self.credentials.check(logon.get(T.USERNAME), logon.get(T.PASSWORD))
             if failure is not None:
                 self.logon_failures += 1
-                self._refusals.append((failure, now))
+                self._refusals.append(Refusal(failure, now, self._peer_ip()))
                 return REFUSAL_TEXT
         schedule = self.settings.schedule
         if not schedule.is_open(now.utc_ns):
@@ -192,6 +206,8 @@ class SessionActor:
         self.name = settings.name
         # First: a missing password variable or file stops the start before any port is bound.
         credentials = resolve_credentials(topology, settings)
+        # So does a missing or unreadable bus key (a bus with keys: the key named after the session).
+        bus_keys = topology.bus_keys(self.name)
         self.host = SessionHost(host_spec(topology, settings), on_closed=self._on_closed, on_switch=self._on_switch)
         self.loop = self.host.loop
         spec = session_spec(settings)
@@ -222,13 +238,16 @@ class SessionActor:
         self.expired_chain = Chain()
         #: Rejections of expired forwards awaiting their origin's ack -> the forward's envelope, acked then.
         self.rejecting: dict[str, Envelope] = {}
-        self.hooks = ActorHooks(settings, credentials)
-        self.driver = self.host.add_session(spec, self, hooks=self.hooks, store=self.store)
+        #: Who may connect (allow_from) and who is locked out after refused Logons; acceptors only.
+        self.admission = Admission(settings.admission) if settings.admission is not None else None
+        self.hooks = ActorHooks(settings, credentials, peer_ip=self._peer_ip)
+        self.driver = self.host.add_session(spec, self, hooks=self.hooks, store=self.store,
+                                            admit=self._admit if self.admission is not None else None)
         if not settings.schedule.non_stop:
             self.loop.add_timer_source(ScheduleGuard(self.driver, settings.schedule))
         broker = topology.broker
         self.bus = BusClient(self.name, broker.router, broker.xsub, xpub_endpoint=broker.xpub, on_ack=self._on_ack,
-                             ack_delay_s=ACK_DELAY_S, watch=[settings.peer] if settings.peer else [])
+                             ack_delay_s=ACK_DELAY_S, watch=[settings.peer] if settings.peer else [], curve=bus_keys)
         for sock in self.bus.sockets:
             self.loop.add_reader(sock, self._on_bus)
         self.loop.add_timer_source(self.bus)
@@ -302,14 +321,35 @@ class SessionActor:
         self._drain_backlog()
         return rejection_id
 
+    def _peer_ip(self) -> str | None:
+        address = self.driver.remote_address
+        return address[0] if address is not None else None
+
+    def _admit(self, ip: str) -> str | None:
+        """The acceptor's check of a new connection's address: the allowlist, then the lock-out."""
+        assert self.admission is not None
+        return self.admission.refusal(ip, clock.monotonic_s())
+
     def _report_refusals(self) -> None:
-        """Log and publish the Logons the hook refused for their credentials, so a monitor sees guessing."""
+        """Log and publish the Logons the hook refused for their credentials, so a monitor sees guessing.
+
+        Each counts against its address (``actors.shell.admission``); the one that
+        reaches the limit locks the address out, and the log and the event say so.
+        """
         refusals = self.hooks.take_refusals()
-        for n, (failure, at) in enumerate(refusals, self.hooks.logon_failures - len(refusals) + 1):
+        for n, refusal in enumerate(refusals, self.hooks.logon_failures - len(refusals) + 1):
+            address = refusal.address or ""
+            locked_s = 0.0
+            if self.admission is not None and refusal.address is not None \
+                    and self.admission.failed(refusal.address, refusal.at.mono_s):
+                locked_s = self.admission.rules.lockout_s
             # The reason, never the password (nor the offered username: users type passwords into it).
-            log.warning("%s: Logon refused: %s (%d refused so far)", self.name, failure.value, n)
+            log.warning("%s: Logon refused: %s from %s (%d refused so far)%s", self.name, refusal.failure.value,
+                        address or "an unknown address", n,
+                        f"; {address} locked out for {locked_s:g} s" if locked_s else "")
             self.bus.publish(logon_refused_topic(self.name),
-                             LogonRefusedEvent(failure.name.lower(), n, at.utc_ns).to_body())
+                             LogonRefusedEvent(refusal.failure.name.lower(), n, refusal.at.utc_ns, address,
+                                               locked_s).to_body())
 
     def _drain_backlog(self) -> None:
         """Hand waiting forwards to the bus, in order, while its outbox has room."""
@@ -334,6 +374,9 @@ class SessionActor:
                 self.loop.call_soon(lambda: self._switch_now(why))
             self.bus.publish(state_topic(self.name),
                              StateEvent.of(output, self.incarnation, self.state_changes).to_body())
+            if output.new is SessionState.CONNECTED and self.admission is not None \
+                    and (ip := self._peer_ip()) is not None:
+                self.admission.succeeded(ip)
             if output.new is SessionState.CONNECTED and self.waiting:
                 # After the batch that logged on (the Logon reply and whatever came with it).
                 self.loop.call_soon(self._release_waiting)
@@ -593,12 +636,14 @@ def host_spec(topology: Topology, settings: SessionSettings) -> HostSpec:
     if s.config.role is Role.ACCEPTOR:
         # A shared port belongs to the topology's listener, which hands this session its connections.
         handoff = handoff_path(topology.runtime_dir, s.name) if topology.port_is_shared(s.name) else None
-        return HostSpec(listen=AcceptorSpec(s.host, s.port, handoff), stop_text="session stopping")
+        return HostSpec(listen=AcceptorSpec(s.host, s.port, handoff, tls=s.tls,
+                                            max_pending_connections=s.max_pending_connections),
+                        stop_text="session stopping")
     connect = InitiatorSpec(s.host, s.port, connect_timeout_s=s.connect_timeout_s,
                             reconnect_interval_s=s.reconnect_interval_s, max_tries=s.reconnect_max_tries or 0,
                             reconnect_after_logout=s.role == "driven",
                             backup=s.backup, auto_switch_to_backup=s.auto_switch_to_backup,
-                            cyclic_switch=s.cyclic_switch_backup, on_start=s.connect_on_start)
+                            cyclic_switch=s.cyclic_switch_backup, on_start=s.connect_on_start, tls=s.tls)
     return HostSpec(connect=connect, stop_text="session stopping")
 
 
@@ -625,6 +670,9 @@ def main(argv: list[str] | None = None) -> int:
         actor = SessionActor(topology, settings)
     except ConfigError as exc:
         print(f"fixmesh session: {exc}", file=sys.stderr)
+        return 2
+    except TlsConfigError as exc:  # a certificate, key or CA file that cannot be used, read at start
+        print(f"fixmesh session: {topology.path}: sessions.{args.session}.{exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         log.error("%s: cannot start: %s (is another process using %s:%d?)", args.session,

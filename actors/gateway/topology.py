@@ -23,10 +23,14 @@ import yaml
 
 from actors.fix.config import BEGIN_STRINGS, DEFAULT_QUALIFIER_TAG, Role, SessionConfig
 from actors.fix.validation import ValidationOptions
+from actors.gateway.bus import CurveKeys, KeyFileError, load_curve_keys, load_public_key
 from actors.gateway.credentials import Credentials, CredentialsError, PasswordHash
+from actors.shell.acceptor import DEFAULT_MAX_PENDING_CONNECTIONS
+from actors.shell.admission import AdmissionRules, parse_network
 from actors.shell.host import StoreSpec
 from actors.shell.schedule import DAYS, Schedule, ScheduleError, parse_day, parse_time
 from actors.shell.seqpolicy import SequencePolicy
+from actors.shell.tls import MIN_VERSIONS, TlsSettings
 from actors.store import Durability
 from broker import protocol
 
@@ -52,6 +56,42 @@ class BrokerSettings:
     router: str = protocol.DEFAULT_ROUTER_ENDPOINT
     xsub: str = protocol.DEFAULT_XSUB_ENDPOINT
     xpub: str = protocol.DEFAULT_XPUB_ENDPOINT
+
+
+#: The coordinator's key, which is also its actor name, and the topics it publishes besides its own
+#: ``actor.coordinator.*`` (``actors.gateway.vocabulary``: ``coordinator.started``, ``pair.<pair>.<cmd>``).
+COORDINATOR_KEY = "coordinator"
+COORDINATOR_TOPICS = ("coordinator.", "pair.")
+DEFAULT_BROKER_KEY = "broker"
+
+
+def operator_prefix(key: str) -> str:
+    """An operator's tools (``fixmesh ctl``) join the bus as ``ctl-<key>-<pid>``: the names its key may use."""
+    return f"ctl-{key}-"
+
+
+@dataclass(frozen=True, slots=True)
+class BusSecurity:
+    """``bus:``: the keys of a bus with keys (``docs/bus.md``). Absent, the bus is open (loopback only).
+
+    Every process finds its own key pair at ``<keys_dir>/<key>.key_secret`` and
+    the broker's public key at ``<keys_dir>/<broker_key>.key``; the broker finds
+    every principal's public key at ``<keys_dir>/<key>.key``. A session's key is
+    named after the session, the coordinator's is ``coordinator``.
+    """
+
+    keys_dir: Path
+    broker_key: str = DEFAULT_BROKER_KEY
+    #: Keys that may command every session (each command published as ``audit.command``) and read events.
+    operators: tuple[str, ...] = ()
+    #: Keys that may only read events (``fixmesh monitor``).
+    subscribers: tuple[str, ...] = ()
+
+    def secret_file(self, key: str) -> Path:
+        return self.keys_dir / f"{key}.key_secret"
+
+    def public_file(self, key: str) -> Path:
+        return self.keys_dir / f"{key}.key"
 
 
 #: The three ways an acceptor's ``credentials`` give the password; an inline plain ``password`` is not one.
@@ -113,6 +153,12 @@ class SessionSettings:
     logon_waits_for_venue: bool = False
     #: Acceptors: what a Logon must carry (Username 553, Password 554); None: no check.
     credentials: CredentialSource | None = None
+    #: FIX over TLS (``tls:``, docs/security.md); None: plain TCP.
+    tls: TlsSettings | None = None
+    #: Acceptors: connections that may wait for their Logon at once on the session's port.
+    max_pending_connections: int = DEFAULT_MAX_PENDING_CONNECTIONS
+    #: Acceptors: the addresses allowed to connect and the lock-out of addresses that keep failing.
+    admission: AdmissionRules | None = None
 
     @property
     def journal_path(self) -> Path:
@@ -138,6 +184,61 @@ class Topology:
     pairs: tuple[Pair, ...] = field(default_factory=tuple)
     #: Where processes of this topology meet locally (Unix sockets for connection handover).
     runtime_dir: Path = Path("var/run")
+    #: Tags shown as *** wherever a message is shown, beyond Password(554) and its kin (actors.fix.secrets).
+    secret_tags: frozenset[int] = frozenset()
+    #: The bus's keys; None: an open bus (loopback endpoints only).
+    bus: BusSecurity | None = None
+
+    def bus_keys(self, key: str, secret_file: Path | None = None) -> CurveKeys | None:
+        """The keys a process that uses ``key`` joins the bus with; None on an open bus.
+
+        ``secret_file``: the key pair somewhere else than ``<keys_dir>/<key>.key_secret``. A missing,
+        unreadable or too widely readable file is a ConfigError naming the file and the fix.
+        """
+        if self.bus is None:
+            return None
+        try:
+            return load_curve_keys(key, secret_file or self.bus.secret_file(key),
+                                   self.bus.public_file(self.bus.broker_key))
+        except KeyFileError as exc:
+            raise ConfigError(f"{self.path}: bus.keys_dir: {exc}") from None
+
+    def bus_principals(self) -> tuple[protocol.Principal, ...]:
+        """Every key of the bus and its rights, with its public key read from ``keys_dir`` (ConfigError if missing).
+
+        A session's key may act as the session only, deliver to its peer only, and subscribe. The
+        coordinator's (when there are pairs) may command the paired sessions and publish its own
+        topics. An operator's may act as ``ctl-<key>-*``, command every session (audited) and subscribe.
+        A subscriber's may only subscribe.
+        """
+        bus = self.bus
+        if bus is None:
+            return ()
+        rights: list[tuple[str, dict[str, Any]]] = [
+            (name, {"names": frozenset({name}), "deliver_to": frozenset({s.peer} if s.peer else ()),
+                    "subscribe": True})
+            for name, s in self.sessions.items()]
+        if self.pairs:
+            paired = frozenset(name for pair in self.pairs for name in (pair.handler, pair.driven))
+            rights.append((COORDINATOR_KEY, {"names": frozenset({COORDINATOR_KEY}), "command_to": paired,
+                                             "publish": COORDINATOR_TOPICS, "subscribe": True}))
+        rights += [(key, {"name_prefixes": (operator_prefix(key),), "command_to": frozenset({protocol.ANY}),
+                          "audit": True, "subscribe": True}) for key in bus.operators]
+        rights += [(key, {"subscribe": True}) for key in bus.subscribers]
+        principals = []
+        for key, granted in rights:
+            try:
+                public_key = load_public_key(key, bus.public_file(key)).decode("ascii")
+            except KeyFileError as exc:
+                raise ConfigError(f"{self.path}: bus.keys_dir: {exc}") from None
+            principals.append(protocol.Principal(key, public_key, **granted))
+        return tuple(principals)
+
+    def bus_policy(self) -> protocol.BusPolicy | None:
+        """What the broker of a bus with keys is started with (``python -m broker --policy``); None: open bus."""
+        if self.bus is None:
+            return None
+        return protocol.BusPolicy(str(self.bus.secret_file(self.bus.broker_key)), self.bus_principals())
 
     def shared_ports(self) -> dict[tuple[str, int], list[str]]:
         """Acceptor ports that several sessions share (they differ by session qualifier)."""
@@ -245,7 +346,7 @@ def load_topology(path: str | Path) -> Topology:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(f"{file}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
     top = _Section(file, "", raw)
-    top.used.update(("broker", "defaults", "sessions", "pairs", "runtime_dir"))
+    top.used.update(("broker", "defaults", "sessions", "pairs", "runtime_dir", "secret_tags", "bus"))
     top.finish()
     broker = _broker(top.section("broker"))
     defaults = top.section("defaults").data
@@ -267,7 +368,58 @@ def load_topology(path: str | Path) -> Topology:
     _check_pairs(file, pairs, sessions)
     _check_unique(file, sessions)
     runtime_dir = _resolve(base_dir, top.get("runtime_dir", str, "var/run", expect="a folder for local sockets"))
-    return Topology(file, broker, sessions, tuple(pairs), runtime_dir)
+    secret_tags: list[int] = top.get("secret_tags", list, [], expect="a list of tag numbers, e.g. [5001, 5002]")
+    if not all(type(tag) is int and tag > 0 for tag in secret_tags):
+        raise top.error("secret_tags", f"is {secret_tags!r}; expected a list of tag numbers, e.g. [5001, 5002]")
+    bus = _bus(top.section("bus"), base_dir, sessions, pairs)
+    _check_open_bus(file, broker, bus)
+    topology = Topology(file, broker, sessions, tuple(pairs), runtime_dir, frozenset(secret_tags), bus=bus)
+    _check_tls_ports(file, topology)
+    return topology
+
+
+def _bus(s: _Section, base_dir: Path, sessions: Mapping[str, SessionSettings], pairs: list[Pair]) -> BusSecurity | None:
+    """``bus: {keys_dir, broker_key, operators, subscribers}``; absent = an open bus."""
+    if not s.data:
+        s.finish()
+        return None
+    def is_key_name(v: str) -> bool:
+        return v != "" and v.replace("-", "").replace("_", "").isalnum()
+    key_name = "a key name: letters, digits, '-' and '_'"
+    keys_dir = _resolve(base_dir, s.get("keys_dir", str, expect="the folder of the key pairs made by "
+                                        "`fixmesh keys create NAME --dir DIR`", check=lambda v: v != ""))
+    broker_key = s.get("broker_key", str, DEFAULT_BROKER_KEY, expect=key_name, check=is_key_name)
+    roles: dict[str, str] = {name: f"session {name}" for name in sessions}
+    if pairs:
+        roles[COORDINATOR_KEY] = "the coordinator"
+    if broker_key in roles:
+        raise s.error("broker_key", f"{broker_key!r} is already the key of {roles[broker_key]}; give the broker "
+                                    "a key of its own")
+    roles[broker_key] = "the broker"
+    lists: dict[str, tuple[str, ...]] = {}
+    for group, example in (("operators", "[ops]"), ("subscribers", "[dashboard]")):
+        names = s.get(group, list, [], expect=f"a list of key names, e.g. {example}")
+        for i, key in enumerate(names):
+            if not isinstance(key, str) or not is_key_name(key):
+                raise s.error(f"{group}[{i}]", f"is {key!r}; expected {key_name}")
+            if key in roles:
+                raise s.error(f"{group}[{i}]", f"{key!r} is already the key of {roles[key]}; each key has one role")
+            roles[key] = f"bus.{group}[{i}]"
+        lists[group] = tuple(names)
+    s.finish()
+    return BusSecurity(keys_dir, broker_key, lists["operators"], lists["subscribers"])
+
+
+def _check_open_bus(file: Path, broker: BrokerSettings, bus: BusSecurity | None) -> None:
+    """A bus other hosts can reach needs keys: without a ``bus:`` section the topology refuses to start."""
+    if bus is not None:
+        return
+    for key, endpoint in (("router", broker.router), ("xsub", broker.xsub), ("xpub", broker.xpub)):
+        if not protocol.is_loopback_endpoint(endpoint):
+            raise ConfigError(
+                f"{file}: broker.{key}: {endpoint} is not a loopback address, and a bus between hosts refuses "
+                "to start without keys; add bus: {keys_dir: FOLDER} with the keys made by `fixmesh keys create` "
+                "(docs/bus.md), or use 127.0.0.1 for a demo on one host")
 
 
 def _broker(s: _Section) -> BrokerSettings:
@@ -385,6 +537,9 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         message_ttl_s=s.get("message_ttl", float, 0.0, expect="seconds >= 0 (0 = no limit)", check=lambda v: v >= 0),
         logon_waits_for_venue=s.get("logon_waits_for_venue", bool, False),
         credentials=credentials,
+        tls=_tls(s, role is Role.ACCEPTOR, base_dir),
+        max_pending_connections=_max_pending(s, role is Role.ACCEPTOR),
+        admission=_admission(s, role is Role.ACCEPTOR),
     )
     if settings.logon_waits_for_venue and role_name != "handler":
         raise s.error("logon_waits_for_venue", f"only a handler waits for its venue; {name} is a {role_name}")
@@ -398,6 +553,113 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         raise s.error("message_ttl", "missing or 0; enable_message_rejecting needs a time-to-live in seconds")
     s.finish()
     return settings
+
+
+def _admission(s: _Section, acceptor: bool) -> AdmissionRules | None:
+    """``allow_from: [CIDR, ...]`` and ``lockout: {max_failures, window, duration}``: acceptors only."""
+    lockout = s.section("lockout")
+    if not acceptor:
+        for key in ("allow_from", "lockout"):
+            if key in s.data:
+                raise s.error(key, "only an acceptor (handler) admits connections; remove it from this session")
+        s.used.add("allow_from")  # given under defaults: it applies to the acceptors only
+        return None
+    allow: list[str] = s.get("allow_from", list, [], expect="a list of networks, e.g. [198.18.0.0/15, 127.0.0.1]")
+    networks = []
+    for entry in allow:
+        try:
+            networks.append(parse_network(str(entry)))
+        except ValueError:
+            raise s.error("allow_from", f"{entry!r} is not a network; write an address or a CIDR "
+                                        "such as 198.18.0.0/15") from None
+    defaults = AdmissionRules()
+    rules = AdmissionRules(
+        allow=tuple(networks),
+        max_failures=lockout.get("max_failures", int, defaults.max_failures, expect="1 or more refused Logons",
+                                 check=lambda v: v >= 1),
+        window_s=lockout.get("window", float, defaults.window_s, expect="seconds > 0", check=lambda v: v > 0),
+        lockout_s=lockout.get("duration", float, defaults.lockout_s, expect="seconds >= 0 (0: never lock out)",
+                              check=lambda v: v >= 0),
+    )
+    lockout.finish()
+    return rules
+
+
+_TLS_FIX = "see docs/security.md, 'FIX over TLS'"
+
+
+def _tls(s: _Section, acceptor: bool, base_dir: Path) -> TlsSettings | None:
+    """``tls: {cert, key, ca, verify_client, server_name, min_version}``; absent = plain TCP.
+
+    Paths are relative to the topology file and must exist; their contents are
+    read when the session starts (only its process needs the key).
+    """
+    present = s.data.get("tls", s.defaults.get("tls")) is not None
+    t = s.section("tls")
+    if not present:
+        t.finish()
+        return None
+    files = {key: _tls_file(t, key, base_dir) for key in ("cert", "key", "ca")}
+    version = t.get("min_version", object, "1.2")
+    min_version = str(version) if isinstance(version, (str, float)) and not isinstance(version, bool) else ""
+    if min_version not in MIN_VERSIONS:
+        raise t.error("min_version", f"is {version!r}; expected '1.2' or '1.3' (TLS 1.0 and 1.1 are refused: "
+                                     "RFC 8996 deprecates them)")
+    verify_client = t.get("verify_client", bool, False)
+    server_name = t.optional("server_name", str, expect="the name the server's certificate carries")
+    t.finish()
+    if acceptor:
+        for key in ("cert", "key"):
+            if files[key] is None:
+                raise t.error(key, "missing; an acceptor with tls presents its certificate: give cert: PATH and "
+                                   f"key: PATH (PEM files); {_TLS_FIX}")
+        if server_name is not None:
+            raise t.error("server_name", "only an initiator checks the server's name; remove it from this acceptor")
+        if verify_client and files["ca"] is None:
+            raise t.error("ca", "missing; verify_client needs ca: PATH, the CA bundle that signs the client "
+                                "certificates")
+        if files["ca"] is not None and not verify_client:
+            raise t.error("ca", "is used only with verify_client: true (mutual TLS); add it, or remove ca")
+    else:
+        if verify_client:
+            raise t.error("verify_client", "only an acceptor verifies client certificates; an initiator always "
+                                           "verifies the server's (give ca: PATH for a private CA)")
+        if (files["cert"] is None) != (files["key"] is None):
+            missing = "key" if files["key"] is None else "cert"
+            raise t.error(missing, "missing; an initiator's client certificate needs both cert: PATH and key: PATH")
+    return TlsSettings(cert=files["cert"], key=files["key"], ca=files["ca"], verify_client=verify_client,
+                       server_name=server_name, min_version=min_version)
+
+
+def _tls_file(t: _Section, key: str, base_dir: Path) -> Path | None:
+    value = t.optional(key, str, expect="a file path")
+    if value is None:
+        return None
+    path = _resolve(base_dir, value)
+    if not path.is_file():
+        what = {"cert": "certificate (chain)", "key": "private key", "ca": "CA bundle"}[key]
+        raise t.error(key, f"file {path} does not exist; give the path of the PEM {what} "
+                           "(relative to this topology file)")
+    return path
+
+
+def _max_pending(s: _Section, acceptor: bool) -> int:
+    """``max_pending_connections``: an acceptor's limit of connections waiting for their Logon."""
+    if not acceptor and "max_pending_connections" in s.data:
+        raise s.error("max_pending_connections", "only an acceptor (handler) listens; remove it from this session")
+    return s.get("max_pending_connections", int, DEFAULT_MAX_PENDING_CONNECTIONS,
+                 expect="1 or more connections waiting for their Logon", check=lambda v: v >= 1)
+
+
+def _check_tls_ports(file: Path, topology: Topology) -> None:
+    """A shared port's listener hands plain connections to the sessions' processes: TLS state cannot follow."""
+    for (host, port), names in topology.shared_ports().items():
+        for name in names:
+            if topology.sessions[name].tls is not None:
+                raise ConfigError(
+                    f"{file}: sessions.{name}.tls: {host}:{port} is shared by {', '.join(names)}, and the listener "
+                    "of a shared port hands over plain TCP connections only; give this session a port of its own "
+                    "or remove tls")
 
 
 def _credentials(s: _Section, base_dir: Path) -> CredentialSource | None:

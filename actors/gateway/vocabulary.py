@@ -532,14 +532,19 @@ class LogonRefusedEvent:
     ``check`` is ``no_username``, ``no_password``, ``wrong_username`` or
     ``wrong_password`` (``actors.gateway.credentials.Failure``); ``failures`` the
     count since the actor started, so a monitor sees guessing without keeping a tally.
+    ``address`` is the connection's IP address ("" when unknown) and
+    ``locked_out_s`` how long this refusal locks that address out (0: not locked).
     """
 
     check: str
     failures: int
     time_ns: int
+    address: str = ""
+    locked_out_s: float = 0.0
 
     def to_body(self) -> dict[str, Any]:
-        return {"kind": LOGON_REFUSED, "check": self.check, "failures": self.failures, "time_ns": self.time_ns}
+        return {"kind": LOGON_REFUSED, "check": self.check, "failures": self.failures, "time_ns": self.time_ns,
+                "address": self.address, "locked_out_s": self.locked_out_s}
 
     @classmethod
     def from_body(cls, body: object) -> LogonRefusedEvent | Malformed:
@@ -548,7 +553,11 @@ class LogonRefusedEvent:
             b = _map(body, what)
             if b.get("kind") != LOGON_REFUSED:
                 raise _bad(what, "kind", b.get("kind"), repr(LOGON_REFUSED))
-            return cls(_text(b, "check", what), _int(b, "failures", what), _int(b, "time_ns", what))
+            locked = b.get("locked_out_s", 0.0)
+            if not isinstance(locked, int | float) or isinstance(locked, bool):
+                raise _bad(what, "locked_out_s", locked, "seconds")
+            return cls(_text(b, "check", what), _int(b, "failures", what), _int(b, "time_ns", what),
+                       str(b.get("address", "")), float(locked))
         except _Invalid as exc:
             return Malformed(str(exc))
 

@@ -102,6 +102,8 @@ class SessionDriver:
         self.name = name
         self.log = logging.getLogger(f"fixmesh.session.{name}")
         self.transport: Transport | None = None
+        #: The counterparty's (address, port) on the connection that is up, when the transport knows it.
+        self.remote_address: tuple[str, int] | None = None
         self._now = now
         self._keep_incoming = keep_incoming
         self._pending: list[bytes] = []
@@ -117,9 +119,11 @@ class SessionDriver:
     def connected(self) -> bool:
         return self.transport is not None
 
-    def attach(self, transport: Transport, initial: bytes = b"") -> None:
-        """A connection is up (and may already have brought bytes)."""
+    def attach(self, transport: Transport, initial: bytes = b"", *,
+               remote_address: tuple[str, int] | None = None) -> None:
+        """A connection is up (and may already have brought bytes); ``remote_address``: the peer's, if known."""
         self.transport = transport
+        self.remote_address = remote_address
         now = self._now()
         window = self.schedule.window_at(now.utc_ns) if self.schedule is not None else None
         reset = self.policy.reset_due(self.store, now.utc_ns, window.start_ns if window else None)
@@ -138,6 +142,7 @@ class SessionDriver:
         if self.transport is None:
             return
         self.transport = None
+        self.remote_address = None
         self._pending.clear()
         self.log.info("connection lost: %s", reason)
         self.run(self.session.connection_lost(self._now(), reason))
@@ -333,6 +338,7 @@ class SessionDriver:
             return
         self._flush()
         self.transport = None
+        self.remote_address = None
         self.log.info("disconnecting: %s", reason)
         transport.close()
         for inner in self.session.connection_lost(self._now(), reason):

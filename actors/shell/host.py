@@ -16,7 +16,8 @@ For each session it is given (``add_session``) a host owns:
 For the process it owns the ``Loop``, how the counterparty is met
 (``HostSpec``: an acceptor on its own port, a hand-off receiver when a
 listener process owns the port, or an initiator with its reconnect and backup
-settings), the ``StopSignals`` and the one graceful stop. On SIGTERM or
+settings; plain TCP or TLS, whose contexts are built, and their files read,
+when the host is built), the ``StopSignals`` and the one graceful stop. On SIGTERM or
 SIGINT, or ``stop(reason)``:
 
 1. the program is told (``on_stopping``); reconnecting stops and the
@@ -39,6 +40,7 @@ itself, that it may end).
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +51,13 @@ from actors.fix.hooks import SessionHooks
 from actors.fix.session import Session
 from actors.fix.timefmt import Instant
 from actors.shell import clock
-from actors.shell.acceptor import Acceptor, DriverTarget, SessionKey
+from actors.shell.acceptor import (
+    DEFAULT_MAX_PENDING_CONNECTIONS,
+    Acceptor,
+    AddressCheck,
+    DriverTarget,
+    SessionKey,
+)
 from actors.shell.dictionaries import load_dictionary
 from actors.shell.driver import Application, SessionDriver
 from actors.shell.handoff import HandoffReceiver
@@ -58,6 +66,7 @@ from actors.shell.loop import Loop
 from actors.shell.process import StopSignals
 from actors.shell.schedule import Schedule
 from actors.shell.seqpolicy import SequencePolicy
+from actors.shell.tls import TlsSettings, client_context, server_context
 from actors.store import Durability, MessageStore, open_store
 
 log = logging.getLogger("fixmesh.host")
@@ -106,6 +115,16 @@ class AcceptorSpec:
     host: str
     port: int
     handoff: Path | None = None
+    #: FIX over TLS (``actors.shell.tls``); None: plain TCP. A handed-over connection is always plain TCP.
+    tls: TlsSettings | None = None
+    #: Connections that may wait for their Logon at once (``actors.shell.acceptor``).
+    max_pending_connections: int = DEFAULT_MAX_PENDING_CONNECTIONS
+
+    def __post_init__(self) -> None:
+        if self.tls is not None and self.handoff is not None:
+            raise ValueError("a connection handed over by a listener is plain TCP: no tls with handoff")
+        if self.max_pending_connections < 1:
+            raise ValueError("max_pending_connections must be 1 or more")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +142,8 @@ class InitiatorSpec:
     cyclic_switch: bool = False
     #: Connect when the host starts; otherwise only when ``connect()`` is called (a paired Driven).
     on_start: bool = True
+    #: FIX over TLS (``actors.shell.tls``); None: plain TCP.
+    tls: TlsSettings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +184,15 @@ class SessionHost:
     ) -> None:
         """``on_stopping(reason)``: the stop begins; ``on_closed()``: the sessions are down, the stores
         still open; ``on_initiator_done(gave_up)``: the initiator stopped by itself (it gave up, or the
-        counterparty logged out) and the session is offline; ``on_switch``: see ``Initiator``."""
+        counterparty logged out) and the session is offline; ``on_switch``: see ``Initiator``.
+
+        TLS files are read here: one that cannot be used raises ``actors.shell.tls.TlsConfigError``."""
         self.spec = spec
+        self._tls: ssl.SSLContext | None = None
+        if spec.listen is not None and spec.listen.tls is not None:
+            self._tls = server_context(spec.listen.tls)
+        elif spec.connect is not None and spec.connect.tls is not None:
+            self._tls = client_context(spec.connect.tls)
         self.loop = loop if loop is not None else Loop()
         self.drivers: list[SessionDriver] = []
         self.acceptor: Acceptor | None = None
@@ -182,6 +210,7 @@ class SessionHost:
         self._on_initiator_done = on_initiator_done
         self._on_switch = on_switch
         self._by_key: dict[SessionKey, SessionDriver] = {}
+        self._admit: dict[SessionKey, AddressCheck] = {}
         self._started = False
         self._initiator_reported = False
         self.loop.add_timer_source(self)
@@ -209,10 +238,14 @@ class SessionHost:
         *,
         hooks: SessionHooks | None = None,
         store: MessageStore | None = None,
+        admit: AddressCheck | None = None,
     ) -> SessionDriver:
         """Build a session and its driver on the store (opened here unless given); returns the driver.
 
-        The host closes the store when it closes, whoever opened it.
+        The host closes the store when it closes, whoever opened it. ``admit(peer_ip)`` (acceptors)
+        returns why a connection from that address may not have the session, or None to admit it;
+        without it everyone is admitted. The driver's ``remote_address`` is the peer of the
+        connection that is up.
         """
         if self._started:
             raise RuntimeError("add every session before the host starts")
@@ -230,6 +263,8 @@ class SessionHost:
                                schedule=spec.schedule)
         self.drivers.append(driver)
         self._by_key[spec.key] = driver
+        if admit is not None:
+            self._admit[spec.key] = admit
         self.loop.add_timer_source(driver)
         return driver
 
@@ -262,11 +297,13 @@ class SessionHost:
             return  # stopped before it started: nothing to open
         listen = self.spec.listen
         if listen is not None and listen.handoff is not None:
-            self.handoff = HandoffReceiver(self.loop, listen.handoff, DriverTarget(self.loop, self.driver))
+            admit = next(iter(self._admit.values()), None)  # a session taking handed-over connections is alone
+            self.handoff = HandoffReceiver(self.loop, listen.handoff, DriverTarget(self.loop, self.driver, admit))
         elif listen is not None:
             config = self.drivers[0].session.config  # sessions on one port share these
             self.acceptor = Acceptor(self.loop, listen.host, listen.port, self._lookup,
-                                     qualifier_tag=config.qualifier_tag, logon_timeout_s=config.logon_timeout_s)
+                                     qualifier_tag=config.qualifier_tag, logon_timeout_s=config.logon_timeout_s,
+                                     max_pending_connections=listen.max_pending_connections, tls=self._tls)
         if self.spec.handle_signals:
             self.signals = StopSignals(self.loop, lambda: self.stop(self.spec.stop_text))
         connect = self.spec.connect
@@ -297,7 +334,8 @@ class SessionHost:
             reconnect_interval_s=c.reconnect_interval_s, max_tries=c.max_tries,
             reconnect_after_logout=c.reconnect_after_logout, backup=c.backup,
             auto_switch_to_backup=c.auto_switch_to_backup, cyclic_switch=c.cyclic_switch,
-            on_switch=self._on_switch, now=self._now,
+            on_switch=self._on_switch, tls=self._tls, server_name=c.tls.server_name if c.tls is not None else None,
+            now=self._now,
         )
         self._initiator_reported = False
         self.loop.add_timer_source(self.initiator)
@@ -371,7 +409,7 @@ class SessionHost:
 
     def _lookup(self, key: SessionKey) -> DriverTarget | None:
         driver = self._by_key.get(key)
-        return DriverTarget(self.loop, driver) if driver is not None else None
+        return DriverTarget(self.loop, driver, self._admit.get(key)) if driver is not None else None
 
     def _listen_handoff(self) -> Path | None:
         return self.spec.listen.handoff if self.spec.listen is not None else None

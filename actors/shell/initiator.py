@@ -22,6 +22,15 @@ as the end of the venue session.
 ``start`` on a session whose previous connection has not ended yet (a
 connect command that overtook the end of a logout) waits for that end
 instead of breaking the session's transition table.
+
+With TLS (a client ``ssl.SSLContext`` from ``actors.shell.tls``) the TLS
+handshake follows the TCP connect, within the same ``connect_timeout_s``,
+and only then is the session attached (and its Logon sent). The server's
+certificate must name ``server_name``, by default the host of the address
+being tried (primary or backup). A failed handshake is a failed try like a
+refused connect: logged with its reason ("TLS handshake with
+127.0.0.1:9877 failed: certificate verify failed: Hostname mismatch, ..."),
+then retried or given up.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import errno
 import logging
 import os
 import socket
+import ssl
 from collections.abc import Callable
 from enum import Enum
 
@@ -39,6 +49,7 @@ from actors.shell import clock
 from actors.shell.driver import SessionDriver
 from actors.shell.give_up import give_up_reason
 from actors.shell.loop import Loop
+from actors.shell.tls import TlsLayer
 from actors.shell.transport import SocketTransport
 
 log = logging.getLogger("fixmesh.initiator")
@@ -73,12 +84,16 @@ class Initiator:
         auto_switch_to_backup: bool = False,
         cyclic_switch: bool = False,
         on_switch: Callable[[str, str, str], None] | None = None,
+        tls: ssl.SSLContext | None = None,
+        server_name: str | None = None,
         now: Callable[[], Instant] = clock.now,
     ) -> None:
         """``backup``: a second address; ``auto_switch_to_backup`` moves to it when ``max_tries``
         attempts on the primary failed (FIX Antenna's EnableAutoSwitchToBackupConnection);
         ``cyclic_switch`` keeps alternating after that instead of giving up
-        (CyclicSwitchBackupConnection). ``on_switch(from, to, why)`` is told of every switch."""
+        (CyclicSwitchBackupConnection). ``on_switch(from, to, why)`` is told of every switch.
+        ``tls``: connect over TLS with this client context; ``server_name``: the name the server's
+        certificate must carry (None: the host of the address tried)."""
         if max_tries < 0:
             raise ValueError("max_tries must be >= 0 (0 = unlimited)")
         self.loop = loop
@@ -98,7 +113,11 @@ class Initiator:
         #: Attempts since the session was last logged on; ``max_tries`` bounds it.
         self.tries = 0
         self._now = now
+        self._tls = tls
+        self._server_name = server_name
         self._sock: socket.socket | None = None
+        #: The connection while its TLS handshake runs (phase CONNECTING).
+        self._handshake: SocketTransport | None = None
         self._deadline: float | None = None
 
     # ------------------------------------------------------------ commands
@@ -120,7 +139,7 @@ class Initiator:
         DISCONNECTED_ABNORMALLY), else a disconnect would leave it waiting for
         a socket to close that it never had.
         """
-        abandoned = self.phase is Phase.CONNECTING and self._sock is not None
+        abandoned = self.phase is Phase.CONNECTING and (self._sock is not None or self._handshake is not None)
         self._abandon_socket()
         self._deadline = None
         self.phase = Phase.STOPPED
@@ -179,7 +198,11 @@ class Initiator:
         elif self.phase is Phase.ATTACHED and not self.driver.connected:
             self._after_connection()
         elif self.phase is Phase.CONNECTING:
-            self._failed(f"no connection within {self.connect_timeout_s:g} s")
+            if self._handshake is not None:
+                host, port = self.address
+                self._failed(f"TLS handshake with {host}:{port} not done within {self.connect_timeout_s:g} s")
+            else:
+                self._failed(f"no connection within {self.connect_timeout_s:g} s")
         elif self.phase is Phase.WAITING:
             self._attempt()
 
@@ -224,10 +247,42 @@ class Initiator:
             self._failed(f"connect to {host}:{port} failed: {os.strerror(code)}")
             return
         log.info("%s: connected to %s:%d", self.driver.name, *self.address)
+        if self._tls is not None:
+            # The session is attached (and its Logon sent) once the handshake has completed (``_secure``).
+            host = self.address[0]
+            layer = TlsLayer(self._tls, server_side=False, server_name=self._server_name or host)
+            self._handshake = SocketTransport(self.loop, sock, self._early_data, self._handshake_failed, tls=layer,
+                                              on_secure=self._secure)
+            return
+        self._attach(SocketTransport(self.loop, sock, self._feed, self.driver.connection_lost))
+
+    def _attach(self, transport: SocketTransport) -> None:
         self.phase = Phase.ATTACHED
         self._deadline = None
-        transport = SocketTransport(self.loop, sock, self._feed, self.driver.connection_lost)
-        self.driver.attach(transport)
+        self.driver.attach(transport, remote_address=transport.remote_address)
+
+    def _secure(self) -> None:
+        """The TLS handshake has completed: the server's certificate is good; the session may log on."""
+        transport = self._handshake
+        if transport is None:
+            return
+        self._handshake = None
+        host, port = self.address
+        log.info("%s: TLS with %s:%d established: %s", self.driver.name, host, port,
+                 transport.tls.describe() if transport.tls is not None else "")
+        transport.rebind(self._feed, self.driver.connection_lost)
+        self._attach(transport)
+
+    def _early_data(self, data: bytes) -> None:
+        """Nothing can come before the handshake has completed (``_secure`` rebinds first)."""
+
+    def _handshake_failed(self, reason: str) -> None:
+        self._handshake = None
+        host, port = self.address
+        reason = reason.replace("TLS handshake failed", f"TLS handshake with {host}:{port} failed", 1)
+        if not reason.startswith("TLS"):
+            reason = f"TLS handshake with {host}:{port} failed: {reason}"
+        self._failed(reason)
 
     def _feed(self, data: bytes) -> None:
         self.driver.feed(data)
@@ -282,3 +337,7 @@ class Initiator:
             self._sock = None
             self.loop.forget(sock)
             sock.close()
+        handshake = self._handshake
+        if handshake is not None:
+            self._handshake = None
+            handshake.abort()

@@ -1,4 +1,16 @@
-"""A non-blocking TCP socket as a driver transport, on the selector loop."""
+"""A non-blocking TCP socket as a driver transport, on the selector loop, plain or over TLS.
+
+With a ``TlsLayer`` the driver still reads and writes plaintext: what the
+socket brings goes through the layer, and what the layer has to say (its
+handshake, its alerts, the close_notify) goes on the socket before anything
+else. A TLS failure is a connection loss whose reason says so
+("TLS handshake failed: ..."); ``on_secure`` is told once when the handshake
+has completed.
+
+Who reads the connection can change while it is open (``rebind``): an
+acceptor reads a connection until its Logon names a session, then hands the
+same transport, TLS state and all, to that session's driver.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +19,7 @@ import socket
 from collections.abc import Callable
 
 from actors.shell.loop import Loop
+from actors.shell.tls import TlsError, TlsLayer
 
 READ_CHUNK = 65536
 CLOSE_FLUSH_TIMEOUT_S = 1.0
@@ -21,18 +34,102 @@ class SocketTransport:
         sock: socket.socket,
         on_data: Callable[[bytes], None],
         on_lost: Callable[[str], None],
+        *,
+        tls: TlsLayer | None = None,
+        on_secure: Callable[[], None] | None = None,
     ) -> None:
         self.loop = loop
         self.sock: socket.socket | None = sock
+        self.tls = tls
         self._on_data = on_data
         self._on_lost = on_lost
+        self._on_secure = on_secure
         self._wbuf = bytearray()
+        #: The peer's (address, port), or None when the socket no longer knew it.
+        self.remote_address = _peer_of(sock)
+        #: True when the connection ended because TLS failed (a handshake refused, a broken record).
+        self.tls_failed = False
         sock.setblocking(False)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         loop.add_reader(sock, self._readable)
+        if tls is not None:
+            self._start_tls(tls)
+
+    def rebind(self, on_data: Callable[[bytes], None], on_lost: Callable[[str], None]) -> None:
+        """From now on the connection's bytes and its end go to these callbacks."""
+        self._on_data = on_data
+        self._on_lost = on_lost
 
     def write(self, data: bytes) -> None:
+        if self.sock is None:
+            return
+        if self.tls is not None:
+            try:
+                self.tls.send(data)
+            except TlsError as exc:
+                self._tls_lost(str(exc))
+                return
+            data = self.tls.outgoing()
+        if data:
+            self._send(data)
+
+    def close(self) -> None:
+        """Flush what is queued (bounded), say goodbye (TLS close_notify), close."""
+        sock = self.sock
+        if sock is None:
+            return
+        if self.tls is not None:
+            self.tls.close()
+            self._wbuf += self.tls.outgoing()
+        self.sock = None
+        self.loop.forget(sock)
+        if self._wbuf:
+            try:
+                sock.settimeout(CLOSE_FLUSH_TIMEOUT_S)
+                sock.sendall(self._wbuf)
+            except OSError:
+                pass
+            self._wbuf.clear()
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+    def abort(self) -> None:
+        """Close at once: nothing queued is sent, no goodbye, no ``on_lost`` (a connection refused unbound)."""
+        sock = self.sock
+        if sock is None:
+            return
+        self.sock = None
+        self._wbuf.clear()
+        self.loop.forget(sock)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def detach(self) -> socket.socket:
+        """Stop watching the socket and give it up, open, to the caller (a plain connection handed to another
+        process)."""
+        sock = self.sock
+        if sock is None or self.tls is not None or self._wbuf:
+            raise RuntimeError("only an open plain connection with nothing queued can be handed over")
+        self.sock = None
+        self.loop.forget(sock)
+        return sock
+
+    # ------------------------------------------------------------ internals
+
+    def _start_tls(self, tls: TlsLayer) -> None:
+        try:
+            tls.start()
+        except TlsError as exc:
+            self._tls_lost(str(exc))
+            return
+        first = tls.outgoing()  # a client's hello; a server says nothing first
+        if first:
+            self._send(first)
+
+    def _send(self, data: bytes) -> None:
+        """Ciphertext (or plain bytes) onto the socket, in order."""
         if self.sock is None:
             return
         if self._wbuf:
@@ -49,23 +146,6 @@ class SocketTransport:
             self._wbuf += data[sent:]
             self.loop.add_writer(self.sock, self._writable)
 
-    def close(self) -> None:
-        sock = self.sock
-        if sock is None:
-            return
-        self.sock = None
-        self.loop.forget(sock)
-        if self._wbuf:
-            try:
-                sock.settimeout(CLOSE_FLUSH_TIMEOUT_S)
-                sock.sendall(self._wbuf)
-            except OSError:
-                pass
-            self._wbuf.clear()
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
-
     def _readable(self) -> None:
         sock = self.sock
         if sock is None:
@@ -80,7 +160,37 @@ class SocketTransport:
         if not data:
             self._lost("connection closed by the counterparty")
             return
-        self._on_data(data)
+        if self.tls is not None:
+            self._decrypt(self.tls, data)
+        else:
+            self._on_data(data)
+
+    def _decrypt(self, tls: TlsLayer, data: bytes) -> None:
+        was_secure = tls.secure
+        try:
+            plain = tls.receive(data)
+        except TlsError as exc:
+            self._tls_lost(str(exc))
+            return
+        reply = tls.outgoing()  # the rest of the handshake, session tickets, alerts
+        if reply:
+            self._send(reply)
+        if tls.secure and not was_secure and self._on_secure is not None and self.sock is not None:
+            self._on_secure()
+        if plain and self.sock is not None:
+            self._on_data(plain)
+        if tls.closed_by_peer and self.sock is not None:
+            self._lost("connection closed by the counterparty (TLS close_notify)")
+
+    def _tls_lost(self, reason: str) -> None:
+        """TLS failed: tell the peer why if the layer has an alert for it (best effort), then lose the connection."""
+        self.tls_failed = True
+        sock = self.sock
+        alert = self.tls.outgoing() if self.tls is not None else b""
+        if sock is not None and alert and not self._wbuf:
+            with contextlib.suppress(OSError):
+                sock.send(alert)
+        self._lost(reason)
 
     def _writable(self) -> None:
         sock = self.sock
@@ -98,11 +208,16 @@ class SocketTransport:
             self.loop.remove_writer(sock)
 
     def _lost(self, reason: str) -> None:
-        sock = self.sock
-        if sock is None:
+        if self.sock is None:
             return
-        self.sock = None
-        self._wbuf.clear()
-        self.loop.forget(sock)
-        sock.close()
+        self.abort()
         self._on_lost(reason)
+
+
+def _peer_of(sock: socket.socket) -> tuple[str, int] | None:
+    """The peer's (address, port) of a TCP socket; None when it is gone already or the socket is not TCP."""
+    try:
+        address = sock.getpeername()
+    except OSError:
+        return None
+    return (str(address[0]), int(address[1])) if isinstance(address, tuple) else None

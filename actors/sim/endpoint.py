@@ -3,7 +3,7 @@
     fixmesh endpoint --role initiator --port 5001 --sender BUY --target SELL \
         --store-dir /tmp/buy --send 1000 --rate 500 --received-log /tmp/buy.received
 
-Either role, FIX.4.0-FIX.4.4 or FIXT.1.1. ``--send N`` sends NewOrderSingle
+Either role, FIX.4.0-FIX.4.4 or FIXT.1.1, plain TCP or TLS (``--tls-*``). ``--send N`` sends NewOrderSingle
 (35=D) with ClOrdID (11) 1..N once the session has logged on; a restarted
 process on the same store continues the numbering where the previous one
 stopped. ``--received-log`` appends one line per received application
@@ -35,6 +35,7 @@ from actors.shell.driver import SessionDriver
 from actors.shell.host import AcceptorSpec, HostSpec, InitiatorSpec, SessionHost, SessionSpec, StoreSpec
 from actors.shell.process import configure_logging
 from actors.shell.seqpolicy import SequencePolicy
+from actors.sim.tls_options import add_tls_arguments, tls_settings
 from actors.store import Durability, MessageStore
 from actors.store.layout import session_dir_name
 
@@ -316,9 +317,9 @@ def _host_spec(args: argparse.Namespace) -> HostSpec:
     if args.role == Role.INITIATOR.value:
         connect = InitiatorSpec(args.host, args.port, connect_timeout_s=args.connect_timeout,
                           reconnect_interval_s=args.reconnect_interval, max_tries=args.max_tries,
-                          reconnect_after_logout=args.reconnect_after_logout)
+                          reconnect_after_logout=args.reconnect_after_logout, tls=args.tls_settings)
         return HostSpec(connect=connect, stop_text="endpoint stopping")
-    return HostSpec(listen=AcceptorSpec(args.host, args.port), stop_text="endpoint stopping")
+    return HostSpec(listen=AcceptorSpec(args.host, args.port, tls=args.tls_settings), stop_text="endpoint stopping")
 
 
 def _session_spec(args: argparse.Namespace, session_id: str) -> SessionSpec:
@@ -374,11 +375,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--password-env", metavar="VARIABLE",
                    help="initiator: send the value of this environment variable as Password (554) in the Logon")
     p.add_argument("--log-level", default="INFO")
+    add_tls_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    args.tls_settings = tls_settings(args, p, acceptor=args.role == Role.ACCEPTOR.value)
     configure_logging(args.log_level)
     try:
         return Endpoint(args).run()

@@ -80,6 +80,7 @@ from actors.shell.driver import SessionDriver
 from actors.shell.host import HostSpec, InitiatorSpec, SessionHost, SessionSpec, StoreSpec
 from actors.shell.process import configure_logging
 from actors.sim.endpoint import session_id_of
+from actors.sim.tls_options import add_tls_arguments, tls_settings
 from actors.sim.venue_sim import (
     format_decimal,
     parse_positive,
@@ -464,7 +465,7 @@ class TraderClient:
         store = StoreSpec("file" if args.store_dir else "memory", Path(args.store_dir) if args.store_dir else None,
                           Durability.BATCH)
         connect = InitiatorSpec(args.host, args.port, connect_timeout_s=args.connect_timeout, reconnect_interval_s=1.0,
-                          max_tries=args.max_tries)
+                          max_tries=args.max_tries, tls=args.tls_settings)
         self.host = SessionHost(HostSpec(connect=connect, stop_text="client interrupted"), now=now,
                                 on_stopping=self._on_stopping, on_initiator_done=self._on_connection_over)
         self.loop = self.host.loop
@@ -583,12 +584,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-timeout", type=_positive_seconds, default=5.0, help="seconds per TCP connect")
     p.add_argument("--max-tries", type=int, default=1, help="TCP connects before giving up (default 1)")
     p.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
+    add_tls_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
+    args.tls_settings = tls_settings(args, p, acceptor=False)
     try:
         requests = parse_requests(args.orders)
     except ValueError as error:

@@ -89,6 +89,7 @@ from actors.shell.driver import SessionDriver
 from actors.shell.host import AcceptorSpec, HostSpec, SessionHost, SessionSpec, StoreSpec
 from actors.shell.process import configure_logging
 from actors.sim.endpoint import session_id_of
+from actors.sim.tls_options import add_tls_arguments, tls_settings
 from actors.store import Durability
 
 log = logging.getLogger("fixmesh.venue_sim")
@@ -553,7 +554,7 @@ class VenueProcess:
         id_prefix = args.id_prefix if args.id_prefix is not None else f"{_base36(now.utc_ns // 1_000_000_000)}-"
         self.venue = Venue(rules, version_rank=config.version_rank, id_prefix=id_prefix)
         self.app = VenueApp(self.venue)
-        listen = AcceptorSpec(args.host, args.port)
+        listen = AcceptorSpec(args.host, args.port, tls=args.tls_settings)
         self.host = SessionHost(HostSpec(listen=listen, stop_text="venue simulator stopping"),
                                 on_stopping=self._on_stopping)
         self.loop = self.host.loop
@@ -615,11 +616,14 @@ def parser() -> argparse.ArgumentParser:
                                        "and '-', so that runs do not repeat IDs)")
     p.add_argument("--data-dictionary", help="QuickFIX XML dictionary to validate with (default: no validation)")
     p.add_argument("--log-level", default="INFO")
+    add_tls_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    args.tls_settings = tls_settings(args, p, acceptor=True)
     configure_logging(args.log_level)
     try:
         return VenueProcess(args).run()

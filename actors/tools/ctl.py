@@ -10,19 +10,27 @@ switch_connection, answer_logon (``actors.gateway.vocabulary.CommandName``);
 ``--text`` is used by logout, disconnect, switch_connection and answer_logon
 (there: a refusal; none accepts the held Logon), ``--next-sender`` and
 ``--next-target`` by set_seqnums. The reply (JSON) is printed; the exit
-status is 0 when the session answered ok, 1 when it refused, 2 when no
-answer came in time.
+status is 0 when the session answered ok, 1 when it or the broker refused,
+2 when no answer came in time.
+
+On a bus with keys (the topology's ``bus:``) a command needs an operator's
+key: ``--key NAME`` (the key pair ``<keys_dir>/NAME.key_secret``) or
+``--key PATH/NAME.key_secret``, or the variable ``FIXMESH_BUS_KEY``. ctl then
+joins the bus as ``ctl-NAME-<pid>``, and the broker publishes the command as
+``audit.command`` (who, what, when). Any other key is refused by the broker
+(``forbidden``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, assert_never
 
-from actors.gateway.bus import BusClient
-from actors.gateway.topology import ConfigError, load_topology
+from actors.gateway.bus import BusClient, CurveKeys
+from actors.gateway.topology import ConfigError, Topology, load_topology, operator_prefix
 from actors.gateway.vocabulary import (
     AnswerLogon,
     Command,
@@ -40,6 +48,7 @@ from actors.gateway.vocabulary import (
 )
 from actors.shell import clock
 from actors.shell.loop import Loop
+from actors.tools.keys import KEY_ENV, key_argument
 from broker import protocol
 
 COMMANDS = tuple(name.value for name in CommandName)
@@ -71,10 +80,16 @@ def command_for(name: CommandName, text: str = "", next_sender: int | None = Non
 
 
 def send_command(router: str, xsub: str, session: str, command: Command,
-                 timeout_s: float) -> dict[str, Any] | None:
-    """One command, one reply body as the session sent it (None when none came within ``timeout_s``)."""
-    name = f"ctl-{clock.now().utc_ns // _NS_PER_MS % 10**9}"
-    bus = BusClient(name, router, xsub)
+                 timeout_s: float, curve: CurveKeys | None = None) -> dict[str, Any] | None:
+    """One command, one reply body as the session sent it (None when none came within ``timeout_s``).
+
+    ``curve``: an operator's keys on a bus with keys; ctl is then ``ctl-<key>-<pid>``, a name the key may use.
+    """
+    if curve is None:
+        name = f"ctl-{clock.now().utc_ns // _NS_PER_MS % 10**9}"
+    else:
+        name = f"{operator_prefix(curve.principal)}{os.getpid()}"
+    bus = BusClient(name, router, xsub, curve=curve)
     loop = Loop()
     for sock in bus.sockets:
         loop.add_reader(sock, lambda: None)
@@ -89,11 +104,31 @@ def send_command(router: str, xsub: str, session: str, command: Command,
             for env in bus.handle_readable():
                 if env.corr == command_id and env.kind == protocol.REPLY:
                     return env.body if isinstance(env.body, dict) else Refused("malformed reply").to_body()
+                if env.kind == protocol.UNDELIVERABLE and _reason(env) == protocol.REASON_FORBIDDEN:
+                    who = "this key" if curve is None else f"the key {curve.principal!r}"
+                    return Refused(f"the broker refused the command: {who} may not command {session} or act "
+                                   f"as {name} (only an operator's key, listed under bus.operators, may)").to_body()
                 if env.corr == command_id and env.kind == protocol.UNDELIVERABLE:
                     return Refused(f"session {session} is not connected to the broker").to_body()
         return None
     finally:
         bus.close()
+
+
+def _reason(env: protocol.Envelope) -> str:
+    return str(env.body.get("reason", "")) if isinstance(env.body, dict) else ""
+
+
+def operator_keys(topology: Topology, key: str | None) -> CurveKeys | None:
+    """The keys ctl joins with: None on an open bus; ConfigError when the bus has keys and none is given or usable."""
+    if topology.bus is None:
+        return None
+    if not key:
+        operators = ", ".join(topology.bus.operators) or "none listed yet"
+        raise ConfigError(f"{topology.path}: bus: this bus has keys, so a command needs an operator's key; pass "
+                          f"--key NAME or set {KEY_ENV} (bus.operators: {operators})")
+    principal, secret_file = key_argument(key)
+    return topology.bus_keys(principal, secret_file)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,15 +140,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--next-sender", type=int)
     parser.add_argument("--next-target", type=int)
     parser.add_argument("--timeout-s", type=float, default=5.0)
+    parser.add_argument("--key", default=os.environ.get(KEY_ENV),
+                        help=f"on a bus with keys: an operator's key name or .key_secret file (default: ${KEY_ENV})")
     args = parser.parse_args(argv)
     try:
         topology = load_topology(args.config)
         topology.session(args.session)
+        curve = operator_keys(topology, args.key)
     except ConfigError as exc:
         print(f"fixmesh ctl: {exc}", file=sys.stderr)
         return 2
     command = command_for(CommandName(args.command), args.text or "", args.next_sender, args.next_target)
-    reply = send_command(topology.broker.router, topology.broker.xsub, args.session, command, args.timeout_s)
+    reply = send_command(topology.broker.router, topology.broker.xsub, args.session, command, args.timeout_s,
+                         curve)
     if reply is None:
         print(f"fixmesh ctl: no answer from {args.session} within {args.timeout_s:g} s", file=sys.stderr)
         return 2

@@ -2,6 +2,14 @@
 
     fixmesh monitor [TOPIC_PREFIX ...] [--endpoint tcp://127.0.0.1:5572] [--json]
                              [--silence-s 3.0] [--count N] [--duration-s S]
+                             [--config T.yaml] [--key NAME|FILE] [--broker-key FILE]
+
+On a bus with keys only a key with the right to subscribe (an operator's or
+a subscriber's, listed under the topology's ``bus:``) may read events:
+``--config`` takes the XPUB endpoint and the keys folder from the topology,
+``--key`` (or ``FIXMESH_BUS_KEY``) names the key; without a topology,
+``--key FILE.key_secret --broker-key BROKER.key`` give both files. The
+broker's ``audit.command`` and ``audit.refused`` events read as one line each.
 
 The monitor is a plain SUB client of the broker's XPUB endpoint, so an
 operator can attach it from any host that reaches that port, as often as
@@ -26,8 +34,9 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import zmq
 
@@ -35,7 +44,11 @@ from actors.fix.secrets import mask_wire
 from actors.fix.timefmt import NS_PER_S, Instant
 from actors.gateway.vocabulary import STATE, SessionEventBody, StateEvent
 from actors.shell import clock
+from actors.tools.keys import KEY_ENV, key_argument
 from broker import protocol
+
+if TYPE_CHECKING:
+    from actors.gateway.bus import CurveKeys
 
 Event = tuple[str, dict[str, Any]]
 
@@ -45,6 +58,8 @@ DEFAULT_SILENCE_S = protocol.HEARTBEAT_INTERVAL_S * protocol.LIVENESS
 
 SILENT_TOPIC = "monitor.actor.silent"
 BACK_TOPIC = "monitor.actor.back"
+AUDIT_COMMAND_TOPIC = protocol.audit_topic("command")
+AUDIT_REFUSED_TOPIC = protocol.audit_topic("refused")
 
 _HEARTBEAT_PREFIX = "actor."
 _HEARTBEAT_SUFFIX = ".heartbeat"
@@ -96,6 +111,10 @@ def describe(topic: str, body: Mapping[str, Any]) -> str:
         return f"actor {body.get('actor')} silent for {silent_s} s (last heartbeat at {last_text})"
     if topic == BACK_TOPIC:
         return f"actor {body.get('actor')} back after {_seconds_text(body.get('silent_s'))} s"
+    if topic == AUDIT_COMMAND_TOPIC:
+        return _audit_command_text(body)
+    if topic == AUDIT_REFUSED_TOPIC:
+        return _audit_refused_text(body)
     parts = topic.split(".")
     if parts[0] == "session" and len(parts) >= 3:
         if parts[-1] == STATE:
@@ -128,6 +147,22 @@ def value_text(value: Any) -> str:
             return value
         return json.dumps(value, ensure_ascii=False)
     return json.dumps(_jsonable(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _audit_command_text(body: Mapping[str, Any]) -> str:
+    """``key ops as ctl-ops-42 -> venue: logout text="end of day" (forwarded)``: who, what, and what became of it."""
+    args = body.get("args")
+    arg_text = " ".join(f"{k}={value_text(v)}" for k, v in args.items()) if isinstance(args, Mapping) else ""
+    what = " ".join(part for part in (_field(body, "command"), arg_text) if part)
+    return (f"key {_field(body, 'principal')} as {_field(body, 'src')} -> {_field(body, 'dst')}: {what} "
+            f"({_field(body, 'outcome')})")
+
+
+def _audit_refused_text(body: Mapping[str, Any]) -> str:
+    """``refused (name not allowed): key client may not act as 'venue': ...``, with the count of repeats."""
+    repeated = body.get("repeated")
+    more = f" (and {repeated} more like it)" if isinstance(repeated, int) and repeated else ""
+    return f"refused ({_field(body, 'reason')}): {_plain(body.get('text', ''))}{more}"
 
 
 def _state_text(body: Mapping[str, Any]) -> str:
@@ -342,12 +377,45 @@ class Options:
     silence_s: float = DEFAULT_SILENCE_S
     count: int | None = None
     duration_s: float | None = None
+    #: A bus with keys: the monitor's key pair and the broker's public key.
+    curve: CurveKeys | None = None
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
-    args = _parser().parse_args(argv)
-    return Options(prefixes=tuple(args.prefixes), endpoint=args.endpoint, json_output=args.json,
-                   silence_s=args.silence_s, count=args.count, duration_s=args.duration_s)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    endpoint = args.endpoint
+    curve = None
+    if args.config is None and not args.key:
+        return Options(prefixes=tuple(args.prefixes), endpoint=endpoint or protocol.DEFAULT_XPUB_ENDPOINT,
+                       json_output=args.json, silence_s=args.silence_s, count=args.count,
+                       duration_s=args.duration_s)
+    # Only now: a monitor is often started with its broker, and every import delays its subscription.
+    from actors.gateway.bus import KeyFileError, load_curve_keys
+    from actors.gateway.topology import ConfigError, load_topology
+
+    try:
+        if args.config is not None:
+            topology = load_topology(args.config)
+            endpoint = endpoint or topology.broker.xpub
+            key = args.key or os.environ.get(KEY_ENV)
+            if topology.bus is not None:
+                if not key:
+                    parser.error(f"{args.config}: this bus has keys, so reading its events needs a key with the right "
+                                 f"to subscribe: pass --key NAME or set {KEY_ENV} (bus.operators, bus.subscribers)")
+                principal, secret_file = key_argument(key)
+                curve = topology.bus_keys(principal, secret_file)
+        elif args.key:
+            principal, secret_file = key_argument(args.key)
+            if args.broker_key is None or secret_file is None:
+                parser.error("--key without --config is the path of a .key_secret file, with --broker-key: the "
+                             "broker's public .key file")
+            curve = load_curve_keys(principal, secret_file, Path(args.broker_key))
+    except (ConfigError, KeyFileError) as exc:
+        parser.error(str(exc))
+    return Options(prefixes=tuple(args.prefixes), endpoint=endpoint or protocol.DEFAULT_XPUB_ENDPOINT,
+                   json_output=args.json, silence_s=args.silence_s, count=args.count, duration_s=args.duration_s,
+                   curve=curve)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -358,13 +426,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("prefixes", nargs="*", metavar="TOPIC_PREFIX",
                         help="only topics starting with one of these (e.g. session.venue actor.); default: all")
-    parser.add_argument("--endpoint", default=protocol.DEFAULT_XPUB_ENDPOINT,
-                        help=f"the broker's XPUB endpoint (default: {protocol.DEFAULT_XPUB_ENDPOINT})")
+    parser.add_argument("--endpoint", default=None,
+                        help="the broker's XPUB endpoint (default: the topology's broker.xpub, else "
+                             f"{protocol.DEFAULT_XPUB_ENDPOINT})")
     parser.add_argument("--json", action="store_true", help="one JSON object per line: {\"topic\", \"body\"}")
     parser.add_argument("--silence-s", type=_positive_float, default=DEFAULT_SILENCE_S,
                         help=f"report an actor whose heartbeats stop for this long (default: {DEFAULT_SILENCE_S:g})")
     parser.add_argument("--count", type=_positive_int, default=None, help="exit 0 after N events")
     parser.add_argument("--duration-s", type=_non_negative_float, default=None, help="exit 0 after S seconds")
+    parser.add_argument("--config", help="a topology: its XPUB endpoint and, on a bus with keys, its keys folder")
+    parser.add_argument("--key", help=f"on a bus with keys: a key name (with --config; default: ${KEY_ENV}) "
+                                      "or a .key_secret file")
+    parser.add_argument("--broker-key", help="without --config: the broker's public .key file")
     return parser
 
 
@@ -423,6 +496,8 @@ def run(options: Options, out: TextIO, err: TextIO, *, now: Callable[[], Instant
     context = zmq.Context()
     sub = context.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
+    if options.curve is not None:
+        options.curve.apply(sub)
     try:
         try:
             sub.connect(options.endpoint)

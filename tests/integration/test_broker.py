@@ -12,6 +12,7 @@ its pid, its log kept in the test's tmp_path.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 import zmq
 
+from actors.gateway.bus import CurveKeys
 from broker import protocol
 from broker.protocol import Envelope
 from tests.interop import free_ports
@@ -54,17 +56,23 @@ class BusEndpoints:
 
 
 class BrokerProcess:
-    """``python -m broker`` on given endpoints; restartable on the same ones, as supervisord would."""
+    """``python -m broker`` on given endpoints; restartable on the same ones, as supervisord would.
 
-    def __init__(self, endpoints: BusEndpoints, log_path: Path) -> None:
+    ``policy``: a bus policy file (``--policy``), for a bus with keys.
+    """
+
+    def __init__(self, endpoints: BusEndpoints, log_path: Path, policy: Path | None = None) -> None:
         self.endpoints = endpoints
         self.log_path = log_path
+        self.policy = policy
         self.popen: subprocess.Popen[bytes] | None = None
         self.start()
 
     def start(self) -> None:
         command = [sys.executable, "-m", "broker", "--router", self.endpoints.router, "--xsub", self.endpoints.xsub,
                    "--xpub", self.endpoints.xpub, "--log-level", "DEBUG"]
+        if self.policy is not None:
+            command += ["--policy", str(self.policy)]
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
                                           stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -121,13 +129,24 @@ def ctx() -> Iterator[zmq.Context[zmq.Socket[bytes]]]:
 
 
 class RawActor:
-    """A DEALER speaking envelopes by hand, with identity ``name``."""
+    """A DEALER speaking envelopes by hand, with identity ``name``.
 
-    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, name: str) -> None:
+    ``curve``: CURVE keys for a bus with keys; the DEALER then sets no identity unless ``identity`` is given.
+    """
+
+    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, name: str, *,
+                 curve: CurveKeys | None = None, identity: bytes | None = None) -> None:
         self.name = name
         self.socket: zmq.Socket[bytes] = ctx.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.ROUTING_ID, name.encode())
+        # A DEALER with no connection blocks a send; one that is refused at the handshake never gets one.
+        self.socket.setsockopt(zmq.SNDTIMEO, int(WAIT_S * 1000))
+        if curve is not None:
+            curve.apply(self.socket)
+        elif identity is None:
+            identity = name.encode()
+        if identity is not None:
+            self.socket.setsockopt(zmq.ROUTING_ID, identity)
         self.socket.connect(endpoint)
 
     def send(self, kind: str, dst: str = protocol.BROKER, id: str = "", corr: str = "", body: Any = None) -> None:
@@ -150,14 +169,16 @@ class RawActor:
                 return env
         raise AssertionError(f"{self.name}: no {kind} within {timeout_s} s")
 
-    def join(self) -> Envelope:
+    def join(self, timeout_s: float = START_TIMEOUT_S) -> Envelope:
         """Hello until welcomed: the broker may still be starting. Bounded."""
-        for attempt in range(int(START_TIMEOUT_S / 0.2)):
-            self.send(protocol.HELLO, id=f"h-{attempt}")
+        for attempt in range(int(timeout_s / 0.2)):
+            hello = Envelope(kind=protocol.HELLO, src=self.name, dst=protocol.BROKER, id=f"h-{attempt}")
+            with contextlib.suppress(zmq.Again):  # not connected (yet): the next attempt
+                self.socket.send(hello.encode(), zmq.NOBLOCK)
             env = self.receive(0.2)
             if env is not None and env.kind == protocol.WELCOME:
                 return env
-        raise AssertionError(f"{self.name}: no welcome within {START_TIMEOUT_S} s")
+        raise AssertionError(f"{self.name}: no welcome within {timeout_s} s")
 
     def close(self) -> None:
         self.socket.close(linger=0)
@@ -166,9 +187,12 @@ class RawActor:
 class Watcher:
     """A SUB on the XPUB that records every event with the monotonic time it arrived."""
 
-    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, *prefixes: str) -> None:
+    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, *prefixes: str,
+                 curve: CurveKeys | None = None) -> None:
         self.socket: zmq.Socket[bytes] = ctx.socket(zmq.SUB)
         self.socket.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            curve.apply(self.socket)
         self.socket.connect(endpoint)
         for prefix in prefixes or ("",):
             self.socket.setsockopt(zmq.SUBSCRIBE, prefix.encode())

@@ -280,3 +280,35 @@ def test_an_invalid_endpoint_is_an_error_not_a_crash(tmp_path: Path) -> None:
         assert "Traceback" not in monitor.errors()
     finally:
         monitor.kill()
+
+
+def test_audit_events_read_as_one_line_each(publisher: Publisher, start_monitor: StartMonitor) -> None:
+    monitor = start_monitor()
+    join(monitor, publisher, "broker.heartbeat")
+    publisher.publish("audit.command", principal="ops", key="SHA256:0123456789abcdef", src="ctl-ops-42", dst="venue",
+                      id="c-1", command="logout", args={"text": "end of day"}, outcome="forwarded")
+    publisher.publish("audit.refused", reason="command not allowed", principal="client", kind="command",
+                      text="key client may not command venue: command from client refused", repeated=3)
+    publisher.publish("coordinator.done")
+    wait_for(monitor, shows(monitor, "coordinator.done"), "the end marker")
+    events = [(topic, text) for topic, text in parsed(monitor.lines()) if topic.startswith("audit.")]
+    assert events == [
+        ("audit.command", 'key ops as ctl-ops-42 -> venue: logout text="end of day" (forwarded)'),
+        ("audit.refused", "refused (command not allowed): key client may not command venue: command from client "
+                          "refused (and 3 more like it)"),
+    ]
+
+
+def test_on_a_bus_with_keys_the_monitor_needs_a_key(tmp_path: Path) -> None:
+    topology = tmp_path / "topology.yaml"
+    topology.write_text("bus: {keys_dir: keys, subscribers: [dashboard]}\n"
+                        "sessions: {venue: {role: initiator, sender_comp_id: A, target_comp_id: B, port: 9}}\n")
+    env = {k: v for k, v in os.environ.items() if k != "FIXMESH_BUS_KEY"}
+    keyless = subprocess.run([sys.executable, "-m", "actors.tools.monitor", "--config", str(topology)],
+                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=WAIT_S, env=env)
+    assert keyless.returncode == 2 and "needs a key with the right to subscribe" in keyless.stderr, keyless.stderr
+    missing = subprocess.run([sys.executable, "-m", "actors.tools.monitor", "--config", str(topology), "--key",
+                              "dashboard"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=WAIT_S, env=env)
+    assert missing.returncode == 2, missing.stderr
+    assert f"cannot read the secret key of 'dashboard' in {tmp_path / 'keys' / 'dashboard.key_secret'}" in \
+        missing.stderr

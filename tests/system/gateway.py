@@ -33,6 +33,13 @@ pairs:
   - {{handler: client, driven: venue}}
 """
 
+SECURE_BUS = """\
+bus:
+  keys_dir: keys
+  operators: [ops]
+  subscribers: [watcher]
+"""
+
 PROGRAM = """\
 [program:{name}]
 command={command}
@@ -60,9 +67,12 @@ class Ports:
 
 class Gateway:
     def __init__(self, directory: Path, children: Children, heartbeat_s: int = 30, *, coordinator: bool = False,
-                 client_extra: str = "", venue_extra: str = "") -> None:
+                 client_extra: str = "", venue_extra: str = "", client_nofile: int | None = None,
+                 secure: bool = False) -> None:
         """``coordinator``: run the coordinator too (the Driven then connects only when told to);
-        ``client_extra`` / ``venue_extra``: more settings of each session, as ``, key: value`` YAML."""
+        ``client_extra`` / ``venue_extra``: more settings of each session, as ``, key: value`` YAML;
+        ``client_nofile``: the Handler runs with this RLIMIT_NOFILE (soft and hard, as ``ulimit -n``)."""
+        self.client_nofile = client_nofile
         self.actors = ("broker", "client", "venue", "monitor") + (("coordinator",) if coordinator else ())
         self.dir = directory
         self.children = children
@@ -74,6 +84,15 @@ class Gateway:
             router=self.ports.router, xsub=self.ports.xsub, xpub=self.ports.xpub, heartbeat=heartbeat_s,
             store=directory / "store", handler_port=self.ports.handler, venue_port=self.ports.venue,
             connect_on_start="false" if coordinator else "true", client_extra=client_extra, venue_extra=venue_extra))
+        #: ``secure``: a bus with keys (docs/bus.md), every key made by `fixmesh keys create --config`; the
+        #: broker starts from the topology, the monitor reads with the key ``watcher``, ``ops`` is an operator.
+        self.secure = secure
+        if secure:
+            with self.topology.open("a", encoding="utf-8") as topology:
+                topology.write(SECURE_BUS)
+            made = subprocess.run([str(Path(sys.executable).parent / "fixmesh"), "keys", "create", "--config",
+                                   str(self.topology)], capture_output=True, text=True, timeout=30)
+            assert made.returncode == 0, made.stderr
         self.conf = directory / "supervisord.conf"
         self.conf.write_text(self._supervisord_conf())
         self.supervisord: Child | None = None
@@ -90,6 +109,11 @@ class Gateway:
             "monitor": f"{fixmesh} monitor --json --endpoint tcp://127.0.0.1:{p.xpub} --silence-s 1.3",
             "coordinator": f"{fixmesh} coordinator --config {self.topology} --driven-grace-s 5",
         }
+        if self.secure:
+            commands["broker"] = f"{fixmesh} broker --config {self.topology}"
+            commands["monitor"] = f"{fixmesh} monitor --json --config {self.topology} --key watcher --silence-s 1.3"
+        if self.client_nofile is not None:  # the shell execs the actor: supervisord's pid is the actor's
+            commands["client"] = f'/bin/sh -c "ulimit -n {self.client_nofile} && exec {commands["client"]}"'
         commands = {name: command for name, command in commands.items() if name in self.actors}
         cwd = Path(__file__).resolve().parents[2]
         head = (f"[supervisord]\nlogfile={self.logs}/supervisord.log\npidfile={self.dir}/supervisord.pid\n"

@@ -100,7 +100,7 @@ def test_the_hook_refuses_every_failure_with_one_text_and_counts_it(tmp_path: Pa
     answers = [hooks.on_logon_request(logon(u, p), now)
                for u, p in ((None, None), (b"trader1", None), (b"x", SECRET), (b"trader1", b"guess"))]
     assert answers == [REFUSAL_TEXT] * 4
-    seen = [failure for failure, _at in hooks.take_refusals()]
+    seen = [refusal.failure for refusal in hooks.take_refusals()]
     assert seen == [Failure.NO_USERNAME, Failure.NO_PASSWORD, Failure.WRONG_USERNAME, Failure.WRONG_PASSWORD]
     assert hooks.take_refusals() == [], "each refusal is reported once"
     assert hooks.on_logon_request(logon(b"trader1", SECRET), now) is None

@@ -1,0 +1,247 @@
+"""FIX over TLS: contexts built from a session's settings, and TLS as bytes in and bytes out.
+
+``TlsSettings`` is what a topology (or a program's command line) says about
+one session: its certificate and key, the CA bundle it trusts, whether an
+acceptor demands client certificates (mutual TLS), the name an initiator
+expects in the server's certificate, and the lowest TLS version it speaks.
+``server_context`` and ``client_context`` turn them into ``ssl.SSLContext``s;
+a file that cannot be loaded is a ``TlsConfigError`` naming the key.
+
+``TlsLayer`` is TLS without a socket (``ssl.SSLObject`` over two
+``ssl.MemoryBIO``s): ciphertext from the socket goes in through ``receive``,
+which returns the plaintext it completes; plaintext goes in through ``send``;
+``outgoing`` is the ciphertext to write. It never blocks and needs no thread:
+the socket stays the non-blocking one of the selector loop
+(``actors.shell.transport.SocketTransport`` does the I/O). A failed handshake
+or a broken stream raises ``TlsError``, whose text is the reason for the log
+("TLS handshake failed: certificate verify failed: Hostname mismatch, ...").
+
+Rules:
+
+* Nothing below TLS 1.2 (RFC 8996 deprecates 1.0 and 1.1); ``min_version``
+  may raise the floor to 1.3.
+* An initiator always verifies the server: its certificate must chain to
+  ``ca`` (the system's CAs when none is given) and name ``server_name``
+  (default: the host it connects to; an IP address matches an IP
+  subjectAltName).
+* An acceptor presents ``cert`` and ``key``; with ``verify_client`` it asks
+  for a client certificate, refuses a connection without one, and accepts
+  only certificates that chain to ``ca``.
+* Renegotiation is off: nothing in FIX needs it and it has been a way in for
+  attacks (CVE-2009-3555).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+#: The ``min_version`` values a session may give; lower versions are refused.
+MIN_VERSIONS: Final = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+DEFAULT_MIN_VERSION: Final = "1.2"
+READ_CHUNK: Final = 65536
+
+#: OpenSSL's reason codes that are worth a word on what to check.
+_HINTS: Final = {
+    "UNSUPPORTED_PROTOCOL": "the peer offers no TLS version from the minimum up",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the peer refused our TLS versions",
+    "PEER_DID_NOT_RETURN_A_CERTIFICATE": "verify_client is on and the client sent no certificate",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the server requires a client certificate (give cert and key)",
+    "WRONG_VERSION_NUMBER": "not TLS: is the peer speaking plain TCP?",
+    "HTTP_REQUEST": "not TLS: an HTTP request",
+    "TLSV1_ALERT_UNKNOWN_CA": "the peer does not trust the CA of our certificate",
+}
+
+
+class TlsConfigError(ValueError):
+    """TLS settings that cannot be used; ``key`` is the setting at fault (``cert``, ``ca``, ...)."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"tls.{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+class TlsError(Exception):
+    """The TLS stream failed: a refused handshake, a bad record, an alert from the peer. The text says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """One session's TLS; no settings at all (None where a spec takes them) is plain TCP."""
+
+    #: This side's certificate (PEM, the chain after it) and private key: an acceptor's are required,
+    #: an initiator's are its client certificate for an acceptor that verifies clients.
+    cert: Path | None = None
+    key: Path | None = None
+    #: The CA bundle (PEM) trusted for the peer's certificate; an initiator without one trusts the system's CAs.
+    ca: Path | None = None
+    #: Acceptor: demand a client certificate signed by ``ca`` (mutual TLS).
+    verify_client: bool = False
+    #: Initiator: the name the server's certificate must carry; None: the host connected to.
+    server_name: str | None = None
+    #: The lowest TLS version spoken: "1.2" or "1.3".
+    min_version: str = DEFAULT_MIN_VERSION
+
+    def __post_init__(self) -> None:
+        if self.min_version not in MIN_VERSIONS:
+            raise TlsConfigError("min_version", f"is {self.min_version!r}; expected '1.2' or '1.3' "
+                                 "(TLS 1.0 and 1.1 are refused, RFC 8996)")
+        if (self.cert is None) != (self.key is None):
+            missing = "key" if self.key is None else "cert"
+            raise TlsConfigError(missing, "missing; cert and key go together (the certificate and its private key)")
+        if self.verify_client and self.ca is None:
+            raise TlsConfigError("ca", "missing; verify_client needs the CA bundle that signs client certificates")
+
+
+def server_context(settings: TlsSettings) -> ssl.SSLContext:
+    """An acceptor's context: its certificate, and the client check when ``verify_client`` is on."""
+    if settings.cert is None or settings.key is None:
+        raise TlsConfigError("cert", "missing; an acceptor with TLS presents a certificate: give cert and key")
+    if settings.server_name is not None:
+        raise TlsConfigError("server_name", "only an initiator checks the server's name")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    _harden(context, settings)
+    _load_chain(context, settings.cert, settings.key)
+    if settings.verify_client:
+        assert settings.ca is not None  # TlsSettings checks it
+        _load_ca(context, settings.ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    elif settings.ca is not None:
+        raise TlsConfigError("ca", "is used only with verify_client: true (an acceptor checks no client otherwise)")
+    return context
+
+
+def client_context(settings: TlsSettings) -> ssl.SSLContext:
+    """An initiator's context: the server's certificate is verified, its name checked."""
+    if settings.verify_client:
+        raise TlsConfigError("verify_client", "only an acceptor verifies clients; an initiator always verifies "
+                             "the server (give ca: PATH for a private CA)")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname
+    _harden(context, settings)
+    if settings.ca is not None:
+        _load_ca(context, settings.ca)
+    else:
+        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    if settings.cert is not None and settings.key is not None:
+        _load_chain(context, settings.cert, settings.key)
+    return context
+
+
+def _harden(context: ssl.SSLContext, settings: TlsSettings) -> None:
+    context.minimum_version = MIN_VERSIONS[settings.min_version]
+    context.options |= ssl.OP_NO_RENEGOTIATION | ssl.OP_NO_COMPRESSION
+
+
+def _load_chain(context: ssl.SSLContext, cert: Path, key: Path) -> None:
+    try:
+        context.load_cert_chain(cert, key)
+    except OSError as exc:  # ssl.SSLError is an OSError too
+        raise TlsConfigError("cert", f"cannot load the certificate {cert} with the key {key}: {describe(exc)}; "
+                             "check both paths, that this process may read them, and that the key is the "
+                             "certificate's (PEM, unencrypted)") from None
+
+
+def _load_ca(context: ssl.SSLContext, ca: Path) -> None:
+    try:
+        context.load_verify_locations(cafile=ca)
+    except OSError as exc:
+        raise TlsConfigError("ca", f"cannot load the CA bundle {ca}: {describe(exc)}; give a PEM file of "
+                             "CA certificates") from None
+
+
+def describe(exc: OSError) -> str:
+    """Words for an ``ssl`` error: the verification message, or OpenSSL's reason in lower case with a hint."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        words = exc.reason.lower().replace("_", " ")
+        hint = _HINTS.get(exc.reason)
+        return f"{words} ({hint})" if hint else words
+    return exc.strerror or str(exc)
+
+
+class TlsLayer:
+    """One TLS connection as bytes in and bytes out; the caller moves the ciphertext to and from the socket."""
+
+    def __init__(self, context: ssl.SSLContext, *, server_side: bool, server_name: str | None = None) -> None:
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=server_side,
+                                     server_hostname=None if server_side else server_name)
+        #: The handshake has completed: plaintext flows both ways.
+        self.secure = False
+        #: The peer ended the TLS stream with a close_notify.
+        self.closed_by_peer = False
+        self._closing = False
+
+    def start(self) -> None:
+        """Begin the handshake: a client's first flight goes to ``outgoing``; a server waits for the client."""
+        self._handshake()
+
+    def receive(self, data: bytes) -> bytes:
+        """Ciphertext from the peer in; the plaintext it completes out (nothing while the handshake runs)."""
+        if data:
+            self._incoming.write(data)
+        if not self.secure and not self._handshake():
+            return b""
+        chunks: list[bytes] = []
+        while not self.closed_by_peer:
+            try:
+                chunk = self._tls.read(READ_CHUNK)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                self.closed_by_peer = True
+                break
+            except ssl.SSLError as exc:
+                raise TlsError(f"TLS error: {describe(exc)}") from None
+            if not chunk:  # the peer's close_notify (SSLObject reads it as the end of the data)
+                self.closed_by_peer = True
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def send(self, data: bytes) -> None:
+        """Plaintext to the peer (after the handshake); its records go to ``outgoing``."""
+        if not self.secure:
+            raise TlsError("TLS error: data to send before the handshake completed")
+        if self._closing:
+            return
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[self._tls.write(view):]
+        except ssl.SSLError as exc:
+            raise TlsError(f"TLS error: {describe(exc)}") from None
+
+    def close(self) -> None:
+        """End the stream: a close_notify goes to ``outgoing`` (the peer's is not waited for)."""
+        if self._closing or not self.secure:
+            return
+        self._closing = True
+        # SSLWantReadError: the peer's close_notify has not come, and need not.
+        with contextlib.suppress(ssl.SSLError):
+            self._tls.unwrap()
+
+    def outgoing(self) -> bytes:
+        """The ciphertext to write to the socket, taken out of the layer."""
+        return self._outgoing.read() if self._outgoing.pending else b""
+
+    def describe(self) -> str:
+        """Version and cipher of the established connection, for the log."""
+        cipher = self._tls.cipher()
+        return f"{self._tls.version()} ({cipher[0] if cipher else 'no cipher'})"
+
+    def _handshake(self) -> bool:
+        try:
+            self._tls.do_handshake()
+        except ssl.SSLWantReadError:
+            return False
+        except ssl.SSLError as exc:
+            raise TlsError(f"TLS handshake failed: {describe(exc)}") from None
+        self.secure = True
+        return True
