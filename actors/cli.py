@@ -7,11 +7,14 @@
     fixmesh keys create|list ...    the CURVE key pairs of a bus with keys (docs/bus.md)
     fixmesh coordinator --config T  the pairing and schedule policy of a topology
     fixmesh ctl --config T SESSION COMMAND   status, connect, logout, switch_connection, ...
+    fixmesh status --config T       every session in one table (--json, --watch S)
+    fixmesh metrics --config T      this host's Prometheus endpoint (/metrics) and the status page (/)
     fixmesh credentials hash        read a password from stdin, print its scrypt$... line for the topology
     fixmesh listener --config T     the TCP ports several acceptor sessions share (session qualifiers)
     fixmesh log SESSION [--follow]  a session's stored messages decoded (names, enums, secrets masked)
     fixmesh monitor [PREFIX ...]    print bus events as they happen
     fixmesh store show|reset ...    inspect or remove a session's store
+    fixmesh deploy render|check --config T   a host's supervisord configuration; check the hosts (docs/deploy.md)
     fixmesh demo                    the demo topology under supervisord
     fixmesh venue-sim --port P ...  a FIX acceptor that fills and cancels orders like a simple exchange
     fixmesh client ORDER ...        log on, send orders, print the execution reports, log out
@@ -31,10 +34,13 @@ COMMANDS = {
     "keys": "actors.tools.keys",
     "coordinator": "actors.gateway.coordinator",
     "ctl": "actors.tools.ctl",
+    "status": "actors.tools.status",
+    "metrics": "actors.tools.metrics",
     "credentials": "actors.tools.credentials",
     "listener": "actors.gateway.listener",
     "log": "actors.tools.fixlog",
     "store": "actors.store.__main__",
+    "deploy": "actors.tools.deploy",
     "demo": "actors.tools.demo",
     "venue-sim": "actors.sim.venue_sim",
     "client": "actors.sim.trader_client",

@@ -29,6 +29,11 @@ Rules (the whole of it; ``docs/bus.md`` says what each one stops):
 * **What it publishes.** Per event, the ``User-Id`` of the event is the
   principal; a topic it may not publish (``Principal.may_publish``) is
   dropped, logged and published as ``audit.refused``.
+* **The pair's link.** Two brokers of a pair both hold the broker's key
+  pair. Each one's state PUB is a CURVE server (domain ``fixmesh.peer``)
+  that admits that key only, and each one's SUB connects as a CURVE client
+  with it and trusts only a server that proves it holds the same key; no
+  principal's key reaches this link.
 * **Noise.** Refusals repeat (a refused client reconnects every 100 ms, a
   refused hello comes back every second): ``Throttle`` lets the first of a
   kind through and then one a minute with the count in between.
@@ -59,8 +64,10 @@ log = logging.getLogger("fixmesh.broker")
 DOMAIN_BUSINESS = "fixmesh.business"
 DOMAIN_PUBLISH = "fixmesh.publish"
 DOMAIN_SUBSCRIBE = "fixmesh.subscribe"
+#: The link between the two brokers of a pair: only the broker's own key (which both brokers hold) connects.
+DOMAIN_PEER = "fixmesh.peer"
 PLANE_OF_DOMAIN = {DOMAIN_BUSINESS: "business plane (ROUTER)", DOMAIN_PUBLISH: "event plane (XSUB)",
-                   DOMAIN_SUBSCRIBE: "event plane (XPUB)"}
+                   DOMAIN_SUBSCRIBE: "event plane (XPUB)", DOMAIN_PEER: "pair link (peer state)"}
 
 #: A repeated refusal is reported again after this long, with the count in between.
 REPORT_EVERY_S = 60.0
@@ -253,9 +260,16 @@ class ZapHandler(zmq.auth.Authenticator):
 
     # pyzmq's credentials-provider interface: ``callback(domain, z85_key) -> bool``.
     def callback(self, domain: str, key: bytes) -> bool:
-        principal = self.policy.by_key(key)
         plane = PLANE_OF_DOMAIN.get(domain, domain)
         fingerprint = protocol.key_fingerprint(key)
+        if domain == DOMAIN_PEER:
+            if key == self.policy.public_key:
+                return True
+            self._on_refused(Refusal(REFUSED_UNLISTED, f"key {fingerprint} refused on the {plane} from "
+                                     f"{self._address}: only the broker's own key may", key=fingerprint, plane=plane,
+                                     address=self._address))
+            return False
+        principal = self.policy.by_key(key)
         if principal is None:
             self._on_refused(Refusal(REFUSED_UNLISTED, f"unlisted key {fingerprint} refused on the {plane} "
                                      f"from {self._address}", key=fingerprint, plane=plane, address=self._address))
@@ -268,7 +282,10 @@ class ZapHandler(zmq.auth.Authenticator):
         return True
 
     def curve_user_id(self, client_public_key: bytes) -> str:
-        principal = self.policy.by_key(z85.encode(client_public_key))
+        key = z85.encode(client_public_key)
+        if key == self.policy.public_key:
+            return protocol.BROKER
+        principal = self.policy.by_key(key)
         return principal.name if principal is not None else ""
 
     def handle_ready(self) -> None:

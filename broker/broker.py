@@ -20,6 +20,23 @@ CURVE server, the ZAP handler is polled in the same loop, and each envelope
 and event is checked against its key's rights. Without one, nothing of that
 runs: the path of an envelope is the same as it always was, and the broker
 warns at start that the bus is open to any local process.
+
+With a ``PairLink`` the broker is one of a pair, primary or backup
+(``broker/pair.py`` decides which one serves): it binds a PUB for its own
+state and connects a SUB to its peer's (with keys: CURVE with the broker's
+own key pair on both ends, so only the other broker is heard), tells its
+state every ``HEARTBEAT_INTERVAL_S`` and at each change, and serves clients
+only while it is active. Not active, it answers ``hello``, ``heartbeat``,
+``deliver`` and ``command`` with ``passive`` (a hello may first make it
+active: the client vote), drops everything else and passes no event on.
+When it stops being active it sends ``passive`` to every actor it served
+and forgets them. Each change is logged and published as ``broker.switch``.
+
+``Leases`` (``broker/routing.py``): an actor that asks for a lease in its
+hello (the coordinator) may send commands only while it holds it; a command
+from a candidate without the lease is answered ``undeliverable`` with reason
+``standby``. The lease passes to the next candidate when its holder goes
+down, and the broker tells the new holder with a ``welcome``.
 """
 
 from __future__ import annotations
@@ -40,6 +57,7 @@ import zmq
 from broker import protocol
 from broker.auth import (
     DOMAIN_BUSINESS,
+    DOMAIN_PEER,
     DOMAIN_PUBLISH,
     DOMAIN_SUBSCRIBE,
     REFUSED_COMMAND,
@@ -53,8 +71,9 @@ from broker.auth import (
     command_audit,
     curve_server,
 )
-from broker.protocol import Envelope, Principal, ProtocolError
-from broker.routing import RoutingTable
+from broker.pair import Change, PairState, Role, State
+from broker.protocol import Envelope, PeerState, Principal, ProtocolError
+from broker.routing import Leases, RoutingTable
 
 log = logging.getLogger("fixmesh.broker")
 
@@ -72,6 +91,8 @@ QUEUE_FRAMES = 10_000
 MAX_BATCH = 1000
 #: At stop, how long queued frames may still be written before the sockets are closed.
 LINGER_MS = 100
+#: Peer states queued on the pair's link: only the latest matters, a few cover a slow moment.
+PEER_QUEUE_FRAMES = 16
 _IDENTITY_LOG_BYTES = 64
 
 OPEN_BUS_WARNING = (
@@ -84,9 +105,12 @@ class InsecureEndpoint(ValueError):
     """A broker without keys asked to bind where other hosts can reach it."""
 
 
-def check_open_endpoints(endpoints: Endpoints) -> None:
+def check_open_endpoints(endpoints: Endpoints, pair: PairLink | None = None) -> None:
     """Without keys the broker binds loopback, ``ipc://`` or ``inproc://`` only; else ``InsecureEndpoint``."""
-    for plane, endpoint in (("--router", endpoints.router), ("--xsub", endpoints.xsub), ("--xpub", endpoints.xpub)):
+    planes = [("--router", endpoints.router), ("--xsub", endpoints.xsub), ("--xpub", endpoints.xpub)]
+    if pair is not None:
+        planes += [("--peer-bind", pair.bind), ("--peer-connect", pair.connect)]
+    for plane, endpoint in planes:
         if not protocol.is_loopback_endpoint(endpoint):
             raise InsecureEndpoint(
                 f"{plane} {endpoint} is reachable from other hosts, and a bus without keys refuses to start "
@@ -99,6 +123,15 @@ class Endpoints:
     router: str = protocol.DEFAULT_ROUTER_ENDPOINT
     xsub: str = protocol.DEFAULT_XSUB_ENDPOINT
     xpub: str = protocol.DEFAULT_XPUB_ENDPOINT
+
+
+@dataclass(frozen=True, slots=True)
+class PairLink:
+    """One broker of a pair: its role, where it tells its state (bound) and where its peer tells its own."""
+
+    role: Role
+    bind: str
+    connect: str
 
 
 def new_instance() -> str:
@@ -117,14 +150,21 @@ class Broker:
         wall_ns: Callable[[], int] = time.time_ns,
         instance: str | None = None,
         policy: Policy | None = None,
+        pair: PairLink | None = None,
     ) -> None:
-        """``policy``: the keys and rights of a bus with keys; None runs the bus open (loopback only)."""
+        """``policy``: the keys and rights of a bus with keys; None runs the bus open (loopback only).
+        ``pair``: this broker is one of a pair (primary or backup); None: the only broker, always active."""
         if policy is None:
-            check_open_endpoints(endpoints)
+            check_open_endpoints(endpoints, pair)
         self.endpoints = endpoints
         self.instance = instance or new_instance()
         self.table = RoutingTable()
+        self.leases = Leases()
         self.policy = policy
+        self.link = pair
+        self.pair = PairState(pair.role, monotonic(), self.instance) if pair is not None else None
+        #: Whether clients are served: always without a pair, while active with one (read per frame).
+        self._serving = self.pair is None
         self._monotonic = monotonic
         self._wall_ns = wall_ns
         self._stop_reason: str | None = None
@@ -156,7 +196,28 @@ class Broker:
             self._poller.register(sock, zmq.POLLIN)
         if self._zap is not None:
             self._poller.register(self._zap.zap_socket, zmq.POLLIN)
+        self.peer_pub: zmq.Socket[bytes] | None = None
+        self.peer_sub: zmq.Socket[bytes] | None = None
+        if pair is not None:
+            # An XPUB, so that the peer's (re)connection is seen (its subscription) and answered with the state
+            # at once, rather than up to an interval later.
+            self.peer_pub = self._socket(zmq.XPUB)
+            self.peer_pub.setsockopt(zmq.XPUB_VERBOSE, 1)
+            self.peer_pub.setsockopt(zmq.SNDHWM, PEER_QUEUE_FRAMES)
+            self.peer_sub = self._socket(zmq.SUB)
+            self.peer_sub.setsockopt(zmq.RCVHWM, PEER_QUEUE_FRAMES)
+            self.peer_sub.setsockopt(zmq.SUBSCRIBE, b"")
+            if policy is not None:
+                # Both brokers have the broker's key pair: the peer's PUB admits only that key, and the SUB
+                # talks only to a server that holds it.
+                curve_server(self.peer_pub, policy, DOMAIN_PEER)
+                self.peer_sub.setsockopt(zmq.CURVE_SERVERKEY, policy.public_key)
+                self.peer_sub.setsockopt(zmq.CURVE_PUBLICKEY, policy.public_key)
+                self.peer_sub.setsockopt(zmq.CURVE_SECRETKEY, policy.secret_key)
+            self._poller.register(self.peer_sub, zmq.POLLIN)
+            self._poller.register(self.peer_pub, zmq.POLLIN)
         self._wake_fd: int | None = None
+        self._refused_told: Throttle = Throttle()
 
     def _socket(self, kind: int) -> zmq.Socket[bytes]:
         sock: zmq.Socket[bytes] = self._context.socket(kind)
@@ -173,6 +234,13 @@ class Broker:
         self.xpub.bind(self.endpoints.xpub)
         log.info("broker %s listening: router %s, xsub %s, xpub %s", self.instance,
                  self.endpoints.router, self.endpoints.xsub, self.endpoints.xpub)
+        if self.link is not None and self.peer_pub is not None and self.peer_sub is not None:
+            self.peer_pub.bind(self.link.bind)
+            self.peer_sub.connect(self.link.connect)
+            log.info("broker %s is the %s of a pair: its state on %s, its peer's from %s; starting, it serves "
+                     "nobody until it has heard its peer or its peer has been silent %.1f s and a client comes",
+                     self.instance, self.link.role.value, self.link.bind, self.link.connect,
+                     self.pair.peer_silence_s if self.pair is not None else 0.0)
         if self.policy is None:
             log.warning(OPEN_BUS_WARNING, self.endpoints.router, self.endpoints.xsub, self.endpoints.xpub)
         else:
@@ -190,8 +258,9 @@ class Broker:
         self._stop_reason = reason
 
     def close(self) -> None:
-        for sock in (self.router, self.xsub, self.xpub):
-            sock.close(linger=LINGER_MS)
+        for sock in (self.router, self.xsub, self.xpub, self.peer_pub, self.peer_sub):
+            if sock is not None:
+                sock.close(linger=LINGER_MS)
         if self._zap is not None:
             self._zap.stop()
         self._context.term()
@@ -223,23 +292,161 @@ class Broker:
                 self._drain_keyed(self.xsub, self._on_event_keyed)
         if self.xpub in ready:
             self._drain(self.xpub, self._on_subscription)
+        if self.peer_sub is not None and self.peer_sub in ready:
+            self._drain(self.peer_sub, self._on_peer)
+        if self.peer_pub is not None and self.peer_pub in ready:
+            self._drain(self.peer_pub, self._on_peer_joined)
         if self._wake_fd is not None and self._wake_fd in ready:
             _read_all(self._wake_fd)
 
     # ----------------------------------------------------------------- timers
 
     def _next_deadline(self) -> float:
+        deadline = self._next_heartbeat_s
         expiry = self.table.next_deadline()
-        return self._next_heartbeat_s if expiry is None else min(self._next_heartbeat_s, expiry)
+        if expiry is not None:
+            deadline = min(deadline, expiry)
+        if self.pair is not None:
+            peer = self.pair.peer_deadline()
+            if peer is not None:
+                deadline = min(deadline, peer)
+        return deadline
 
     def _on_timers(self, now_s: float) -> None:
         if now_s >= self._next_heartbeat_s:
             self._publish(protocol.broker_topic("heartbeat"),
                           {**self._broker_event(), "actors_up": len(self.table.up_names())})
+            self._tell_peer()
             self._next_heartbeat_s = now_s + protocol.HEARTBEAT_INTERVAL_S
-        for name in self.table.expire(now_s):
+        down = self.table.expire(now_s)
+        for name in down:
             log.warning("actor %s is down: silent for %.1f s", name, self.table.silence_limit_s)
             self._publish(protocol.actor_topic(name, "down"), self._actor_event(name))
+        if down:
+            for heir, lease in self.leases.on_down(down, self.table.is_up):
+                self._grant(heir, lease, "its holder went down")
+        if self.pair is not None and self.pair.peer_lost(now_s):
+            log.warning("the %s broker's peer is silent (%.1f s without its state)%s", self.pair.role.value,
+                        self.pair.peer_silence_s, "" if self._serving else
+                        ": the next client's hello makes this broker active")
+
+    # ----------------------------------------------------------------- the pair
+
+    def _on_peer(self, frames: list[bytes]) -> None:
+        pair = self.pair
+        assert pair is not None
+        if len(frames) != 1:
+            log.warning("dropped a %d-frame message on the pair's link: expected one peer state", len(frames))
+            return
+        try:
+            peer = PeerState.decode(frames[0])
+        except ProtocolError as exc:
+            log.warning("dropped a message on the pair's link: %s", exc)
+            return
+        role, now_s = Role(peer.role), self._monotonic()
+        if role is pair.role:
+            if self._refused_told.report(("same role", peer.instance), now_s) is not None:
+                log.error("the peer on %s says it is the %s too (instance %s): one broker of a pair is the primary, "
+                          "the other the backup (fixmesh broker --config T [--backup]); ignored",
+                          self.link.connect if self.link else "?", role.value, peer.instance)
+            return
+        new_peer = peer.instance != pair.peer_instance
+        change = pair.on_peer(role, State(peer.state), now_s, peer.instance, peer.heard or None)
+        if change is not None:
+            self._changed(change, f"peer {peer.instance} is {peer.state}")
+        elif new_peer:
+            self._tell_peer()  # a new peer process waits for us to name it before it decides: no need to wait
+
+    def _on_peer_joined(self, frames: list[bytes]) -> None:
+        """A subscription on the pair's link: the peer (re)connected; tell it the state now."""
+        if frames and frames[0][:1] == b"\x01":
+            log.info("the peer connected to the pair's link")
+            self._tell_peer()
+
+    def _tell_peer(self) -> None:
+        if self.pair is None or self.peer_pub is None:
+            return
+        state = PeerState(self.pair.role.value, self.pair.state.value, self.instance,
+                          self.pair.heard(self._monotonic()) or "").encode()
+        try:
+            self.peer_pub.send(state, _NOBLOCK)
+        except zmq.Again:
+            log.debug("the pair's link is full: a peer state dropped")
+
+    def _changed(self, change: Change, cause: str) -> None:
+        """A new pair state: log, tell the peer, publish ``broker.switch``; stop serving when no longer active."""
+        assert self.pair is not None
+        role = self.pair.role.value
+        level = logging.WARNING if change.new is State.ACTIVE or change.old is State.ACTIVE else logging.INFO
+        log.log(level, "%s broker %s: %s -> %s: %s (%s)", role, self.instance, change.old.value, change.new.value,
+                change.why, cause)
+        was_serving = self._serving
+        self._serving = change.new is State.ACTIVE
+        self._tell_peer()
+        self._publish(protocol.broker_topic("switch"), {**self._broker_event(), "from": change.old.value,
+                                                        "to": change.new.value, "why": change.why})
+        if was_serving and not self._serving:
+            self._stop_serving()
+
+    def _stop_serving(self) -> None:
+        """Every actor served until now is told ``passive`` (go to the other broker) and forgotten."""
+        assert self.pair is not None
+        names = self.table.up_names()
+        for name in names:
+            identity = self.table.route(name)
+            if identity is None:
+                continue
+            self._send(identity, protocol.passive(name, corr="", instance=self.instance, role=self.pair.role.value,
+                                                  state=self.pair.state.value).encode())
+        log.warning("%s broker %s no longer serves: %d actor(s) told to go to the other broker: %s",
+                    self.pair.role.value, self.instance, len(names), ", ".join(names) or "none")
+        self.table = RoutingTable()
+        self.leases.clear()
+
+    def _unserved(self, env: Envelope, identity: bytes, now_s: float) -> bool:
+        """A frame while this broker of a pair is not active: True when it is answered ``passive`` or dropped.
+
+        A hello is the client vote: with the peer silent it makes this broker active, and is then served.
+        """
+        pair = self.pair
+        assert pair is not None
+        kind = env.kind
+        if kind == protocol.HELLO:
+            accepted, change = pair.on_client(now_s)
+            if change is not None:
+                self._changed(change, f"hello from {env.src}")
+            if accepted:
+                return False
+        if kind in _ANSWERED_PASSIVE:
+            if self._refused_told.report(("passive", env.src), now_s) is not None:
+                log.info("%s broker %s (%s) refused %s from %s: passive, the peer serves", pair.role.value,
+                         self.instance, pair.state.value, kind, env.src)
+            reason = self._send(identity, protocol.passive(env.src, corr=env.id, instance=self.instance,
+                                                           role=pair.role.value, state=pair.state.value).encode())
+            if reason is not None:
+                log.debug("could not tell %s that this broker is passive: %s", env.src, reason)
+        return True
+
+    def _grant(self, name: str, lease: str, why: str) -> None:
+        """Tell ``name`` it holds ``lease`` now: a ``welcome`` with ``lease_held``."""
+        identity = self.table.route(name)
+        log.warning("lease %s passed to %s (%s)", lease, name, why)
+        if identity is not None:
+            self._send(identity, protocol.welcome(name, corr="", instance=self.instance, lease_held=True).encode())
+
+    def _standby(self, env: Envelope, identity: bytes) -> bool:
+        """A command from an actor that asked for a lease and does not hold it (or not on this connection):
+        answered ``undeliverable`` (``standby``); True then."""
+        leases = self.leases
+        if leases.may_command(env.src) and (not leases.holds(env.src) or self.table.route(env.src) == identity):
+            return False
+        lease = leases.asked(env.src) or ""
+        log.warning("refused a command from %s to %s: it does not hold its lease %s (%s holds it)", env.src, env.dst,
+                    lease, leases.holder(lease) or "nobody")
+        back = self._send(identity, protocol.undeliverable(env, protocol.REASON_STANDBY).encode())
+        if back is not None:
+            log.debug("could not tell %s that its command was refused: %s", env.src, back)
+        return True
 
     # ----------------------------------------------------------------- business plane
 
@@ -270,6 +477,8 @@ class Broker:
             log.warning("dropped a %s from %s: the name is reserved for the broker", env.kind, _identity_text(identity))
             return
         now_s = self._monotonic()
+        if not self._serving and self._unserved(env, identity, now_s):
+            return
         if env.kind == protocol.HELLO:
             self._admit(env, identity, now_s, "hello")
         elif env.kind == protocol.HEARTBEAT:
@@ -278,6 +487,8 @@ class Broker:
                 # restart, or the actor was silent too long): a heartbeat counts as a hello.
                 self._admit(env, identity, now_s, "heartbeat from an actor not up")
         elif env.kind in FORWARDED:
+            if env.kind == protocol.COMMAND and self._standby(env, identity):
+                return
             self.table.on_seen(env.src, now_s)
             self._forward(env, payload, identity)
         else:
@@ -329,6 +540,8 @@ class Broker:
                 src=env.src, dst=env.dst, command=_command_name(env)))
             return
         now_s = self._monotonic()
+        if not self._serving and self._unserved(env, identity, now_s):
+            return
         if kind == protocol.HELLO:
             self._admit(env, identity, now_s, "hello")
         elif kind == protocol.HEARTBEAT:
@@ -338,6 +551,8 @@ class Broker:
             refusal = self._judge(principal, env)
             if refusal is not None:
                 self._refuse(env, identity, refusal)
+                return
+            if kind == protocol.COMMAND and self._standby(env, identity):
                 return
             self.table.on_seen(env.src, now_s)
             reason = self._forward(env, payload, identity)
@@ -387,8 +602,14 @@ class Broker:
 
     def _admit(self, env: Envelope, identity: bytes, now_s: float, why: str) -> None:
         returned = self.table.on_hello(env.src, identity, now_s)
-        log.info("actor %s is up (%s%s)", env.src, why, "" if returned else ", already up: a restart")
-        reason = self._send(identity, protocol.welcome(env.src, corr=env.id, instance=self.instance).encode())
+        lease = protocol.lease_asked(env)
+        held: bool | None = None
+        if lease is not None:
+            held = self.leases.ask(env.src, lease, self.table.is_up)
+        log.info("actor %s is up (%s%s)%s", env.src, why, "" if returned else ", already up: a restart",
+                 "" if lease is None else f"; lease {lease} held by {self.leases.holder(lease)}")
+        reason = self._send(identity, protocol.welcome(env.src, corr=env.id, instance=self.instance,
+                                                       lease_held=held).encode())
         if reason is not None:
             log.warning("could not welcome %s: %s", env.src, reason)
         self._publish(protocol.actor_topic(env.src, "up"), self._actor_event(env.src))
@@ -424,6 +645,8 @@ class Broker:
 
     def _on_event(self, frames: list[bytes]) -> None:
         """Publisher -> subscribers, unread: only the two-frame shape is checked, to spare subscribers."""
+        if not self._serving:
+            return  # a publisher that has not moved to the active broker yet: its subscribers are not here
         if len(frames) != 2:
             log.warning("dropped a %d-frame event: expected topic and body", len(frames))
             return
@@ -432,6 +655,8 @@ class Broker:
     def _on_event_keyed(self, frames: list[bytes], user: str | None) -> None:
         """``_on_event`` on a bus with keys: only a topic the publishing key may publish is passed on."""
         assert self.policy is not None
+        if not self._serving:
+            return
         principal = None if user is None else self.policy.by_name(user)
         if principal is None:
             log.warning("dropped an event: no key known for the connection (User-Id %r)", user)
@@ -468,12 +693,19 @@ class Broker:
             log.debug("dropped an event: subscribers' queues are full")
 
     def _broker_event(self) -> dict[str, Any]:
-        return {"time_ns": self._wall_ns(), "actor": protocol.BROKER, "instance": self.instance}
+        event: dict[str, Any] = {"time_ns": self._wall_ns(), "actor": protocol.BROKER, "instance": self.instance}
+        if self.pair is not None:
+            event["role"] = self.pair.role.value
+            event["state"] = self.pair.state.value
+        return event
 
     def _actor_event(self, name: str) -> dict[str, Any]:
         """``actor`` is the subject of the event; the broker, its publisher, is named by ``instance``."""
         return {"time_ns": self._wall_ns(), "actor": name, "instance": self.instance}
 
+
+#: What a broker of a pair that is not active answers ``passive``; acks, replies and the rest it drops.
+_ANSWERED_PASSIVE = frozenset({protocol.HELLO, protocol.HEARTBEAT, protocol.DELIVER, protocol.COMMAND})
 
 #: Plain-int flags: pyzmq's ``send_multipart``/``recv_multipart`` combine enum flags on every
 #: call, which costs the broker more than the copying of a small frame (3 us per envelope).
@@ -533,9 +765,9 @@ def _read_all(fd: int) -> None:
         pass
 
 
-def serve(endpoints: Endpoints, policy: Policy | None = None) -> None:
+def serve(endpoints: Endpoints, policy: Policy | None = None, pair: PairLink | None = None) -> None:
     """Bind, serve until SIGTERM or SIGINT, close. Raises if an endpoint cannot be bound."""
-    broker = Broker(endpoints, policy=policy)
+    broker = Broker(endpoints, policy=policy, pair=pair)
     read_fd, write_fd = os.pipe()
     os.set_blocking(read_fd, False)
     os.set_blocking(write_fd, False)

@@ -20,6 +20,9 @@ Two planes, both ZeroMQ over TCP:
   - ``undeliverable``: broker -> sender, ``dst`` is not up; the sender keeps
     the message and sends it again when ``actor.<dst>.up`` is published.
   - ``command`` / ``reply``: control of an actor (connect, disconnect, ...).
+  - ``passive``: broker -> actor, this broker is one of a pair and does not
+    serve now (it is passive, or still starting): try the other one. Also
+    sent, unasked, to every actor of a broker that stops being active.
 
 * **Event plane** (broker XSUB bound for publishers, XPUB bound for
   subscribers). Two frames: the topic (UTF-8, dot-separated, e.g.
@@ -33,7 +36,11 @@ Bodies the broker itself writes (the only bodies it ever looks at):
 
 * ``welcome``: ``{"instance", "heartbeat_interval_s", "liveness"}``;
   ``instance`` is new at every broker start, so a client that sees it change
-  knows the broker restarted and resends what is not acknowledged.
+  knows the broker restarted and resends what is not acknowledged. A hello
+  (or heartbeat) whose body asks for a lease (``{"lease": NAME}``) is
+  welcomed with ``lease_held`` too; a lease passed on later comes as another
+  ``welcome`` with ``lease_held: true``.
+* ``passive``: ``{"instance", "role", "state"}`` of the broker that refused.
 * ``undeliverable``: ``{"dst", "reason"}``, ``corr`` is the refused ``id``;
   ``reason`` is ``down`` (``dst`` not up), ``busy`` (its queue is full) or,
   on a bus with keys, ``forbidden`` (the sender's key may not do that).
@@ -48,6 +55,11 @@ and ``audit.refused`` for what it refused.
 The broker publishes ``broker.started`` and, every ``HEARTBEAT_INTERVAL_S``,
 ``broker.heartbeat``, both with ``instance``; ``actor.<name>.up`` and
 ``actor.<name>.down``. Each actor publishes ``actor.<name>.heartbeat``.
+A broker of a pair adds ``role`` and ``state`` to its own events and
+publishes ``broker.switch`` at each change of its state.
+
+Two brokers may run as a pair (``broker.pair``): they exchange ``PeerState``
+frames every ``HEARTBEAT_INTERVAL_S`` on a PUB/SUB link of their own.
 See ``docs/bus.md``.
 """
 
@@ -76,8 +88,9 @@ ACK = "ack"
 UNDELIVERABLE = "undeliverable"
 COMMAND = "command"
 REPLY = "reply"
+PASSIVE = "passive"
 
-KINDS = frozenset({HELLO, WELCOME, HEARTBEAT, DELIVER, ACK, UNDELIVERABLE, COMMAND, REPLY})
+KINDS = frozenset({HELLO, WELCOME, HEARTBEAT, DELIVER, ACK, UNDELIVERABLE, COMMAND, REPLY, PASSIVE})
 
 #: Reserved name of the broker itself as ``src``/``dst``.
 BROKER = "broker"
@@ -102,6 +115,31 @@ REASON_DOWN = "down"
 REASON_BUSY = "busy"
 #: The sender's key may not send that (a bus with keys only).
 REASON_FORBIDDEN = "forbidden"
+#: A ``command`` from an actor that asked for a lease (``LEASE``) and does not hold it now.
+REASON_STANDBY = "standby"
+
+#: In a ``hello`` or ``heartbeat`` body: the lease the actor asks for (``{"lease": NAME}``); the broker grants
+#: each lease to one live actor at a time, and only its holder's commands pass (``broker.routing.Leases``).
+LEASE = "lease"
+#: In a ``welcome`` body answering a hello that asked for a lease: whether the actor holds it now.
+LEASE_HELD = "lease_held"
+
+# ------------------------------------------------------------ a pair of brokers
+
+#: A broker's role in a pair (``python -m broker --role``), fixed for its life.
+ROLE_PRIMARY = "primary"
+ROLE_BACKUP = "backup"
+PAIR_ROLES = (ROLE_PRIMARY, ROLE_BACKUP)
+#: A broker's state in a pair: ``starting`` until it has heard its peer (or a client voted), then ``active``
+#: (it serves) or ``passive`` (it refuses clients with ``passive``). A broker without a peer is always active.
+STATE_STARTING = "starting"
+STATE_ACTIVE = "active"
+STATE_PASSIVE = "passive"
+PAIR_STATES = (STATE_STARTING, STATE_ACTIVE, STATE_PASSIVE)
+#: Intervals without a ``PeerState`` after which a broker counts its peer gone. Fewer than ``LIVENESS``, the
+#: intervals of silence after which a client leaves its broker: by the time the clients of a lost broker
+#: come to its peer, the peer already counts it gone and lets them in.
+PEER_LIVENESS = 2
 
 
 class ProtocolError(ValueError):
@@ -214,7 +252,7 @@ def _parse_named_topic(topic: str, prefix: str) -> tuple[str, str] | None:
 
 
 def broker_topic(what: str) -> str:
-    """``broker.<what>``: started, heartbeat."""
+    """``broker.<what>``: started, heartbeat, switch (a broker of a pair changed state)."""
     return f"{BROKER_TOPICS}{what}"
 
 
@@ -226,11 +264,66 @@ def audit_topic(what: str) -> str:
 # ------------------------------------------------------- broker-written envelopes
 
 
-def welcome(dst: str, *, corr: str, instance: str) -> Envelope:
-    """The broker's answer to ``hello``; it carries the timing the broker judges liveness by."""
-    return Envelope(kind=WELCOME, src=BROKER, dst=dst, corr=corr,
-                    body={"instance": instance, "heartbeat_interval_s": HEARTBEAT_INTERVAL_S,
-                          "liveness": LIVENESS})
+def welcome(dst: str, *, corr: str, instance: str, lease_held: bool | None = None) -> Envelope:
+    """The broker's answer to ``hello``; it carries the timing the broker judges liveness by.
+
+    ``lease_held``: for an actor that asked for a lease, whether it holds it now (None: it asked for none).
+    """
+    body: dict[str, Any] = {"instance": instance, "heartbeat_interval_s": HEARTBEAT_INTERVAL_S, "liveness": LIVENESS}
+    if lease_held is not None:
+        body[LEASE_HELD] = lease_held
+    return Envelope(kind=WELCOME, src=BROKER, dst=dst, corr=corr, body=body)
+
+
+def passive(dst: str, *, corr: str, instance: str, role: str, state: str) -> Envelope:
+    """A broker of a pair that does not serve now tells ``dst`` so: try the other broker."""
+    return Envelope(kind=PASSIVE, src=BROKER, dst=dst, corr=corr,
+                    body={"instance": instance, "role": role, "state": state})
+
+
+def lease_asked(env: Envelope) -> str | None:
+    """The lease a ``hello`` or ``heartbeat`` asks for (its body's ``lease``), else None."""
+    body = env.body
+    if not isinstance(body, dict):
+        return None
+    lease = body.get(LEASE)
+    return lease if isinstance(lease, str) and lease else None
+
+
+@dataclass(frozen=True, slots=True)
+class PeerState:
+    """What one broker of a pair tells the other every interval, and at once when its state changes."""
+
+    role: str
+    state: str
+    instance: str
+    #: The instance of the peer this broker has heard lately; empty when none.
+    heard: str = ""
+
+    def encode(self) -> bytes:
+        return msgpack.packb({"v": VERSION, "role": self.role, "state": self.state, "instance": self.instance,
+                              "heard": self.heard}, use_bin_type=True)
+
+    @classmethod
+    def decode(cls, frame: bytes) -> PeerState:
+        """``ProtocolError`` for anything but a peer state of this version with a known role and state."""
+        try:
+            data = msgpack.unpackb(frame, raw=False)
+        except Exception as exc:
+            raise ProtocolError(f"peer state is not msgpack: {exc}") from None
+        if not isinstance(data, dict):
+            raise ProtocolError("peer state is not a map")
+        version = data.get("v")
+        if type(version) is not int or version != VERSION:
+            raise ProtocolError(f"peer state version {version!r}, expected {VERSION}")
+        role, state, instance, heard = data.get("role"), data.get("state"), data.get("instance"), data.get("heard", "")
+        if not isinstance(role, str) or role not in PAIR_ROLES:
+            raise ProtocolError(f"peer state role {role!r}, expected one of {', '.join(PAIR_ROLES)}")
+        if not isinstance(state, str) or state not in PAIR_STATES:
+            raise ProtocolError(f"peer state state {state!r}, expected one of {', '.join(PAIR_STATES)}")
+        if not isinstance(instance, str) or not isinstance(heard, str):
+            raise ProtocolError("peer state instance and heard must be strings")
+        return cls(role, state, instance, heard)
 
 
 def undeliverable(refused: Envelope, reason: str) -> Envelope:

@@ -18,10 +18,14 @@ Rules (the whole of it):
 
 Down actors stay in the table (their number is bounded by the number of
 names in the deployment), so a later hello is logged as a return.
+
+``Leases`` (below) keeps the names that one live actor at a time may hold
+(the coordinator's), and so who may send commands.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from broker.protocol import HEARTBEAT_INTERVAL_S, LIVENESS
@@ -85,3 +89,84 @@ class RoutingTable:
 
     def up_names(self) -> list[str]:
         return sorted(e.name for e in self._actors.values() if e.up)
+
+
+class Leases:
+    """Names held by one live actor at a time (the coordinator's), and who may command: pure, no clock.
+
+    Rules (the whole of it):
+
+    * An actor asks for a lease in its ``hello`` (or heartbeat) body; it is a
+      *candidate* for that lease from then on, in the order of its first ask.
+    * ``ask`` grants the lease when nobody holds it, when its holder is not
+      up, or when the holder is the asking actor itself (a restarted process
+      of the same name takes its predecessor's place, as in the table).
+    * ``on_down`` passes a lease whose holder went down to the earliest
+      candidate that is up, and returns who got what, so that the broker
+      tells them (a ``welcome`` with ``lease_held``).
+    * ``may_command``: an actor that never asked for a lease may command
+      (an operator's ``ctl``); a candidate only while it holds its lease.
+    * ``clear`` forgets everything (a broker that stops serving).
+    """
+
+    def __init__(self) -> None:
+        #: lease -> holder
+        self._holders: dict[str, str] = {}
+        #: lease -> candidates in the order of their first ask
+        self._candidates: dict[str, list[str]] = {}
+        #: candidate -> the lease it asked for
+        self._asked: dict[str, str] = {}
+
+    def ask(self, name: str, lease: str, is_up: Callable[[str], bool]) -> bool:
+        """``name`` asks for ``lease``; True when it holds it now."""
+        previous = self._asked.get(name)
+        if previous is not None and previous != lease:
+            self._drop(name)
+        if name not in self._asked:
+            self._asked[name] = lease
+            self._candidates.setdefault(lease, []).append(name)
+        holder = self._holders.get(lease)
+        if holder is None or holder == name or not is_up(holder):
+            self._holders[lease] = name
+            return True
+        return False
+
+    def on_down(self, names: Iterable[str], is_up: Callable[[str], bool]) -> list[tuple[str, str]]:
+        """Pass on the leases of actors that went down; ``(new holder, lease)`` for each lease passed."""
+        gone = set(names)
+        passed: list[tuple[str, str]] = []
+        for lease, holder in list(self._holders.items()):
+            if holder not in gone:
+                continue
+            heir = next((c for c in self._candidates.get(lease, ()) if c != holder and is_up(c)), None)
+            if heir is None:
+                del self._holders[lease]
+            else:
+                self._holders[lease] = heir
+                passed.append((heir, lease))
+        return passed
+
+    def holds(self, name: str) -> bool:
+        lease = self._asked.get(name)
+        return lease is not None and self._holders.get(lease) == name
+
+    def holder(self, lease: str) -> str | None:
+        return self._holders.get(lease)
+
+    def asked(self, name: str) -> str | None:
+        """The lease ``name`` asked for, if any."""
+        return self._asked.get(name)
+
+    def may_command(self, name: str) -> bool:
+        return name not in self._asked or self.holds(name)
+
+    def clear(self) -> None:
+        self._holders.clear()
+        self._candidates.clear()
+        self._asked.clear()
+
+    def _drop(self, name: str) -> None:
+        lease = self._asked.pop(name)
+        self._candidates[lease].remove(name)
+        if self._holders.get(lease) == name:
+            del self._holders[lease]

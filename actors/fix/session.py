@@ -26,7 +26,9 @@ message has been handled; the runner persists it after executing ``Deliver``
 from __future__ import annotations
 
 from collections.abc import Mapping
+from heapq import heappop, heappush
 from operator import itemgetter
+from typing import Final
 
 from actors.fix import tags as T
 from actors.fix.codec import Frame, Framer, GarbledMessage, encode, parse
@@ -57,6 +59,14 @@ _by_tag = itemgetter(0)
 
 #: BusinessRejectReason (380) values used by the session.
 BUSINESS_REJECT_UNSUPPORTED_MESSAGE_TYPE = 3
+
+#: Too-high messages kept until their gap is filled, at most this many and this many bytes of values.
+#: Past either bound a too-high message is not kept: our ResendRequest asks for everything from the
+#: gap on (EndSeqNo 0, or 999999 before FIX.4.2), so the peer sends it again; and a message the peer
+#: sends later shows the gap anew. Without a bound a peer that never fills a gap fills our memory
+#: (about 2 KiB per small message).
+MAX_QUEUED_MESSAGES: Final = 10_000
+MAX_QUEUED_BYTES: Final = 32 << 20
 
 
 class Session:
@@ -95,7 +105,12 @@ class Session:
         self._framer = Framer()
         self._out: list[Output] = []
         self._now = Instant(0.0, 0)
-        self._queue: dict[int, Message | None] = {}
+        #: MsgSeqNum -> (too-high message, or None for a number to consume, its size in bytes).
+        self._queue: dict[int, tuple[Message | None, int]] = {}
+        #: The queued numbers as a heap, so that the next one to process is found without a scan.
+        self._queue_seqs: list[int] = []
+        self._queue_bytes = 0
+        self._queue_full = False
         self._resend_range: tuple[int, int] | None = None
         self._logon_deadline: float | None = None
         self._logout_deadline: float | None = None
@@ -401,7 +416,7 @@ class Session:
         return out
 
     def _reset_connection_state(self) -> None:
-        self._queue = {}
+        self._clear_queue()
         self._resend_range = None
         self._sent_logon = False
         self._received_logon = False
@@ -469,6 +484,11 @@ class Session:
         if msg.get(T.BEGIN_STRING) != self._begin:
             self._wrong_begin_string(msg, mt)
             return
+        raw_seq = msg.get(T.MSG_SEQ_NUM)
+        if raw_seq is not None and _ref_seq(raw_seq) is None and not (
+                mt == MsgType.SEQUENCE_RESET and not msg.flag(T.GAP_FILL_FLAG)):
+            self._unreadable_seq_num(raw_seq)
+            return
         if self._validate:
             app_dd = self._app_dd
             if self._app_dds and mt not in T.ADMIN_MSG_TYPES:
@@ -492,6 +512,12 @@ class Session:
         if self._held_logon is not None:
             self._while_logon_held(msg)
             return
+        if mt == MsgType.LOGON and self.state in (S.WAITING_FOR_LOGOFF, S.WAITING_FOR_FORCED_LOGOFF):
+            # Our Logout waits for its answer: a Logon cannot start anything now. Taking it in would
+            # move to CONNECTED, which is no legal next state (that raised out of the session), and a
+            # ResetSeqNumFlag=Y would first reset both numbers and the store for a Logon then refused.
+            self._drop("unexpected Logon while our Logout waits for its answer")
+            return
         handler = _HANDLERS.get(mt)
         if handler is not None:
             handler(self, msg)
@@ -499,6 +525,20 @@ class Session:
             self._next_app(msg)
         if not queued:
             self._next_queued()
+
+    def _unreadable_seq_num(self, raw_seq: bytes) -> None:
+        """A MsgSeqNum that is empty or no number (``34=abc``, ``34=-5``, 19 digits) counts as missing.
+
+        FIX answers a missing MsgSeqNum with a Logout and a disconnect; a Reject would need a
+        RefSeqNum (45) it cannot have. Only a SequenceReset-Reset, whose MsgSeqNum FIX ignores,
+        goes on to the usual checks. Before Logon nothing is sent (an invalid Logon).
+        """
+        text = f"MsgSeqNum (34) is not a number: {ascii(_shown(raw_seq))}"
+        self._log("warning", text)
+        if not self._received_logon:
+            self._drop(f"{text}, before Logon")
+        else:
+            self._force_logout(text, then_drop=True)
 
     def _while_logon_held(self, msg: Message) -> None:
         """A message from a peer whose Logon we have not answered yet.
@@ -587,7 +627,13 @@ class Session:
 
     def _target_too_high(self, msg: Message | None, seq: int) -> None:
         self._event("gap", f"MsgSeqNum too high, expecting {self.next_target} but received {seq}")
-        self._queue[seq] = msg
+        self._keep_queued(msg, seq)
+        rr = self._resend_range
+        if rr is not None and self.next_target > rr[1]:
+            # The last gap is filled, though perhaps by a GapFill or a queued Logon, which do not
+            # pass through the check that clears the range: this is a new gap and must be asked for.
+            self._event("resend", f"ResendRequest {rr[0]}..{rr[1]} satisfied")
+            self._resend_range = None
         if (
             self._resend_range is not None
             and not self.config.send_redundant_resend_requests
@@ -620,14 +666,45 @@ class Session:
                 return
         self._log("debug", f"duplicate {_name(mt)} {seq} ignored (PossDupFlag=Y, expecting {self.next_target})")
 
-    def _next_queued(self) -> None:
+    def _keep_queued(self, msg: Message | None, seq: int) -> None:
+        """Queue a too-high message for when its gap is filled, within ``MAX_QUEUED_*``."""
+        size = 0 if msg is None else sum(len(value) + 8 for _, value in msg.fields)
         queue = self._queue
-        while queue and self.state in LOGGED_ON:
-            for stale in [s for s in queue if s < self.next_target]:
-                del queue[stale]
-            if self.next_target not in queue:
+        old = queue.get(seq)
+        if old is not None:
+            self._queue_bytes -= old[1]
+        elif len(queue) >= MAX_QUEUED_MESSAGES or self._queue_bytes + size > MAX_QUEUED_BYTES:
+            if not self._queue_full:
+                self._queue_full = True
+                self._log("warning", f"{len(queue)} messages ({self._queue_bytes} bytes) wait for the gap at "
+                                     f"{self.next_target}: later too-high messages are not kept, the peer resends them")
+            return
+        else:
+            heappush(self._queue_seqs, seq)
+        queue[seq] = (msg, size)
+        self._queue_bytes += size
+
+    def _clear_queue(self) -> None:
+        # Emptied in place: ``_next_queued`` holds them while a queued message may reset the session.
+        self._queue.clear()
+        self._queue_seqs.clear()
+        self._queue_bytes = 0
+        self._queue_full = False
+
+    def _next_queued(self) -> None:
+        """Process the queued messages whose turn has come, in MsgSeqNum order; forget those passed over."""
+        queue = self._queue
+        seqs = self._queue_seqs
+        while seqs and self.state in LOGGED_ON:
+            seq = seqs[0]
+            if seq > self.next_target:
                 return
-            msg = queue.pop(self.next_target)
+            heappop(seqs)
+            msg, size = queue.pop(seq)
+            self._queue_bytes -= size
+            self._queue_full = False
+            if seq < self.next_target:
+                continue  # a SequenceReset or a GapFill moved past it
             if msg is None or msg.msg_type in (MsgType.LOGON, MsgType.RESEND_REQUEST):
                 self.next_target += 1
                 continue
@@ -647,11 +724,10 @@ class Session:
                 reset_why = "Logon with ResetSeqNumFlag=Y"
         elif acceptor and self.config.reset_on_logon and first_logon:
             reset_why = "ResetOnLogon"
-        # An acceptor resets only once the Logon is accepted: a Logon that is refused (bad
-        # credentials, held until it times out) must not wipe the numbers of the real user's session.
-        self._reset_on_accept = reset_why if acceptor and first_logon else None
-        if reset_why is not None and self._reset_on_accept is None:
-            self._reset_seqnums(reset_why)
+        # The reset happens only once the Logon is accepted (``_accept_logon``): a Logon that is refused
+        # (bad credentials, CompIDs or SendingTime, held until it times out) must not wipe the numbers
+        # and the store of the real user's session, neither at the first Logon nor in the middle of one.
+        self._reset_on_accept = reset_why
         if not self._verify(msg, check_too_high=False, check_too_low=reset_why is None):
             return
         heartbeat = msg.get_int(T.HEART_BT_INT)
@@ -749,7 +825,7 @@ class Session:
             return
         new_seq = msg.get_int(T.NEW_SEQ_NO)
         if new_seq is None:
-            self._reject(msg, RejectReason.REQUIRED_TAG_MISSING, T.NEW_SEQ_NO)
+            self._reject_int_field(msg, T.NEW_SEQ_NO)
             return
         mode = "GapFill" if gap_fill else "Reset"
         self._event("seqreset", f"SequenceReset-{mode} from {self.next_target} to {new_seq}")
@@ -764,7 +840,7 @@ class Session:
         begin = msg.get_int(T.BEGIN_SEQ_NO)
         end = msg.get_int(T.END_SEQ_NO)
         if begin is None or end is None:
-            self._reject(msg, RejectReason.REQUIRED_TAG_MISSING, T.BEGIN_SEQ_NO if begin is None else T.END_SEQ_NO)
+            self._reject_int_field(msg, T.BEGIN_SEQ_NO if begin is None else T.END_SEQ_NO)
             return
         if begin < 1 or end < 0:
             # Sequence numbers start at 1 (EndSeqNo 0 means "all"): answering 0 would send MsgSeqNum 0.
@@ -893,7 +969,13 @@ class Session:
         self._logout_deadline = self._now.mono_s + self.config.logout_timeout_s
 
     def _force_logout(self, text: str | None, then_drop: bool = False) -> None:
-        """Logout because of a protocol error; wait for the reply or drop at once."""
+        """Logout because of a protocol error; wait for the reply or drop at once.
+
+        Not after the connection was dropped (a Reject before Logon drops it): a Logout then would be
+        numbered and stored but never sent, and the peer would see a gap in our numbers.
+        """
+        if self.state in OFFLINE or self.state is S.WAITING_FOR_FORCED_DISCONNECT:
+            return
         self._send_logout(text)
         self._event("logout", f"Logout sent: {text}" if text else "Logout sent")
         if then_drop:
@@ -948,8 +1030,9 @@ class Session:
         raw_seq = msg.get(T.MSG_SEQ_NUM)
         header = [(to, value) for frm, to in T.REVERSE_ROUTE if (value := msg.get(frm))]
         body: list[tuple[int, bytes]] = []
-        if raw_seq:
-            body.append((T.REF_SEQ_NUM, raw_seq))
+        ref_seq = _ref_seq(raw_seq)
+        if ref_seq is not None:
+            body.append((T.REF_SEQ_NUM, ref_seq))
         if self._rank >= 42:
             body.append((T.TEXT, text.encode()))
             if tag is not None:
@@ -963,8 +1046,24 @@ class Session:
         if mt not in (b"A", b"4") and msg.seq_num == self.next_target:
             self.next_target += 1
         self._send(MsgType.REJECT, body, header=header)
-        self._event("reject", f"rejected {mt.decode('latin-1')} {raw_seq.decode() if raw_seq else '?'}: {text}"
+        self._event("reject", f"rejected {mt.decode('latin-1')} {_shown(raw_seq)}: {text}"
                     + (f" (tag {tag})" if tag is not None else ""))
+
+    def _reject_int_field(self, msg: Message, tag: int) -> None:
+        """Reject a message whose integer field ``tag`` is absent, empty, not a number, or too long to be one.
+
+        Only an absent field is "Required tag missing"; a present one says what is wrong with its value.
+        """
+        value = msg.get(tag)
+        if value is None:
+            self._reject(msg, RejectReason.REQUIRED_TAG_MISSING, tag)
+        elif not value:
+            self._reject(msg, RejectReason.TAG_SPECIFIED_WITHOUT_A_VALUE, tag)
+        elif value.lstrip(b"-").isdigit():
+            self._reject(msg, RejectReason.VALUE_IS_INCORRECT, tag,
+                         f"Value is incorrect (out of range) for this tag: {len(value)} digits")
+        else:
+            self._reject(msg, RejectReason.INCORRECT_DATA_FORMAT_FOR_VALUE, tag)
 
     def _business_reject(self, msg: Message, reason: int, text: str) -> None:
         mt = msg.get(T.MSG_TYPE) or b""
@@ -976,7 +1075,7 @@ class Session:
             body = [(T.REF_SEQ_NUM, raw_seq), (T.TEXT, text.encode()), (T.REF_MSG_TYPE, mt),
                     (T.BUSINESS_REJECT_REASON, b"%d" % reason)]
             self._send(MsgType.BUSINESS_MESSAGE_REJECT, body)
-        self._event("business_reject", f"rejected {mt.decode('latin-1')} {raw_seq.decode()}: {text}")
+        self._event("business_reject", f"rejected {mt.decode('latin-1')} {_shown(raw_seq)}: {text}")
 
     # -------------------------------------------------- timers and disconnects
 
@@ -1012,7 +1111,7 @@ class Session:
         self._logon_deadline = None
         self._logout_deadline = None
         self._framer.clear()
-        self._queue.clear()
+        self._clear_queue()
         self._resend_range = None
         self._received_logon = False
         self._sent_logon = False
@@ -1024,7 +1123,7 @@ class Session:
     def _reset_seqnums(self, reason: str) -> None:
         self.next_sender = 1
         self.next_target = 1
-        self._queue.clear()
+        self._clear_queue()
         self._resend_range = None
         self._out.append(ResetStore(1, 1, self._now.utc_ns))
         self._event("seqreset", f"sequence numbers reset to 1: {reason}")
@@ -1032,6 +1131,24 @@ class Session:
 
 def _name(msg_type: str) -> str:
     return _MSG_NAMES.get(msg_type, f"message 35={msg_type}")
+
+
+def _ref_seq(raw_seq: bytes | None) -> bytes | None:
+    """RefSeqNum (45) for a Reject: the rejected message's MsgSeqNum when it is a number, else nothing.
+
+    45 is a SeqNum: echoing ``34=abc`` or ``34=-5`` would make our own Reject invalid. (Such a
+    message is logged out before any Reject, ``_unreadable_seq_num``; this keeps every path safe.)
+    """
+    if raw_seq and raw_seq.isdigit() and len(raw_seq) <= T.MAX_INT_DIGITS:
+        return raw_seq
+    return None
+
+
+def _shown(raw: bytes | None) -> str:
+    """Peer bytes for a log line: any byte value decodes (latin-1); at most 40 of them."""
+    if not raw:
+        return "?"
+    return raw[:40].decode("latin-1") + ("..." if len(raw) > 40 else "")
 
 
 _MSG_NAMES = {

@@ -45,6 +45,17 @@ instead of four. An ack only lets the sender forget a deliver it would
 otherwise retransmit, so a delay of milliseconds against a retransmit timeout
 of seconds costs nothing but a little outbox room.
 
+A pair of brokers (``backup``, ``docs/bus.md``): the client knows both
+brokers' endpoints and talks to one at a time, the primary first. When the
+outbox says so (``Outbox.switch``: a welcomed client heard nothing of its
+broker for ``BROKER_SILENCE_S``, an unwelcomed one had no welcome within
+``SEEK_S``, or the broker answered ``passive``) the shell moves all three
+sockets to the other broker's endpoints (``disconnect`` and ``connect`` on
+the same sockets, so the actor's poller needs no change; ZeroMQ discards
+what was queued for or from the old connection) and says hello there. The
+other broker's welcome carries another ``instance``, so every un-acked
+deliver goes again and receivers dedupe as after a broker restart.
+
 Keys (``CurveKeys``, ``docs/bus.md``): given the actor's key pair and the
 broker's public key, every socket is a CURVE client, so the broker knows which
 key speaks and the traffic is encrypted. The DEALER then sets no routing
@@ -61,6 +72,7 @@ reported as not sent (the other kinds).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Callable, Iterable
@@ -89,8 +101,8 @@ from broker.protocol import Envelope, IdSource
 # The outbox's constants and Outcome are part of this module's API, as they were before the split.
 __all__ = [
     "CONTROL_HEADROOM", "DEFAULT_MAX_OUTBOX", "DEFAULT_RETRANSMIT_AFTER_S", "LINK_RETRY_S", "MAX_ACKS_PER_ENVELOPE",
-    "MAX_BATCH", "MAX_RETRANSMIT_AFTER_S", "RECEIVE_QUEUE_FRAMES", "BusClient", "CurveKeys", "KeyFileError",
-    "Outcome", "load_curve_keys", "load_public_key",
+    "MAX_BATCH", "MAX_RETRANSMIT_AFTER_S", "RECEIVE_QUEUE_FRAMES", "BrokerAddress", "BusClient", "CurveKeys",
+    "KeyFileError", "Outcome", "load_curve_keys", "load_public_key",
 ]
 
 #: DEALER queue room beyond the outbox, for hellos, heartbeats, acks, commands and replies.
@@ -101,6 +113,15 @@ MAX_BATCH = 1000
 RECEIVE_QUEUE_FRAMES = 10_000
 _MAX_IDENTITY_BYTES = 255
 _KEY_FIX = "create it with `fixmesh keys create NAME --dir DIR` and copy it here (docs/bus.md)"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """One broker's endpoints as a client connects to them: ROUTER, XSUB and (for a SUB) XPUB."""
+
+    router: str
+    xsub: str
+    xpub: str | None = None
 
 
 class KeyFileError(ValueError):
@@ -184,6 +205,8 @@ class BusClient:
         ack_delay_s: float = 0.0,
         watch: Iterable[str] | None = None,
         curve: CurveKeys | None = None,
+        backup: BrokerAddress | None = None,
+        lease: str | None = None,
     ) -> None:
         """Connect and say hello.
 
@@ -195,16 +218,25 @@ class BusClient:
         delivers to); None means every actor. An actor that hears every other actor's heartbeat
         pays for the whole deployment: with 100 actors that is 10,000 events a second in all.
         ``curve``: the keys of a bus with keys (all three sockets become CURVE clients); None: an open bus.
+        ``backup``: the other broker of a pair (the endpoints above are the primary's); the client moves
+        between them (see the module's header). ``lease``: the lease the client asks the broker for (the
+        coordinator's); ``lease_held`` says whether it holds it.
         """
         identity = name.encode("utf-8")
         if not name or name == protocol.BROKER or len(identity) > _MAX_IDENTITY_BYTES or identity[0] == 0:
             raise ValueError(f"invalid actor name {name!r}: it is the ZeroMQ routing identity")
+        if backup is not None and (backup.xpub is None) != (xpub_endpoint is None):
+            raise ValueError("the backup broker's xpub must be given exactly when the primary's is")
         self.name = name
         self._now = now
         start_s = now().mono_s
+        #: The brokers' endpoints: the primary's (index 0) and, with a pair, the backup's.
+        self.addresses: tuple[BrokerAddress, ...] = (BrokerAddress(router_endpoint, xsub_endpoint, xpub_endpoint),
+                          *((backup,) if backup is not None else ()))
         # Built before any socket: it rejects bad numbers, and nothing is left open when it does.
         self._core = Outbox(name, start_s, max_outbox=max_outbox, retransmit_after_s=retransmit_after_s,
-                            ack_delay_s=ack_delay_s, ids=ids)
+                            ack_delay_s=ack_delay_s, ids=ids, brokers=len(self.addresses),
+                            watches_broker=xpub_endpoint is not None, lease=lease)
         self._on_undeliverable = on_undeliverable
         self._on_event = on_event
         self._on_ack = on_ack
@@ -278,6 +310,21 @@ class BusClient:
         """Delivers not yet acked."""
         return self._core.pending
 
+    @property
+    def lease_held(self) -> bool:
+        """True while the broker says this client holds its lease (``lease``)."""
+        return self._core.lease_held
+
+    @property
+    def broker_index(self) -> int:
+        """The broker the client talks to: 0 the primary (or the only one), 1 the backup."""
+        return self._core.broker_index
+
+    @property
+    def broker(self) -> BrokerAddress:
+        """The endpoints of the broker the client talks to."""
+        return self.addresses[self._core.broker_index]
+
     def is_pending(self, id: str) -> bool:
         return self._core.is_pending(id)
 
@@ -296,6 +343,7 @@ class BusClient:
         now = self._now()
         now_s = now.mono_s
         core = self._core
+        self._maybe_switch(now_s)
         if not core.welcomed:
             self._send_hello(now_s)
         beat = core.heartbeat(now)
@@ -316,11 +364,13 @@ class BusClient:
         for_actor: list[Envelope] = []
         received.for_actor = for_actor
         recv = self.dealer.recv
+        heard = False
         for _ in range(MAX_BATCH):
             try:
                 frame = recv(zmq.NOBLOCK)
             except zmq.Again:
                 break
+            heard = True
             core.receive(frame, now_s, received)
         if received.acked:
             try:
@@ -337,7 +387,6 @@ class BusClient:
             finally:
                 received.undeliverable.clear()
         if self.sub is not None:
-            heard = False
             for _ in range(MAX_BATCH):
                 try:
                     frames = self.sub.recv_multipart(zmq.NOBLOCK)
@@ -347,8 +396,13 @@ class BusClient:
                 event = core.receive_event(frames, now_s)
                 if event is not None and self._on_event is not None:
                     self._on_event(*event)
-            if heard:
-                self._send_hello(now_s)  # an event may have asked for one (this actor reported down, a new broker)
+        if heard:
+            core.heard(now_s)
+        if not core.welcomed:
+            # A frame or an event may have asked for a hello (this actor reported down, a new broker) or for
+            # the other broker of a pair (this one answered ``passive``).
+            self._maybe_switch(now_s)
+            self._send_hello(now_s)
         # A welcome from a new broker or a peer's ``up`` made delivers due now.
         self._retransmit(now_s)
         return for_actor
@@ -417,6 +471,21 @@ class BusClient:
         self.sub.setsockopt(zmq.SUBSCRIBE, prefix.encode("utf-8"))
 
     # ----------------------------------------------------------------- writing what the outbox returns
+
+    def _maybe_switch(self, now_s: float) -> None:
+        """Move the three sockets to the other broker of a pair when the outbox says so."""
+        index = self._core.switch(now_s)
+        if index is None:
+            return
+        old, new = self.addresses[1 - index], self.addresses[index]
+        moves: list[tuple[zmq.Socket[bytes] | None, str | None, str | None]] = [
+            (self.dealer, old.router, new.router), (self.pub, old.xsub, new.xsub), (self.sub, old.xpub, new.xpub)]
+        for sock, before, after in moves:
+            if sock is None or before is None or after is None:
+                continue
+            with contextlib.suppress(zmq.ZMQError):  # never connected there: nothing to undo
+                sock.disconnect(before)
+            sock.connect(after)
 
     def _send_hello(self, now_s: float) -> None:
         frame = self._core.hello(now_s)

@@ -18,6 +18,20 @@ It publishes ``coordinator.started`` and, for every command it sends,
 
 On a bus with keys it joins with the key ``coordinator`` (``bus.keys_dir``),
 which may command the paired sessions and publish those topics, nothing more.
+
+Two coordinators (or more) may run, each under a name of its own
+(``--name coordinator-b`` on another host), and never command at once: each
+asks the broker for the lease ``coordinator`` in its hello, the broker
+grants it to one live coordinator at a time and forwards commands from that
+one only (``broker.routing.Leases``; any other coordinator's command is
+answered ``undeliverable``, reason ``standby``). A coordinator without the
+lease stands by: it asks nothing and commands nothing. When it is granted
+the lease (its holder went silent for the broker's liveness limit, or the
+broker changed) it starts as a restarted coordinator does, from fresh
+policies and a status request to every session, and publishes
+``coordinator.active``; one that loses the lease publishes
+``coordinator.standby`` and stops. It follows the active broker of a pair
+like every bus client (``broker.backup``).
 """
 
 from __future__ import annotations
@@ -29,7 +43,7 @@ from typing import Any
 from actors.gateway.bus import BusClient
 from actors.gateway.pair_policy import PairCommand, PairPolicy
 from actors.gateway.program import start, topology_parser
-from actors.gateway.topology import COORDINATOR_KEY, ConfigError, Topology
+from actors.gateway.topology import COORDINATOR_KEY, COORDINATOR_NAME_PREFIX, ConfigError, Topology
 from actors.gateway.vocabulary import (
     COORDINATOR_STARTED,
     SESSION_TOPICS,
@@ -53,6 +67,11 @@ from broker.protocol import Envelope
 log = logging.getLogger("fixmesh.coordinator")
 
 NAME = COORDINATOR_KEY
+#: The lease that only one coordinator holds at a time: the right to command the sessions.
+LEASE = COORDINATOR_KEY
+#: Published by the coordinator that takes the lease, and by one that loses it.
+COORDINATOR_ACTIVE = "coordinator.active"
+COORDINATOR_STANDBY = "coordinator.standby"
 STATUS_EVERY_S = 2.0
 TICK_S = 0.5
 #: An unknown half is asked for its status at most this often outside the regular poll.
@@ -60,14 +79,19 @@ ASK_UNKNOWN_EVERY_S = 0.1
 
 
 class Coordinator:
-    def __init__(self, topology: Topology, driven_grace_s: float = 10.0) -> None:
+    def __init__(self, topology: Topology, driven_grace_s: float = 10.0, name: str = NAME) -> None:
         self.loop = Loop()
-        self.policies = [PairPolicy(p.handler, p.driven, driven_grace_s) for p in topology.pairs]
-        self.by_session = {name: policy for policy in self.policies
-                           for name in (policy.handler_name, policy.driven_name)}
+        self.name = name
+        self.topology = topology
+        self.driven_grace_s = driven_grace_s
+        #: The pairs' policies while this coordinator holds the lease; empty while it stands by.
+        self.policies: list[PairPolicy] = []
+        self.by_session: dict[str, PairPolicy] = {}
+        #: True while this coordinator holds the lease and commands.
+        self.active = False
         broker = topology.broker
-        self.bus = BusClient(NAME, broker.router, broker.xsub, xpub_endpoint=broker.xpub, on_event=self._on_event,
-                             curve=topology.bus_keys(NAME))
+        self.bus = BusClient(name, broker.router, broker.xsub, xpub_endpoint=broker.xpub, on_event=self._on_event,
+                             curve=topology.bus_keys(COORDINATOR_KEY), backup=broker.backup_address, lease=LEASE)
         self.bus.subscribe(SESSION_TOPICS)
         for sock in self.bus.sockets:
             self.loop.add_reader(sock, self._on_bus)
@@ -86,6 +110,10 @@ class Coordinator:
         return min(self._tick_due, self._status_due)
 
     def on_timer(self) -> None:
+        self._follow_lease()
+        if not self.active:
+            self._tick_due = self._status_due = clock.now().mono_s + TICK_S
+            return
         now_s = clock.now().mono_s
         if now_s >= self._status_due:
             self._ask_status()
@@ -124,6 +152,37 @@ class Coordinator:
                 self._asked.pop(env.corr, None)
             elif env.kind in (protocol.DELIVER, protocol.COMMAND):
                 log.warning("coordinator: unexpected %s from %s dropped", env.kind, env.src)
+        self._follow_lease()
+
+    # ------------------------------------------------------------------ the lease
+
+    def _follow_lease(self) -> None:
+        """Command while the broker says this coordinator holds the lease; stand by otherwise."""
+        held = self.bus.lease_held
+        if held and not self.active:
+            self._take_over()
+        elif not held and self.active:
+            self._stand_by()
+
+    def _take_over(self) -> None:
+        """As a restarted coordinator: fresh policies, every session asked where it stands."""
+        self.active = True
+        self.policies = [PairPolicy(p.handler, p.driven, self.driven_grace_s) for p in self.topology.pairs]
+        self.by_session = {name: policy for policy in self.policies
+                           for name in (policy.handler_name, policy.driven_name)}
+        self._asked.clear()
+        self._asked_early_s.clear()
+        self._tick_due = self._status_due = 0.0
+        log.warning("coordinator %s holds the lease: it commands %d pair(s) now", self.name, len(self.policies))
+        self.bus.publish(COORDINATOR_ACTIVE, {"name": self.name, "pairs": [p.name for p in self.policies]})
+
+    def _stand_by(self) -> None:
+        self.active = False
+        self.policies = []
+        self.by_session = {}
+        self._asked.clear()
+        log.warning("coordinator %s does not hold the lease: it stands by and commands nothing", self.name)
+        self.bus.publish(COORDINATOR_STANDBY, {"name": self.name})
 
     def _on_reply(self, env: Envelope) -> None:
         session = self._asked.pop(env.corr, None)
@@ -170,6 +229,8 @@ class Coordinator:
         self._execute(policy, commands)
 
     def _execute(self, policy: PairPolicy, commands: list[PairCommand]) -> None:
+        if not self.active:
+            return
         for command in commands:
             log.info("pair %s: %s %s (%s)", policy.name, command.cmd, command.session, command.why)
             sent = self.bus.command(command.session, command.command.to_body())
@@ -179,8 +240,10 @@ class Coordinator:
     # --------------------------------------------------------------- running
 
     def run(self) -> int:
-        self.bus.publish(COORDINATOR_STARTED, CoordinatorStarted(tuple(p.name for p in self.policies)).to_body())
-        log.info("coordinator: %d pair(s): %s", len(self.policies), ", ".join(p.name for p in self.policies))
+        pairs = tuple(p.name for p in self.topology.pairs)
+        self.bus.publish(COORDINATOR_STARTED, CoordinatorStarted(pairs).to_body())
+        log.info("coordinator %s: %d pair(s): %s; it commands once the broker grants it the lease %s", self.name,
+                 len(pairs), ", ".join(pairs), LEASE)
         run_until_signalled(self.loop)
         self.bus.close()
         return 0
@@ -190,12 +253,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = topology_parser("fixmesh coordinator", __doc__)
     parser.add_argument("--driven-grace-s", type=float, default=10.0,
                         help="how long a Driven's process may be gone before its Handler's user is logged out")
+    parser.add_argument("--name", default=NAME,
+                        help=f"the coordinator's name on the bus (default {NAME}); a second coordinator needs one of "
+                             f"its own, {COORDINATOR_NAME_PREFIX}<something>")
     started = start(parser, argv)
     if started is None:
         return 2
     args, topology = started
+    if args.name != NAME and not (args.name.startswith(COORDINATOR_NAME_PREFIX) and len(args.name) > len(NAME) + 1):
+        print(f"fixmesh coordinator: --name {args.name!r}: a coordinator's name is {NAME} or starts with "
+              f"{COORDINATOR_NAME_PREFIX} (the names its key may use)", file=sys.stderr)
+        return 2
     try:
-        return Coordinator(topology, args.driven_grace_s).run()
+        return Coordinator(topology, args.driven_grace_s, args.name).run()
     except ConfigError as exc:  # a missing or unreadable bus key
         print(f"fixmesh coordinator: {exc}", file=sys.stderr)
         return 2

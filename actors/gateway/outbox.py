@@ -46,6 +46,23 @@ Rules (the whole of it):
   peer's return. Malformed or misaddressed frames are logged and dropped. An
   undeliverable with reason ``forbidden`` (a bus with keys: this actor's key
   may not do that) is logged as an error, the first one only.
+* A pair of brokers (``brokers=2``: the primary, index 0, first). The client
+  talks to one broker at a time and ``switch`` says when to move to the
+  other: welcomed, when nothing came from the broker (any frame or event,
+  ``heard``) for ``BROKER_SILENCE_S`` (only a client that hears the broker's
+  events can tell: ``watches_broker``); not welcomed, when no welcome came
+  within ``SEEK_S`` of the last switch or hello; at once when the broker
+  answered ``passive`` (or a ``broker.*`` event of the broker that welcomed
+  the client says it is passive now), but never sooner than
+  ``MIN_SWITCH_S`` after the last switch, so two refusing brokers cost four
+  hellos a second, not a spin. A switch leaves the client unwelcomed with a
+  hello due at once; the welcome of the other broker has another
+  ``instance``, so every un-acked deliver goes again (Resend, above).
+  ``passive`` with a single broker: a hello again an interval later.
+* Lease (``lease=NAME``: the coordinator). The hello and heartbeat ask the
+  broker for the lease; ``lease_held`` is what the last ``welcome`` said
+  (a later welcome may grant it), and becomes False when the client is not
+  welcomed or a command of its was refused ``standby``.
 """
 
 from __future__ import annotations
@@ -72,9 +89,20 @@ MAX_RETRANSMIT_AFTER_S = 30.0
 LINK_RETRY_S = 0.1
 #: Acks owed to one peer that make it worth an envelope of their own before the delay is up.
 MAX_ACKS_PER_ENVELOPE = 256
+#: A welcomed client that hears nothing of its broker this long moves to the other one of a pair: the
+#: broker's own liveness rule, and longer than a broker waits for its peer (``PEER_LIVENESS`` intervals).
+BROKER_SILENCE_S = protocol.HEARTBEAT_INTERVAL_S * protocol.LIVENESS
+#: An unwelcomed client of a pair tries the other broker after this long without a welcome.
+SEEK_S = 2 * protocol.HEARTBEAT_INTERVAL_S
+#: Two switches are at least this far apart, however fast the brokers refuse.
+MIN_SWITCH_S = 0.25
 
 #: Kinds the broker forwards from other actors; the actor itself handles them.
 _FOR_ACTOR = frozenset({protocol.DELIVER, protocol.COMMAND, protocol.REPLY})
+
+_WHICH = ("primary", "backup")
+#: Broker states in which it serves nobody (``broker.pair``).
+_NOT_SERVING = frozenset({protocol.STATE_PASSIVE, protocol.STATE_STARTING})
 
 # What the last frame handed out was, for ``refused``: plain ints, cheaper than an Enum on every frame.
 _NOTHING_TO_RETRY = 0
@@ -141,10 +169,19 @@ class Outbox:
         retransmit_after_s: float = DEFAULT_RETRANSMIT_AFTER_S,
         ack_delay_s: float = 0.0,
         ids: IdSource | None = None,
+        brokers: int = 1,
+        watches_broker: bool = False,
+        lease: str | None = None,
     ) -> None:
-        """``now_s`` is the start: the first hello is due then, the first heartbeat an interval later."""
-        if max_outbox < 1 or retransmit_after_s <= 0 or ack_delay_s < 0:
-            raise ValueError("max_outbox must be at least 1, retransmit_after_s positive, ack_delay_s not negative")
+        """``now_s`` is the start: the first hello is due then, the first heartbeat an interval later.
+
+        ``brokers``: 2 for a pair of brokers (primary first), 1 for one. ``watches_broker``: the caller hears
+        the broker's events (``receive_event``), so a welcomed client can tell a silent broker. ``lease``:
+        the lease the hello asks for (see the rules).
+        """
+        if max_outbox < 1 or retransmit_after_s <= 0 or ack_delay_s < 0 or brokers not in (1, 2):
+            raise ValueError("max_outbox must be at least 1, retransmit_after_s positive, ack_delay_s not negative, "
+                             "brokers 1 or 2")
         self.name = name
         self.max_outbox = max_outbox
         self.retransmit_after_s = retransmit_after_s
@@ -166,8 +203,23 @@ class Outbox:
         self.welcomed = False
         self._hello_due_s = now_s
         self._heartbeat_due_s = now_s + protocol.HEARTBEAT_INTERVAL_S
+        self.lease = lease
+        #: Whether this client holds its lease, as the broker said last (always False without a lease).
+        self.lease_held = False
+        self._hello_body: dict[str, str] | None = {protocol.LEASE: lease} if lease else None
+        #: Which broker of a pair the client talks to: 0 the primary, 1 the backup.
+        self.broker_index = 0
+        self.brokers = brokers
+        self.watches_broker = watches_broker
+        self._last_heard_s = now_s
+        self._switched_s = now_s
+        #: The state of the broker that refused this client (``passive``) since the last switch or welcome.
+        self._refused_by: str | None = None
+        #: While not welcomed: when to try the other broker of a pair.
+        self._seek_until_s = now_s + SEEK_S
         # The heartbeat envelope never changes; encode it once.
-        self._heartbeat_frame = Envelope(kind=protocol.HEARTBEAT, src=name, dst=protocol.BROKER).encode()
+        self._heartbeat_frame = Envelope(kind=protocol.HEARTBEAT, src=name, dst=protocol.BROKER,
+                                         body=self._hello_body).encode()
         self._heartbeat_topic = protocol.actor_topic(name, "heartbeat")
         self._last_kind = _NOTHING_TO_RETRY
         self._last: _Pending | None = None
@@ -185,10 +237,14 @@ class Outbox:
         return id in self._outbox
 
     def next_deadline(self) -> float:
-        """Monotonic seconds of the next hello, heartbeat, ack flush or retransmit."""
+        """Monotonic seconds of the next hello, heartbeat, ack flush, retransmit or switch of brokers."""
         deadline = self._heartbeat_due_s
         if not self.welcomed:
             deadline = min(deadline, self._hello_due_s)
+        if self.brokers > 1:
+            switch_s = self._switch_due_s()
+            if switch_s is not None:
+                deadline = min(deadline, switch_s)
         if self._due:
             deadline = min(deadline, self._due[0][0])
         if self._owed_due_s is not None:
@@ -205,7 +261,8 @@ class Outbox:
         # Taken but unanswered: the broker may be restarting, so ask again an interval later.
         self._hello_due_s = now_s + protocol.HEARTBEAT_INTERVAL_S
         self._last_kind = _HELLO
-        return Envelope(kind=protocol.HELLO, src=self.name, dst=protocol.BROKER, id=self._ids.next()).encode()
+        return Envelope(kind=protocol.HELLO, src=self.name, dst=protocol.BROKER, id=self._ids.next(),
+                        body=self._hello_body).encode()
 
     def deliver(self, dst: str, id: str, body: Any, now_s: float) -> bytes | Literal[Outcome.FULL]:
         """The frame carrying ``body`` to ``dst`` (and the acks owed to ``dst``), kept until acked;
@@ -313,6 +370,62 @@ class Outbox:
         """An event's frames, stamped with ``actor`` and, unless the event has one, ``time_ns``."""
         return protocol.encode_event(topic, {"time_ns": utc_ns, **event, "actor": self.name})
 
+    # ----------------------------------------------------------------- a pair of brokers
+
+    def heard(self, now_s: float) -> None:
+        """Something came from the broker (a frame on the business plane or an event): it is alive."""
+        self._last_heard_s = now_s
+
+    def switch(self, now_s: float) -> int | None:
+        """The index of the broker to move to now (the caller moves its sockets there), or None to stay."""
+        due_s = self._switch_due_s() if self.brokers > 1 else None
+        if due_s is None or now_s < due_s:
+            return None
+        old, new = self.broker_index, 1 - self.broker_index
+        if self.welcomed:
+            log.warning("%s: nothing from the %s broker for %.1f s; moving to the %s", self.name, _WHICH[old],
+                        now_s - self._last_heard_s, _WHICH[new])
+        elif self._refused_by is not None:
+            log.info("%s: the %s broker is %s; trying the %s", self.name, _WHICH[old], self._refused_by, _WHICH[new])
+        else:
+            log.info("%s: no welcome from the %s broker; trying the %s", self.name, _WHICH[old], _WHICH[new])
+        self.broker_index = new
+        self._unwelcome(now_s)
+        self._switched_s = now_s
+        return new
+
+    def _switch_due_s(self) -> float | None:
+        if not self.welcomed:
+            return self._seek_until_s
+        return self._last_heard_s + BROKER_SILENCE_S if self.watches_broker else None
+
+    def _unwelcome(self, now_s: float) -> None:
+        """Not welcomed any more: a hello is due now, and with a pair the other broker after ``SEEK_S``."""
+        self._refused_by = None
+        self.welcomed = False
+        self.lease_held = False
+        self._hello_due_s = now_s
+        self._seek_until_s = now_s + SEEK_S
+        self._last_heard_s = now_s
+
+    def _on_passive(self, body: Any, now_s: float) -> None:
+        """The broker refused this client: it does not serve now (one of a pair, passive or starting)."""
+        body = body if isinstance(body, dict) else {}
+        role, state = body.get("role", "?"), body.get("state", "?")
+        if self.brokers < 2:
+            level = logging.DEBUG if self._refused_by is not None else logging.ERROR
+            log.log(level, "%s: the broker (%s, %s) does not serve now and this client knows no other; give it the "
+                    "topology's broker.backup (docs/bus.md)", self.name, role, state)
+            self._unwelcome(now_s)
+            self._refused_by = str(state)
+            self._hello_due_s = now_s + protocol.HEARTBEAT_INTERVAL_S
+            return
+        if self._refused_by is not None:
+            return  # the answers to frames sent before the first refusal: the move is planned already
+        self._unwelcome(now_s)
+        self._refused_by = str(state)
+        self._seek_until_s = max(now_s, self._switched_s + MIN_SWITCH_S)
+
     # ----------------------------------------------------------------- receiving
 
     def receive(self, frame: bytes, now_s: float, into: Received) -> None:
@@ -338,6 +451,8 @@ class Outbox:
             self._on_welcome(env, now_s)
         elif kind == protocol.UNDELIVERABLE:
             self._on_undeliverable(env, into)
+        elif kind == protocol.PASSIVE:
+            self._on_passive(env.body, now_s)
         else:
             log.warning("%s dropped a %s from %s: not a kind the broker sends to actors", self.name, kind, env.src)
 
@@ -364,6 +479,8 @@ class Outbox:
                 log.info("%s: broker restarted (instance %s, was %s); saying hello again",
                          self.name, instance, self.broker_instance)
                 self._need_hello(now_s)
+            elif self.welcomed and instance == self.broker_instance and event.get("state") in _NOT_SERVING:
+                self._on_passive(event, now_s)
         return decoded
 
     def _forget(self, src: str, ids: Iterable[str], acked: list[str]) -> None:
@@ -384,13 +501,23 @@ class Outbox:
         restarted = self.broker_instance is not None and instance != self.broker_instance
         if not self.welcomed or restarted:
             log.info("%s welcomed by broker %s%s", self.name, instance, " (restarted)" if restarted else "")
+        if self.lease is not None:
+            held = body.get(protocol.LEASE_HELD) is True
+            if held != self.lease_held or not self.welcomed:
+                log.info("%s: lease %s %s", self.name, self.lease, "held" if held else "held by another actor")
+            self.lease_held = held
         self.welcomed = True
+        self._refused_by = None
         self.broker_instance = instance
         if restarted:
             # Whatever was in flight through the old broker may be lost, acks included.
             self._resend(self._outbox.values(), now_s)
 
     def _on_undeliverable(self, env: Envelope, into: Received) -> None:
+        if isinstance(env.body, dict) and env.body.get("reason") == protocol.REASON_STANDBY and self.lease_held:
+            log.warning("%s: the broker refused command %s: lease %s is held by another actor now", self.name,
+                        env.corr, self.lease)
+            self.lease_held = False
         if isinstance(env.body, dict) and env.body.get("reason") == protocol.REASON_FORBIDDEN:
             level = logging.DEBUG if self._forbidden_told else logging.ERROR
             self._forbidden_told = True
@@ -409,8 +536,7 @@ class Outbox:
     # ----------------------------------------------------------------- timing
 
     def _need_hello(self, now_s: float) -> None:
-        self.welcomed = False
-        self._hello_due_s = now_s
+        self._unwelcome(now_s)
 
     def _take_owed(self, dst: str) -> tuple[str, ...]:
         owed = self._owed.pop(dst, None)

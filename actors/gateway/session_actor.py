@@ -45,8 +45,10 @@ from actors.gateway.credentials import REFUSAL_TEXT, Credentials, Failure
 from actors.gateway.forwarding import Chain, Forward, Held, Journal, Origin, Verdict, Waiting
 from actors.gateway.program import start, topology_parser
 from actors.gateway.rejection import rejection_for
+from actors.gateway.stats import STATS_INTERVAL_S, Every, SessionCounters
 from actors.gateway.topology import ConfigError, SessionSettings, Topology, resolve_credentials
 from actors.gateway.vocabulary import (
+    REJECTED,
     AnswerLogon,
     Connect,
     Disconnect,
@@ -57,6 +59,7 @@ from actors.gateway.vocabulary import (
     RejectedEvent,
     ResetSeqNums,
     SessionEventBody,
+    SessionStats,
     SetSeqNums,
     StateEvent,
     Status,
@@ -68,6 +71,7 @@ from actors.gateway.vocabulary import (
     rejected_topic,
     session_event_topic,
     state_topic,
+    stats_topic,
     switch_topic,
 )
 from actors.shell import clock
@@ -223,6 +227,10 @@ class SessionActor:
         #: StateChanged outputs so far; state events and status replies carry it so that the
         #: coordinator can tell a stale report from a newer one (actors/gateway/pair_policy.py).
         self.state_changes = 0
+        #: Logons, logouts, events, rejects, forward latency (``actors.gateway.stats``); the driver counts messages.
+        self.counters = SessionCounters()
+        #: Receipt times (UTC ns) of the forwards this bus batch sends, observed once it is written.
+        self._forwarded: list[int] = []
         self._switch_after_disconnect: str | None = None
         #: Forward ids awaiting the peer's ack -> incoming MsgSeqNum.
         self.awaiting: dict[str, int] = {}
@@ -247,10 +255,12 @@ class SessionActor:
             self.loop.add_timer_source(ScheduleGuard(self.driver, settings.schedule))
         broker = topology.broker
         self.bus = BusClient(self.name, broker.router, broker.xsub, xpub_endpoint=broker.xpub, on_ack=self._on_ack,
-                             ack_delay_s=ACK_DELAY_S, watch=[settings.peer] if settings.peer else [], curve=bus_keys)
+                             ack_delay_s=ACK_DELAY_S, watch=[settings.peer] if settings.peer else [], curve=bus_keys,
+                             backup=broker.backup_address)
         for sock in self.bus.sockets:
             self.loop.add_reader(sock, self._on_bus)
         self.loop.add_timer_source(self.bus)
+        self.loop.add_timer_source(Every(STATS_INTERVAL_S, self._publish_stats))
         if self._holds:
             self.loop.add_timer_source(_ExpiryTimer(self.waiting, self._expire_waiting))
         log.info("%s: %s %s->%s on %s:%d, next out %d, next in %d", self.name, settings.role,
@@ -309,6 +319,7 @@ class SessionActor:
     def _announce_rejection(self, message: Message, seq: int, text: str) -> None:
         """Log and publish (``session.<name>.rejected``) a message that goes back to its origin as rejected."""
         log.warning("%s: %s %d %s", self.name, message.msg_type, seq, text)
+        self.counters.count_event(REJECTED)
         self.bus.publish(rejected_topic(self.name),
                          RejectedEvent(message.msg_type, seq, text, message.get_str(CL_ORD_ID) or "").to_body())
 
@@ -366,6 +377,7 @@ class SessionActor:
 
     def on_output(self, driver: SessionDriver, output: Output) -> None:
         if isinstance(output, StateChanged):
+            self.counters.on_state(output)
             self._report_refusals()  # a refused Logon ends in a state change: report it first, as it came first
             self.last_reason = output.reason
             self.state_changes += 1
@@ -381,6 +393,7 @@ class SessionActor:
                 # After the batch that logged on (the Logon reply and whatever came with it).
                 self.loop.call_soon(self._release_waiting)
         elif isinstance(output, SessionEvent):
+            self.counters.on_event(output)
             self.bus.publish(session_event_topic(self.name, output.kind), SessionEventBody.of(output).to_body())
         elif isinstance(output, Withheld):
             self.on_message_rejected(output.message, output.reason)
@@ -408,6 +421,8 @@ class SessionActor:
                     log.warning("%s: dropped %s from %s: %s", self.name, env.kind, env.src, exc)
             if acks:
                 self.journal.sync()  # the journal before the store: see actors.gateway.forwarding
+        if self._forwarded:
+            self._observe_forwarded()
         for env in acks:
             self.bus.ack(env)
         self._process_acked()
@@ -429,6 +444,8 @@ class SessionActor:
             out_seq = self.driver.send(forward.msg_type, forward.body, forward.header)
             self.journal.record(forward, out_seq)
             self.acceptance.accept(forward)
+            if forward.received_ns is not None:
+                self._forwarded.append(forward.received_ns)
         return True
 
     # ----------------------------------------------------- waiting for the Logon
@@ -471,6 +488,8 @@ class SessionActor:
                     acks.append(h.item)
             if acks:
                 self.journal.sync()
+        if self._forwarded:
+            self._observe_forwarded()
         for env in acks:
             self.bus.ack(env)
         if held:
@@ -601,7 +620,22 @@ class SessionActor:
         session = self.driver.session
         return StatusReply(session.state, self.name, self.settings.role, os.getpid(), self.driver.connected,
                            len(self.awaiting), self.incarnation, self.last_reason, self.state_changes,
-                           session.status(), logon_failures=self.hooks.logon_failures)
+                           session.status(), logon_failures=self.hooks.logon_failures, stats=self.stats())
+
+    def stats(self) -> SessionStats:
+        """The session's counters now (``actors.gateway.stats``)."""
+        return self.counters.reading(
+            clock.now(), self.driver, role=self.settings.role, peer=self.settings.peer or "",
+            incarnation=self.incarnation, pid=os.getpid(), logon_failures=self.hooks.logon_failures,
+            queues={"outbox": self.bus.pending, "backlog": len(self.backlog), "held": len(self.waiting)})
+
+    def _publish_stats(self) -> None:
+        self.bus.publish(stats_topic(self.name), self.stats().to_body())
+
+    def _observe_forwarded(self) -> None:
+        """The forwards of the batch just written: their latency from the peer's receipt (one clock read)."""
+        self.counters.forwarded(self._forwarded, clock.now().utc_ns)
+        self._forwarded.clear()
 
     # --------------------------------------------------------------- running
 

@@ -13,9 +13,10 @@ Names are QuickFIX's settings in snake_case where one exists
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,7 +24,7 @@ import yaml
 
 from actors.fix.config import BEGIN_STRINGS, DEFAULT_QUALIFIER_TAG, Role, SessionConfig
 from actors.fix.validation import ValidationOptions
-from actors.gateway.bus import CurveKeys, KeyFileError, load_curve_keys, load_public_key
+from actors.gateway.bus import BrokerAddress, CurveKeys, KeyFileError, load_curve_keys, load_public_key
 from actors.gateway.credentials import Credentials, CredentialsError, PasswordHash
 from actors.shell.acceptor import DEFAULT_MAX_PENDING_CONNECTIONS
 from actors.shell.admission import AdmissionRules, parse_network
@@ -52,15 +53,42 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class BackupBrokerSettings:
+    """``broker.backup``: the backup broker of a pair (``docs/bus.md``, "A pair of brokers")."""
+
+    router: str
+    xsub: str
+    xpub: str
+    #: Where the backup tells the primary its state (it binds it; the primary connects).
+    peer: str
+    #: The host the backup runs on (``hosts:``); the loader always sets it.
+    runs_on: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerSettings:
     router: str = protocol.DEFAULT_ROUTER_ENDPOINT
     xsub: str = protocol.DEFAULT_XSUB_ENDPOINT
     xpub: str = protocol.DEFAULT_XPUB_ENDPOINT
+    #: The host the broker runs on (``hosts:``); the loader always sets it.
+    runs_on: str | None = None
+    #: With a backup: where the primary tells the backup its state (it binds it; the backup connects).
+    peer: str | None = None
+    #: The backup broker of a pair; None: one broker.
+    backup: BackupBrokerSettings | None = None
+
+    @property
+    def backup_address(self) -> BrokerAddress | None:
+        """The backup's endpoints as a bus client connects to them (``BusClient(..., backup=)``); None: no backup."""
+        b = self.backup
+        return None if b is None else BrokerAddress(b.router, b.xsub, b.xpub)
 
 
 #: The coordinator's key, which is also its actor name, and the topics it publishes besides its own
 #: ``actor.coordinator.*`` (``actors.gateway.vocabulary``: ``coordinator.started``, ``pair.<pair>.<cmd>``).
 COORDINATOR_KEY = "coordinator"
+#: A further coordinator's name (``fixmesh coordinator --name coordinator-<something>``); its key is the same.
+COORDINATOR_NAME_PREFIX = "coordinator-"
 COORDINATOR_TOPICS = ("coordinator.", "pair.")
 DEFAULT_BROKER_KEY = "broker"
 
@@ -159,6 +187,8 @@ class SessionSettings:
     max_pending_connections: int = DEFAULT_MAX_PENDING_CONNECTIONS
     #: Acceptors: the addresses allowed to connect and the lock-out of addresses that keep failing.
     admission: AdmissionRules | None = None
+    #: The host the session's actor runs on (``hosts:``); the loader always sets it.
+    runs_on: str | None = None
 
     @property
     def journal_path(self) -> Path:
@@ -176,6 +206,50 @@ class Pair:
         return f"{self.handler}-{self.driven}"
 
 
+#: The one host of a topology without ``hosts:``: every program on this machine, the bus on loopback.
+LOCAL_HOST = "local"
+#: Programs of ``programs:`` whose command fixmesh knows (``fixmesh <name> --config T``); any other needs ``command``.
+KNOWN_PROGRAMS = ("coordinator", "listener", "monitor", "metrics")
+#: Known programs that read the event plane: on a bus with keys, each with a key of its own (``key:``).
+KEYED_PROGRAMS = ("monitor", "metrics")
+#: Programs that run on one host only (``runs_on: HOST``); any other may run on several (``runs_on: [a, b]``).
+SINGLE_PROGRAMS = ("coordinator", "listener")
+#: supervisord's names of the broker programs, which no session or program may take.
+BROKER_PROGRAMS = ("broker", "broker-backup")
+
+
+@dataclass(frozen=True, slots=True)
+class HostSettings:
+    """``hosts.<name>``: a machine of the deployment and the address the others reach it at."""
+
+    name: str
+    address: str
+    #: False for the one host of a topology without ``hosts:``, whose bus endpoints are not checked against it
+    #: (such a topology may bind its broker where other machines reach it, with keys, as before hosts existed).
+    declared: bool = True
+
+    @property
+    def is_loopback(self) -> bool:
+        return ipaddress.ip_address(self.address).is_loopback
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramSettings:
+    """``programs.<name>``: a program besides the broker and the sessions, and the hosts it runs on."""
+
+    name: str
+    #: One host, or several for a program that runs on each (``metrics``: one per host).
+    runs_on: tuple[str, ...]
+    #: ``fixmesh`` arguments (the words after ``fixmesh``); None for a known program: ``<name> --config T``.
+    command: str | None = None
+    #: supervisord's start order (lower first); None: the renderer's default for the program.
+    priority: int | None = None
+    #: The monitor's or the metrics' key on a bus with keys (a subscriber's or an operator's).
+    key: str | None = None
+    #: One line on what the program is for: the rendered configuration's comment, the demo's greeting.
+    about: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Topology:
     path: Path
@@ -188,6 +262,18 @@ class Topology:
     secret_tags: frozenset[int] = frozenset()
     #: The bus's keys; None: an open bus (loopback endpoints only).
     bus: BusSecurity | None = None
+    #: The machines (``hosts:``); the loader always gives at least one (``LOCAL_HOST`` when the file names none).
+    hosts: Mapping[str, HostSettings] = field(default_factory=dict)
+    #: Programs besides the broker and the sessions, each placed on a host (``programs:``, and the coordinator
+    #: and listener the topology needs, placed on the one host when there is only one).
+    programs: Mapping[str, ProgramSettings] = field(default_factory=dict)
+
+    def host(self, name: str) -> HostSettings:
+        try:
+            return self.hosts[name]
+        except KeyError:
+            known = ", ".join(self.hosts) or "none"
+            raise ConfigError(f"{self.path}: hosts: no host named {name!r} (configured: {known})") from None
 
     def bus_keys(self, key: str, secret_file: Path | None = None) -> CurveKeys | None:
         """The keys a process that uses ``key`` joins the bus with; None on an open bus.
@@ -220,7 +306,9 @@ class Topology:
             for name, s in self.sessions.items()]
         if self.pairs:
             paired = frozenset(name for pair in self.pairs for name in (pair.handler, pair.driven))
-            rights.append((COORDINATOR_KEY, {"names": frozenset({COORDINATOR_KEY}), "command_to": paired,
+            # A second coordinator (``fixmesh coordinator --name coordinator-b``) uses the same key.
+            rights.append((COORDINATOR_KEY, {"names": frozenset({COORDINATOR_KEY}),
+                                             "name_prefixes": (COORDINATOR_NAME_PREFIX,), "command_to": paired,
                                              "publish": COORDINATOR_TOPICS, "subscribe": True}))
         rights += [(key, {"name_prefixes": (operator_prefix(key),), "command_to": frozenset({protocol.ANY}),
                           "audit": True, "subscribe": True}) for key in bus.operators]
@@ -346,7 +434,8 @@ def load_topology(path: str | Path) -> Topology:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(f"{file}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
     top = _Section(file, "", raw)
-    top.used.update(("broker", "defaults", "sessions", "pairs", "runtime_dir", "secret_tags", "bus"))
+    top.used.update(("broker", "defaults", "sessions", "pairs", "runtime_dir", "secret_tags", "bus", "hosts",
+                     "programs"))
     top.finish()
     broker = _broker(top.section("broker"))
     defaults = top.section("defaults").data
@@ -375,7 +464,7 @@ def load_topology(path: str | Path) -> Topology:
     _check_open_bus(file, broker, bus)
     topology = Topology(file, broker, sessions, tuple(pairs), runtime_dir, frozenset(secret_tags), bus=bus)
     _check_tls_ports(file, topology)
-    return topology
+    return _place(top, topology)
 
 
 def _bus(s: _Section, base_dir: Path, sessions: Mapping[str, SessionSettings], pairs: list[Pair]) -> BusSecurity | None:
@@ -410,11 +499,234 @@ def _bus(s: _Section, base_dir: Path, sessions: Mapping[str, SessionSettings], p
     return BusSecurity(keys_dir, broker_key, lists["operators"], lists["subscribers"])
 
 
+# --------------------------------------------------------------------- hosts and placement
+
+
+def _place(top: _Section, topology: Topology) -> Topology:
+    """``hosts:``, ``programs:`` and every ``runs_on``: each program on exactly one host (``docs/deploy.md``).
+
+    Without ``hosts:`` there is one host, ``LOCAL_HOST`` on loopback, and nothing needs ``runs_on``. With
+    several, every session, the broker and every program names its host; the coordinator (when there are
+    pairs) and the listener (when sessions share a port) must be placed too. The broker binds its endpoints
+    on its own host's address (loopback too on a one-host topology), an acceptor does not listen on another
+    host's address, and the sessions of a shared port run where the listener does: it hands their
+    connections over a Unix socket.
+    """
+    file = topology.path
+    hosts = _hosts(top.section("hosts"))
+    names = ", ".join(hosts)
+    one_host = len(hosts) == 1
+    if topology.bus is None:
+        for host in hosts.values():
+            if not host.is_loopback:
+                raise ConfigError(
+                    f"{file}: hosts.{host.name}.address: {host.address} is not a loopback address, and a bus between "
+                    "hosts refuses to start without keys; add bus: {keys_dir: FOLDER} with the keys made by "
+                    "`fixmesh keys create --config` (docs/bus.md, docs/deploy.md)")
+
+    def runs_on(key: str, given: str | None) -> str:
+        if given is None:
+            if one_host:
+                return next(iter(hosts))
+            raise ConfigError(f"{file}: {key}: missing; with several hosts ({names}) every program says where it "
+                              "runs: add runs_on: HOST")
+        if given not in hosts:
+            guess = difflib.get_close_matches(given, list(hosts), n=1, cutoff=0.6)
+            hint = f"did you mean {guess[0]!r}?" if guess else "add it under hosts: with its address, or fix the name"
+            raise ConfigError(f"{file}: {key}: no host named {given!r} (the hosts are {names}); {hint}")
+        return given
+
+    broker_host = hosts[runs_on("broker.runs_on", topology.broker.runs_on)]
+    for key in ("router", "xsub", "xpub"):
+        _check_endpoint_on_host(file, f"broker.{key}", getattr(topology.broker, key), broker_host, one_host)
+    backup = topology.broker.backup
+    if backup is not None:
+        backup_host = hosts[runs_on("broker.backup.runs_on", backup.runs_on)]
+        assert topology.broker.peer is not None
+        _check_endpoint_on_host(file, "broker.peer", topology.broker.peer, broker_host, one_host)
+        for key in ("router", "xsub", "xpub", "peer"):
+            _check_endpoint_on_host(file, f"broker.backup.{key}", getattr(backup, key), backup_host, one_host)
+        backup = replace(backup, runs_on=backup_host.name)
+    sessions = {name: replace(s, runs_on=runs_on(f"sessions.{name}.runs_on", s.runs_on))
+                for name, s in topology.sessions.items()}
+    addresses = {h.address: h.name for h in hosts.values()}
+    for name, s in sessions.items():
+        other = addresses.get(s.host)
+        if s.config.role is Role.ACCEPTOR and other is not None and other != s.runs_on:
+            here = hosts[str(s.runs_on)]
+            raise ConfigError(
+                f"{file}: sessions.{name}.host: {s.host} is the address of host {other}, but the session runs_on "
+                f"{here.name}; an acceptor listens on its own host: use {here.address} (or 0.0.0.0), or move the "
+                f"session with runs_on: {other}")
+    programs = _programs(top.section("programs"), topology, sessions, hosts, runs_on)
+    topology = replace(topology, broker=replace(topology.broker, runs_on=broker_host.name, backup=backup),
+                       sessions=sessions,
+                       hosts=hosts, programs=programs)
+    shared = topology.shared_ports()
+    if shared and "listener" in programs:
+        listener = programs["listener"].runs_on[0]
+        for (address, port), sharing in shared.items():
+            for name in sharing:
+                if sessions[name].runs_on != listener:
+                    raise ConfigError(
+                        f"{file}: sessions.{name}.runs_on: the session shares {address}:{port} with "
+                        f"{', '.join(n for n in sharing if n != name)}, whose connections the listener hands over a "
+                        f"Unix socket on its own host, {listener}; put the session on {listener}, or give it a "
+                        "port of its own")
+    return topology
+
+
+def _hosts(s: _Section) -> dict[str, HostSettings]:
+    """``hosts: {NAME: {address: IP}}``; absent: one host, ``LOCAL_HOST`` at 127.0.0.1."""
+    if not s.data:
+        s.finish()
+        return {LOCAL_HOST: HostSettings(LOCAL_HOST, "127.0.0.1", declared=False)}
+    hosts: dict[str, HostSettings] = {}
+    by_address: dict[str, str] = {}
+    for name in s.data:
+        if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+            raise s.error(str(name), "host names use letters, digits, '-' and '_' only")
+        h = s.section(name)
+        address = h.get("address", str, expect="the host's IP address, e.g. 198.18.0.1")
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            raise h.error("address", f"is {address!r}; expected an IP address such as 198.18.0.1 (the other hosts "
+                                     "reach this one's bus endpoints and FIX ports at it)") from None
+        if ip.is_unspecified:
+            raise h.error("address", f"is {address}, which names no host; give the address the other hosts "
+                                     "reach this one at")
+        h.finish()
+        if address in by_address:
+            raise h.error("address", f"{address} is already the address of hosts.{by_address[address]}; each host "
+                                     "has an address of its own")
+        by_address[address] = name
+        hosts[name] = HostSettings(name, address)
+    s.finish()
+    return hosts
+
+
+def _programs(s: _Section, topology: Topology, sessions: Mapping[str, SessionSettings],
+              hosts: Mapping[str, HostSettings],
+              runs_on: Callable[[str, str | None], str]) -> dict[str, ProgramSettings]:
+    """``programs: {NAME: {runs_on, command, priority, key, about}}``, and the coordinator and listener the topology
+    needs (placed on the one host, or a ConfigError with several)."""
+    file = topology.path
+    programs: dict[str, ProgramSettings] = {}
+    for name in s.data:
+        if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+            raise s.error(str(name), "program names use letters, digits, '-' and '_' only")
+        if name in sessions or name in BROKER_PROGRAMS:
+            what = f"session {name}" if name in sessions else "the broker"
+            raise s.error(name, f"is already the name of {what}, and supervisord names each program once; "
+                                "rename this program")
+        p = s.section(name)
+        where = p.key("runs_on")
+        command = p.optional("command", str, expect="the fixmesh command and its arguments, e.g. venue-sim --port 9877")
+        if command is None and name not in KNOWN_PROGRAMS:
+            raise p.error("command", f"missing; {name} is not one of {', '.join(KNOWN_PROGRAMS)}, whose commands "
+                                     "fixmesh knows, so give the fixmesh command it runs, e.g. command: venue-sim "
+                                     "--port 9877")
+        if command is not None and (command.split() or [""])[0] == "fixmesh":
+            raise p.error("command", "write the command without the leading 'fixmesh' (the rendered configuration "
+                                     "adds it), e.g. command: venue-sim --port 9877")
+        if command is not None and not command.strip():
+            raise p.error("command", "is empty; give the fixmesh command it runs, e.g. venue-sim --port 9877")
+        key = p.optional("key", str, expect="a key name listed under bus.subscribers or bus.operators")
+        about = p.optional("about", str, expect="one line on what the program is for")
+        if key is not None and name not in KEYED_PROGRAMS:
+            raise p.error("key", f"only {' and '.join(KEYED_PROGRAMS)} join the bus with a key named here; remove it")
+        placed = p.optional("runs_on", object)
+        if isinstance(placed, list) and name not in SINGLE_PROGRAMS:
+            if not placed or not all(isinstance(h, str) for h in placed) or len(set(placed)) != len(placed):
+                raise p.error("runs_on", f"is {placed!r}; expected a host name, or a list of distinct host names")
+            hosts_of = tuple(runs_on(f"{where}[{i}]", h) for i, h in enumerate(placed))
+        elif placed is None or isinstance(placed, str):
+            hosts_of = (runs_on(where, placed),)
+        else:
+            expected = (f"the name of a host under hosts: (the {name} runs on one host)" if name in SINGLE_PROGRAMS
+                        else "the name of a host under hosts:, or a list of them")
+            raise p.error("runs_on", f"is {placed!r}; expected {expected}")
+        program = ProgramSettings(
+            name=name, runs_on=hosts_of, command=command, key=key, about=about,
+            priority=p.optional("priority", int, expect="supervisord's start order, a number (lower starts first)"))
+        p.finish()
+        programs[name] = program
+    s.finish()
+    needed = {"coordinator": "the topology has pairs" if topology.pairs else "",
+              "listener": "sessions share a port" if topology.shared_ports() else ""}
+    for name, why in needed.items():
+        if why and name not in programs:
+            if len(hosts) > 1:
+                raise ConfigError(f"{file}: programs.{name}: missing; {why}, so the {name} runs on one of the hosts "
+                                  f"({', '.join(hosts)}): add programs: {{{name}: {{runs_on: HOST}}}}")
+            programs[name] = ProgramSettings(name, (next(iter(hosts)),))
+    bus = topology.bus
+    for name in KEYED_PROGRAMS:
+        reader = programs.get(name)
+        if reader is None or reader.command is not None or bus is None:
+            continue
+        if reader.key is None or reader.key not in (*bus.subscribers, *bus.operators):
+            problem = "missing" if reader.key is None else f"{reader.key!r} is not listed under bus.subscribers " \
+                                                            "or bus.operators"
+            raise ConfigError(f"{file}: programs.{name}.key: {problem}; on a bus with keys the {name} reads events "
+                              "with a key that may: add key: NAME and list NAME under bus.subscribers")
+    return programs
+
+
+def endpoint_address(endpoint: str) -> tuple[str, int] | None:
+    """The host and port of a ``tcp://HOST:PORT`` endpoint; None for ``ipc://``, ``inproc://`` or no port."""
+    if not endpoint.startswith("tcp://"):
+        return None
+    rest = endpoint[len("tcp://"):].rsplit(";", 1)[-1]  # ``tcp://source;destination``: the destination
+    address, colon, port = rest.rpartition(":")
+    if not colon or not port.isdigit():
+        return None
+    return address.strip("[]"), int(port)
+
+
+def _same_address(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return a == b
+
+
+def _check_endpoint_on_host(file: Path, key: str, endpoint: str, host: HostSettings, one_host: bool) -> None:
+    """A broker binds its endpoints on its own host's address, where every other host connects to them.
+
+    On a one-host topology loopback (and a local ``ipc://`` socket) is fine too; a topology without ``hosts:``
+    names no address to check against.
+    """
+    if not host.declared:
+        return
+    if endpoint.startswith(("ipc://", "inproc://")):
+        if one_host:
+            return
+        raise ConfigError(f"{file}: {key}: {endpoint} is a local socket, which the other hosts cannot reach; use "
+                          f"tcp://{host.address}:PORT on {host.name}, the broker's host")
+    parsed = endpoint_address(endpoint)
+    if parsed is None:
+        raise ConfigError(f"{file}: {key}: {endpoint} names no address and port; expected tcp://{host.address}:PORT")
+    address, port = parsed
+    if _same_address(address, host.address):
+        return
+    if one_host and protocol.is_loopback_endpoint(f"tcp://{address}:{port}"):
+        return
+    raise ConfigError(f"{file}: {key}: {endpoint} is not on {host.name} ({host.address}), the host the broker "
+                      f"runs_on; the broker binds it there and every other host connects to it there: use "
+                      f"tcp://{host.address}:{port}")
+
+
 def _check_open_bus(file: Path, broker: BrokerSettings, bus: BusSecurity | None) -> None:
     """A bus other hosts can reach needs keys: without a ``bus:`` section the topology refuses to start."""
     if bus is not None:
         return
-    for key, endpoint in (("router", broker.router), ("xsub", broker.xsub), ("xpub", broker.xpub)):
+    endpoints = [("router", broker.router), ("xsub", broker.xsub), ("xpub", broker.xpub)]
+    if broker.backup is not None:
+        endpoints += [("peer", str(broker.peer)), *((f"backup.{key}", getattr(broker.backup, key))
+                                                    for key in ("router", "xsub", "xpub", "peer"))]
+    for key, endpoint in endpoints:
         if not protocol.is_loopback_endpoint(endpoint):
             raise ConfigError(
                 f"{file}: broker.{key}: {endpoint} is not a loopback address, and a bus between hosts refuses "
@@ -430,6 +742,39 @@ def _broker(s: _Section) -> BrokerSettings:
         router=s.get("router", str, protocol.DEFAULT_ROUTER_ENDPOINT, expect=endpoint, check=is_endpoint),
         xsub=s.get("xsub", str, protocol.DEFAULT_XSUB_ENDPOINT, expect=endpoint, check=is_endpoint),
         xpub=s.get("xpub", str, protocol.DEFAULT_XPUB_ENDPOINT, expect=endpoint, check=is_endpoint),
+        runs_on=s.optional("runs_on", str, expect="the name of a host under hosts:"),
+        peer=s.optional("peer", str, expect=endpoint),
+        backup=_backup_broker(s.section("backup"), endpoint, is_endpoint),
+    )
+    s.finish()  # first: a misspelt key is named as such, not as a missing backup
+    if result.peer is not None and not is_endpoint(result.peer):
+        raise s.error("peer", f"is {result.peer!r}; expected {endpoint}")
+    if (result.peer is None) != (result.backup is None):
+        raise s.error("peer" if result.peer is None else "backup",
+                      "missing; a pair of brokers needs broker.peer (where the primary tells its state) and "
+                      "broker.backup: {router, xsub, xpub, peer} (docs/bus.md)" if result.peer is None else
+                      "missing; broker.peer is only for a pair: add broker.backup: {router, xsub, xpub, peer}, or "
+                      "remove peer")
+    if result.backup is not None:
+        mine = {result.router, result.xsub, result.xpub, result.peer}
+        theirs = {result.backup.router, result.backup.xsub, result.backup.xpub, result.backup.peer}
+        if len(mine) < 4 or len(theirs) < 4 or mine & theirs:
+            raise s.error("backup", "the primary's router, xsub, xpub and peer and the backup's are eight different "
+                                    "endpoints; give each one a port of its own")
+    return result
+
+
+def _backup_broker(s: _Section, endpoint: str, is_endpoint: Callable[[str], bool]) -> BackupBrokerSettings | None:
+    """``broker.backup: {runs_on, router, xsub, xpub, peer}``; absent = one broker."""
+    if not s.data:
+        s.finish()
+        return None
+    result = BackupBrokerSettings(
+        router=s.get("router", str, expect=endpoint, check=is_endpoint),
+        xsub=s.get("xsub", str, expect=endpoint, check=is_endpoint),
+        xpub=s.get("xpub", str, expect=endpoint, check=is_endpoint),
+        peer=s.get("peer", str, expect=endpoint, check=is_endpoint),
+        runs_on=s.optional("runs_on", str, expect="the name of a host under hosts:"),
     )
     s.finish()
     return result
@@ -540,6 +885,7 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         tls=_tls(s, role is Role.ACCEPTOR, base_dir),
         max_pending_connections=_max_pending(s, role is Role.ACCEPTOR),
         admission=_admission(s, role is Role.ACCEPTOR),
+        runs_on=s.optional("runs_on", str, expect="the name of a host under hosts:"),
     )
     if settings.logon_waits_for_venue and role_name != "handler":
         raise s.error("logon_waits_for_venue", f"only a handler waits for its venue; {name} is a {role_name}")

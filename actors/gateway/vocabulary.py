@@ -106,6 +106,22 @@ def _bool(body: Mapping[Any, Any], key: str, what: str) -> bool:
     raise _bad(what, key, value, "true or false")
 
 
+def _float(body: Mapping[Any, Any], key: str, what: str) -> float:
+    value = body.get(key)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise _bad(what, key, value, "a number")
+
+
+def _counts(body: Mapping[Any, Any], key: str, what: str) -> dict[str, int]:
+    """A map of names to counts (``{"D": 12, "8": 12}``); missing means none counted yet."""
+    value = body.get(key, {})
+    if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in value.items()):
+        raise _bad(what, key, value, "a map of names to counts")
+    return dict(value)
+
+
 _STATES: dict[str, SessionState] = {state.value: state for state in SessionState}
 
 
@@ -296,7 +312,7 @@ def parse_command(body: object) -> Command | Malformed:
 
 #: Keys the actor adds to its session core's own status report.
 _ACTOR_STATUS_KEYS = frozenset({"name", "role", "pid", "connected", "awaiting_ack", "incarnation", "reason",
-                                "state_changes", "logon_failures"})
+                                "state_changes", "logon_failures", "stats"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,12 +339,17 @@ class StatusReply:
     core: Mapping[str, object] = field(default_factory=dict)
     #: Logons refused for their credentials since the actor started (an acceptor with credentials).
     logon_failures: int = 0
+    #: The session's counters as its last ``session.<name>.stats`` event has them (None from an older actor).
+    stats: SessionStats | None = None
 
     def to_body(self) -> dict[str, Any]:
-        return {"ok": True, "status": {
+        status = {
             **self.core, "state": self.state.value, "name": self.name, "role": self.role, "pid": self.pid,
             "connected": self.connected, "awaiting_ack": self.awaiting_ack, "incarnation": self.incarnation,
-            "reason": self.reason, "state_changes": self.state_changes, "logon_failures": self.logon_failures}}
+            "reason": self.reason, "state_changes": self.state_changes, "logon_failures": self.logon_failures}
+        if self.stats is not None:
+            status["stats"] = self.stats.to_body()
+        return {"ok": True, "status": status}
 
     @classmethod
     def from_body(cls, body: object) -> StatusReply | Malformed:
@@ -339,11 +360,12 @@ class StatusReply:
                 raise _bad(what, "ok", reply.get("ok"), "true")
             status = _map(reply.get("status"), f"{what}'s status")
             core = {key: value for key, value in status.items() if key not in _ACTOR_STATUS_KEYS}
+            stats = None if status.get("stats") is None else SessionStats.parse(status["stats"], f"{what}'s stats")
             return cls(_state(status, "state", what), _text(status, "name", what), _text(status, "role", what),
                        _int(status, "pid", what), _bool(status, "connected", what),
                        _int(status, "awaiting_ack", what), _text(status, "incarnation", what, default=""),
                        _text(status, "reason", what, default=""), _optional_int(status, "state_changes", what),
-                       core, _optional_int(status, "logon_failures", what) or 0)
+                       core, _optional_int(status, "logon_failures", what) or 0, stats)
         except _Invalid as exc:
             return Malformed(str(exc))
 
@@ -386,6 +408,8 @@ STATE = "state"
 REJECTED = "rejected"
 SWITCH = "switch"
 LOGON_REFUSED = "logon_refused"
+#: The once-a-second counters of a session (``SessionStats``): not an occurrence, a reading.
+STATS = "stats"
 #: What every session topic starts with (the coordinator subscribes to it); ``broker.protocol``'s.
 SESSION_TOPICS = protocol.SESSION_TOPICS
 #: Published once by the coordinator when it starts.
@@ -405,6 +429,11 @@ def state_topic(session: str) -> str:
 def session_event_topic(session: str, kind: str) -> str:
     """``session.<name>.<kind>``: logon, logout, resend, reject, seqreset, ... (``SessionEventBody``)."""
     return protocol.session_topic(session, kind)
+
+
+def stats_topic(session: str) -> str:
+    """``session.<name>.stats``: the session's counters, once a second (``SessionStats``)."""
+    return protocol.session_topic(session, STATS)
 
 
 def rejected_topic(session: str) -> str:
@@ -633,3 +662,145 @@ class CoordinatorStarted:
             return cls(tuple(pairs))
         except _Invalid as exc:
             return Malformed(str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramBody:
+    """Observations in fixed buckets (``actors.shell.traffic.Histogram``), as they travel.
+
+    ``counts[i]`` is the number of values ``<= bounds[i]`` and above the bound
+    before it (not cumulative); ``counts`` has one more entry than ``bounds``,
+    for the values above the last bound.
+    """
+
+    bounds: tuple[float, ...] = ()
+    counts: tuple[int, ...] = (0,)
+    sum: float = 0.0
+    count: int = 0
+
+    def to_body(self) -> dict[str, Any]:
+        return {"bounds": list(self.bounds), "counts": list(self.counts), "sum": self.sum, "count": self.count}
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """``(upper bound, values <= it)`` per bucket, ``inf`` last: Prometheus's ``le`` buckets."""
+        out, running = [], 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += count
+            out.append((bound, running))
+        return out
+
+    @classmethod
+    def parse(cls, value: object, what: str) -> HistogramBody:
+        b = _map(value, what)
+        bounds, counts = b.get("bounds"), b.get("counts")
+        if not isinstance(bounds, list | tuple) or not all(
+                isinstance(x, int | float) and not isinstance(x, bool) for x in bounds):
+            raise _bad(what, "bounds", bounds, "a list of numbers")
+        if not isinstance(counts, list | tuple) or len(counts) != len(bounds) + 1 or not all(
+                isinstance(x, int) and not isinstance(x, bool) for x in counts):
+            raise _bad(what, "counts", counts, "a list of counts, one more than the bounds")
+        return cls(tuple(float(x) for x in bounds), tuple(counts), _float(b, "sum", what), _int(b, "count", what))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStats:
+    """The body of ``session.<name>.stats`` and the ``stats`` of a status reply: a session's counters.
+
+    Counts are since the actor's process started (``incarnation``): a
+    restart starts them at zero again, which Prometheus reads as a counter
+    reset. Times are UTC nanoseconds; ``last_received_ns`` and
+    ``last_sent_ns`` are as precise as the publishing interval (the first
+    reading that saw the count move), which keeps every clock read off the
+    message path. ``rejects`` is ``{"sent"|"received": {reason: count}}``
+    (``actors.gateway.stats``), ``queues`` ``{"outbox", "backlog", "held",
+    "unacked": depth}``.
+    """
+
+    time_ns: int
+    state: SessionState
+    role: str
+    pid: int
+    incarnation: str
+    next_sender: int
+    next_target: int
+    #: The session this one forwards to ("" when it has none).
+    peer: str = ""
+    #: The counterparty's ``ip:port`` while connected, else "".
+    remote_address: str = ""
+    logged_on_since_ns: int | None = None
+    last_received_ns: int | None = None
+    last_sent_ns: int | None = None
+    #: New messages sent, by MsgType (session messages included).
+    sent: Mapping[str, int] = field(default_factory=dict)
+    #: Application messages received, by MsgType.
+    received: Mapping[str, int] = field(default_factory=dict)
+    resent: int = 0
+    gap_fills_sent: int = 0
+    resend_requests_answered: int = 0
+    rejects: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    logons: int = 0
+    logouts: int = 0
+    #: Session events by kind (``actors.fix.outputs.EVENT_KINDS``, and ``rejected``).
+    events: Mapping[str, int] = field(default_factory=dict)
+    logon_failures: int = 0
+    queues: Mapping[str, int] = field(default_factory=dict)
+    #: From the peer session's receipt of a message to its write by this session (seconds).
+    forward_latency: HistogramBody = field(default_factory=HistogramBody)
+    #: One sync of the store's messages (seconds).
+    store_sync: HistogramBody = field(default_factory=HistogramBody)
+    #: The actor process's CPU time (user + system) and resident memory.
+    cpu_s: float = 0.0
+    rss_bytes: int = 0
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "time_ns": self.time_ns, "state": self.state.value, "role": self.role, "pid": self.pid,
+            "incarnation": self.incarnation, "next_sender": self.next_sender, "next_target": self.next_target,
+            "peer": self.peer, "remote_address": self.remote_address,
+            "logged_on_since_ns": self.logged_on_since_ns, "last_received_ns": self.last_received_ns,
+            "last_sent_ns": self.last_sent_ns, "sent": dict(self.sent), "received": dict(self.received),
+            "resent": self.resent, "gap_fills_sent": self.gap_fills_sent,
+            "resend_requests_answered": self.resend_requests_answered,
+            "rejects": {direction: dict(reasons) for direction, reasons in self.rejects.items()},
+            "logons": self.logons, "logouts": self.logouts, "events": dict(self.events),
+            "logon_failures": self.logon_failures, "queues": dict(self.queues),
+            "forward_latency": self.forward_latency.to_body(), "store_sync": self.store_sync.to_body(),
+            "cpu_s": self.cpu_s, "rss_bytes": self.rss_bytes,
+        }
+
+    @property
+    def sent_total(self) -> int:
+        return sum(self.sent.values())
+
+    @property
+    def received_total(self) -> int:
+        return sum(self.received.values())
+
+    @classmethod
+    def from_body(cls, body: object) -> SessionStats | Malformed:
+        try:
+            return cls.parse(body, "stats")
+        except _Invalid as exc:
+            return Malformed(str(exc))
+
+    @classmethod
+    def parse(cls, body: object, what: str) -> SessionStats:
+        """As ``from_body``, raising ``_Invalid`` (for a reader that nests it)."""
+        b = _map(body, what)
+        rejects_value = b.get("rejects", {})
+        if not isinstance(rejects_value, Mapping):
+            raise _bad(what, "rejects", rejects_value, "a map of directions")
+        rejects = {str(direction): _counts(rejects_value, direction, f"{what}'s rejects")
+                   for direction in rejects_value}
+        return cls(
+            _int(b, "time_ns", what), _state(b, "state", what), _text(b, "role", what), _int(b, "pid", what),
+            _text(b, "incarnation", what, default=""), _int(b, "next_sender", what), _int(b, "next_target", what),
+            _text(b, "peer", what, default=""), _text(b, "remote_address", what, default=""),
+            _optional_int(b, "logged_on_since_ns", what), _optional_int(b, "last_received_ns", what),
+            _optional_int(b, "last_sent_ns", what), _counts(b, "sent", what), _counts(b, "received", what),
+            _int(b, "resent", what), _int(b, "gap_fills_sent", what), _int(b, "resend_requests_answered", what),
+            rejects, _int(b, "logons", what), _int(b, "logouts", what), _counts(b, "events", what),
+            _int(b, "logon_failures", what), _counts(b, "queues", what),
+            HistogramBody.parse(b.get("forward_latency"), f"{what}'s forward_latency"),
+            HistogramBody.parse(b.get("store_sync"), f"{what}'s store_sync"),
+            _float(b, "cpu_s", what), _int(b, "rss_bytes", what))

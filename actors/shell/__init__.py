@@ -2,8 +2,9 @@
 
 The loop (one ``zmq.Poller``, no threads), the TCP transport, the driver
 that executes the session core's outputs against a store (persist before
-send), the acceptor and initiator, the listener hand-off, the clock (the only
-module that reads the time), dictionaries read from files, the
+send) and counts what passes (``traffic``), the acceptor and initiator, the
+listener hand-off, the clock (the only module that reads the time),
+dictionaries read from files, the
 sequence-number policy, schedules and the process helpers every program
 uses (logging, stop signals).
 

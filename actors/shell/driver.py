@@ -12,7 +12,10 @@ need I/O:
 * store after processing: the next expected incoming number is saved after
   the application has handled each delivered message;
 * resend: ``Resend`` outputs are answered from the store at once, so the
-  answer keeps its place in the outgoing order.
+  answer keeps its place in the outgoing order;
+* counting: every new message sent and every application message received,
+  by MsgType, resends, gap fills and the store's sync time
+  (``actors.shell.traffic``; a dict increment per message).
 
 Callers speak in intents (``send``, ``logout``, ``answer_logon``, ``reset_sequence_numbers``,
 ``start_connecting`` ...), never in session outputs: each intent asks the
@@ -53,6 +56,7 @@ from actors.fix.timefmt import Instant
 from actors.shell import clock
 from actors.shell.schedule import Schedule
 from actors.shell.seqpolicy import SequencePolicy
+from actors.shell.traffic import Traffic
 from actors.store import MessageStore
 
 
@@ -112,6 +116,8 @@ class SessionDriver:
         #: Outputs still to execute in this batch, oldest first; calls made meanwhile join the end.
         self._queue: deque[Output] = deque()
         self._stored = False
+        #: Messages by MsgType, resends, gap fills and store sync times (``actors.shell.traffic``).
+        self.traffic = Traffic()
 
     # ------------------------------------------------------------ connection
 
@@ -134,6 +140,7 @@ class SessionDriver:
             self.feed(initial)
 
     def feed(self, data: bytes) -> None:
+        self.traffic.reads += 1
         self.session.receive(data)
         self.run(self.session.process(self._now()))
 
@@ -259,9 +266,15 @@ class SessionDriver:
             if output.store:
                 self.store.save_outgoing(output.seq, output.data if output.stored is None else output.stored)
                 self._stored = True
+                sent = self.traffic.sent
+                sent[output.msg_type] = sent.get(output.msg_type, 0) + 1
+            else:
+                self.traffic.repeated(output.msg_type)
             if output.transmit and self.transport is not None:
                 self._pending.append(output.data)
         elif isinstance(output, Deliver):
+            received = self.traffic.received
+            received[output.message.msg_type] = received.get(output.message.msg_type, 0) + 1
             if self.app.on_message(self, output.message) is False:
                 self._unprocessed.add(output.seq)
             if self._keep_incoming:
@@ -270,6 +283,8 @@ class SessionDriver:
             # application has not seen yet: persist only up to this one.
             self._save_target(output.seq + 1)
         elif isinstance(output, Resend):
+            if not output.as_new:
+                self.traffic.resend_requests_answered += 1
             stored = self.store.get_outgoing(output.begin, output.end)
             for inner in self.session.answer_resend(output.begin, output.end, stored, self._now(), output.as_new):
                 self._execute(inner)
@@ -321,7 +336,9 @@ class SessionDriver:
         """Make what was stored durable, write it, then sync the rest: one sync of each per batch (group commit)."""
         stored = self._stored
         if stored:
+            started_s = clock.monotonic_s()
             self.store.sync_messages()
+            self.traffic.store_sync.observe(clock.monotonic_s() - started_s)
             self._stored = False
         if self._pending:
             data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]

@@ -22,6 +22,10 @@ from actors.shell.loop import Loop
 from actors.shell.tls import TlsError, TlsLayer
 
 READ_CHUNK = 65536
+#: Bytes queued for a counterparty that does not read them, at most; beyond, the connection is closed
+#: (its messages are stored: it gets them again when it reconnects and asks). Without a bound a peer
+#: that stops reading grows this process as fast as the session writes to it.
+MAX_UNSENT_BYTES = 64 << 20
 CLOSE_FLUSH_TIMEOUT_S = 1.0
 
 
@@ -134,6 +138,9 @@ class SocketTransport:
             return
         if self._wbuf:
             self._wbuf += data
+            if len(self._wbuf) > MAX_UNSENT_BYTES:
+                self._lost(f"the counterparty has not read {len(self._wbuf)} bytes we sent "
+                           f"(at most {MAX_UNSENT_BYTES} wait): disconnecting")
             return
         try:
             sent = self.sock.send(data)

@@ -1,6 +1,6 @@
 """``fixmesh broker``: the bus broker, started from a topology or from its endpoints.
 
-    fixmesh broker --config deploy/topology.yaml [--log-level INFO]
+    fixmesh broker --config deploy/topology.yaml [--backup] [--log-level INFO]
     fixmesh broker [--router ...] [--xsub ...] [--xpub ...] [--policy FILE] [--log-level INFO]
 
 The broker (``python -m broker``) knows nothing of topologies, sessions or
@@ -13,6 +13,14 @@ to ``<runtime_dir>/broker-policy.json`` and replaces itself with the broker
 mistake or a missing key file stops it here, exit status 2, with one line
 naming the file, the key and the fix. Without ``--config`` the arguments go
 to the broker unchanged.
+
+With ``broker.backup`` in the topology the brokers are a pair: ``fixmesh
+broker --config T`` runs the primary (on ``broker:``'s endpoints, its state
+told on ``broker.peer``), ``fixmesh broker --config T --backup`` the backup
+(on ``broker.backup``'s, its state on ``broker.backup.peer``). Both use the
+broker's key pair on a bus with keys, so every client needs only the one
+broker public key; each writes its own policy file (``broker-policy.json``,
+``broker-backup-policy.json``) in case both run on one host.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import sys
 from pathlib import Path
 
 POLICY_FILE = "broker-policy.json"
+BACKUP_POLICY_FILE = "broker-backup-policy.json"
 
 
 def broker_command(argv: list[str]) -> list[str]:
@@ -45,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     from actors.gateway.topology import ConfigError, load_topology
     parser = argparse.ArgumentParser(prog="fixmesh broker", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the topology YAML file")
+    parser.add_argument("--backup", action="store_true",
+                        help="run the backup broker of the pair (broker.backup); default: the primary")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     options = parser.parse_args(args)
     try:
@@ -54,10 +65,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fixmesh broker: {exc}", file=sys.stderr)
         return 2
     broker = topology.broker
-    command = ["--router", broker.router, "--xsub", broker.xsub, "--xpub", broker.xpub,
-               "--log-level", options.log_level]
+    backup = broker.backup
+    if options.backup and backup is None:
+        print(f"fixmesh broker: {topology.path}: broker.backup: missing; --backup runs the backup broker of a pair, "
+              "which the topology does not have (docs/bus.md)", file=sys.stderr)
+        return 2
+    if options.backup and backup is not None:
+        command = ["--router", backup.router, "--xsub", backup.xsub, "--xpub", backup.xpub,
+                   "--role", "backup", "--peer-bind", backup.peer, "--peer-connect", str(broker.peer)]
+    else:
+        command = ["--router", broker.router, "--xsub", broker.xsub, "--xpub", broker.xpub]
+        if backup is not None:
+            command += ["--role", "primary", "--peer-bind", str(broker.peer), "--peer-connect", backup.peer]
+    command += ["--log-level", options.log_level]
     if policy is not None:
-        path = topology.runtime_dir / POLICY_FILE
+        path = topology.runtime_dir / (BACKUP_POLICY_FILE if options.backup else POLICY_FILE)
         try:
             write_policy(path, policy.to_json())
         except OSError as exc:

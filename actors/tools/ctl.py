@@ -5,6 +5,9 @@
     fixmesh ctl --config deploy/topology.yaml client logout --text "end of day"
     fixmesh ctl --config deploy/topology.yaml venue set_seqnums --next-sender 120 --next-target 87
 
+Without a session, ``fixmesh ctl --config T status`` shows every session
+in one table (``fixmesh status``, which takes ``--json`` and ``--watch`` too).
+
 Commands: status, connect, disconnect, logout, reset_seqnums, set_seqnums,
 switch_connection, answer_logon (``actors.gateway.vocabulary.CommandName``);
 ``--text`` is used by logout, disconnect, switch_connection and answer_logon
@@ -19,6 +22,10 @@ key: ``--key NAME`` (the key pair ``<keys_dir>/NAME.key_secret``) or
 joins the bus as ``ctl-NAME-<pid>``, and the broker publishes the command as
 ``audit.command`` (who, what, when). Any other key is refused by the broker
 (``forbidden``).
+
+With a pair of brokers (``broker.backup``) ctl says hello to the primary
+first and moves to the backup when the primary does not welcome it within
+two seconds or answers that it is passive, as every bus client does.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import os
 import sys
 from typing import Any, assert_never
 
-from actors.gateway.bus import BusClient, CurveKeys
+from actors.gateway.bus import BrokerAddress, BusClient, CurveKeys
 from actors.gateway.topology import ConfigError, Topology, load_topology, operator_prefix
 from actors.gateway.vocabulary import (
     AnswerLogon,
@@ -80,16 +87,19 @@ def command_for(name: CommandName, text: str = "", next_sender: int | None = Non
 
 
 def send_command(router: str, xsub: str, session: str, command: Command,
-                 timeout_s: float, curve: CurveKeys | None = None) -> dict[str, Any] | None:
+                 timeout_s: float, curve: CurveKeys | None = None,
+                 backup: BrokerAddress | None = None) -> dict[str, Any] | None:
     """One command, one reply body as the session sent it (None when none came within ``timeout_s``).
 
     ``curve``: an operator's keys on a bus with keys; ctl is then ``ctl-<key>-<pid>``, a name the key may use.
+    ``backup``: the backup broker of a pair (``router`` and ``xsub`` are the primary's).
     """
     if curve is None:
         name = f"ctl-{clock.now().utc_ns // _NS_PER_MS % 10**9}"
     else:
         name = f"{operator_prefix(curve.principal)}{os.getpid()}"
-    bus = BusClient(name, router, xsub, curve=curve)
+    bus = BusClient(name, router, xsub, curve=curve,
+                    backup=None if backup is None else BrokerAddress(backup.router, backup.xsub))
     loop = Loop()
     for sock in bus.sockets:
         loop.add_reader(sock, lambda: None)
@@ -135,14 +145,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fixmesh ctl", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the topology YAML file (for the broker's endpoints)")
     parser.add_argument("session")
-    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("command", nargs="?", choices=COMMANDS)
     parser.add_argument("--text", help="Logout text / reason")
     parser.add_argument("--next-sender", type=int)
     parser.add_argument("--next-target", type=int)
     parser.add_argument("--timeout-s", type=float, default=5.0)
     parser.add_argument("--key", default=os.environ.get(KEY_ENV),
                         help=f"on a bus with keys: an operator's key name or .key_secret file (default: ${KEY_ENV})")
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.command is None and args.session == CommandName.STATUS.value:
+        from actors.tools import status  # every session in one table
+
+        return status.main(["--config", args.config, "--timeout-s", str(args.timeout_s),
+                            *(["--key", args.key] if args.key else []), *rest])
+    if args.command is None:
+        parser.error("the command is missing (or, for every session, only: status)")
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         topology = load_topology(args.config)
         topology.session(args.session)
@@ -152,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     command = command_for(CommandName(args.command), args.text or "", args.next_sender, args.next_target)
     reply = send_command(topology.broker.router, topology.broker.xsub, args.session, command, args.timeout_s,
-                         curve)
+                         curve, topology.broker.backup_address)
     if reply is None:
         print(f"fixmesh ctl: no answer from {args.session} within {args.timeout_s:g} s", file=sys.stderr)
         return 2

@@ -16,6 +16,13 @@ operator can attach it from any host that reaches that port, as often as
 wanted, without the broker or the sessions knowing or waiting for it. It
 never publishes and never answers: watching must not change what is watched.
 
+With a pair of brokers (the topology's ``broker.backup``, read with
+``--config``) the monitor follows the one that serves: it starts on the
+primary's XPUB and moves to the other when the broker it reads has said
+nothing for ``BROKER_SILENCE_S`` (every broker publishes
+``broker.heartbeat`` each second) or says it is passive; each move is a
+warning line on stderr. ``BrokerFollower`` decides, without a socket.
+
 The work is split the way the session actors are: ``Monitor`` is a sans-IO
 core (frames and the time in, lines out) with the formatting and
 ``SilenceTracker`` as pure functions and classes, tested without sockets;
@@ -42,7 +49,7 @@ import zmq
 
 from actors.fix.secrets import mask_wire
 from actors.fix.timefmt import NS_PER_S, Instant
-from actors.gateway.vocabulary import STATE, SessionEventBody, StateEvent
+from actors.gateway.vocabulary import STATE, STATS, SessionEventBody, SessionStats, StateEvent
 from actors.shell import clock
 from actors.tools.keys import KEY_ENV, key_argument
 from broker import protocol
@@ -56,10 +63,17 @@ Event = tuple[str, dict[str, Any]]
 #: (``LIVENESS`` missed intervals), so the monitor and the broker agree on who is gone.
 DEFAULT_SILENCE_S = protocol.HEARTBEAT_INTERVAL_S * protocol.LIVENESS
 
+#: The monitor of a pair of brokers moves to the other one after this long without an event from its own.
+BROKER_SILENCE_S = protocol.HEARTBEAT_INTERVAL_S * protocol.LIVENESS
+#: ... and at once when its broker says it does not serve, but never twice within this long.
+MIN_SWITCH_S = 0.25
+_NOT_SERVING = frozenset({protocol.STATE_PASSIVE, protocol.STATE_STARTING})
+
 SILENT_TOPIC = "monitor.actor.silent"
 BACK_TOPIC = "monitor.actor.back"
 AUDIT_COMMAND_TOPIC = protocol.audit_topic("command")
 AUDIT_REFUSED_TOPIC = protocol.audit_topic("refused")
+BROKER_SWITCH_TOPIC = protocol.broker_topic("switch")
 
 _HEARTBEAT_PREFIX = "actor."
 _HEARTBEAT_SUFFIX = ".heartbeat"
@@ -115,10 +129,15 @@ def describe(topic: str, body: Mapping[str, Any]) -> str:
         return _audit_command_text(body)
     if topic == AUDIT_REFUSED_TOPIC:
         return _audit_refused_text(body)
+    if topic == BROKER_SWITCH_TOPIC:
+        return (f"{body.get('role', '?')} broker {body.get('instance', '?')}: {body.get('from', '?')} -> "
+                f"{body.get('to', '?')}: {body.get('why', '')}")
     parts = topic.split(".")
     if parts[0] == "session" and len(parts) >= 3:
         if parts[-1] == STATE:
             return _state_text(body)
+        if parts[-1] == STATS:
+            return _stats_text(body)
         return _session_event_text(parts[-1], body)
     return key_values(body)
 
@@ -178,6 +197,16 @@ def _state_text(body: Mapping[str, Any]) -> str:
     reason = body.get("reason")
     return _described(f"{_field(body, 'old')} -> {_field(body, 'new')}",
                       None if reason in (None, "") else _plain(reason), _sequence_text(body))
+
+
+def _stats_text(body: Mapping[str, Any]) -> str:
+    """``CONNECTED: sent 12 received 10, cpu 0.8 s, rss 41 MiB (out 14, in 11)``: a session's reading in brief."""
+    stats = SessionStats.from_body(body)
+    if not isinstance(stats, SessionStats):
+        return key_values(body)
+    return _described(stats.state.value, f"sent {stats.sent_total} received {stats.received_total}, cpu "
+                      f"{stats.cpu_s:.1f} s, rss {stats.rss_bytes >> 20} MiB",
+                      _numbers_text(str(stats.next_sender), str(stats.next_target)))
 
 
 def _session_event_text(what: str, body: Mapping[str, Any]) -> str:
@@ -315,6 +344,56 @@ class SilenceTracker:
         return min(pending, default=None)
 
 
+class BrokerFollower:
+    """Which broker of a pair the monitor reads: the one that serves. Pure: time is an argument.
+
+    Rules: start on the primary (index 0); every event read from a broker shows it alive; a ``broker.*``
+    event whose ``state`` is passive or starting means it does not serve; move to the other broker after
+    ``BROKER_SILENCE_S`` without an event, or at once when it does not serve, but at most once per
+    ``MIN_SWITCH_S``. With one broker, never move.
+    """
+
+    def __init__(self, endpoints: Sequence[str], now_s: float) -> None:
+        if not 1 <= len(endpoints) <= 2:
+            raise ValueError("one broker or a pair")
+        self.endpoints = tuple(endpoints)
+        self.index = 0
+        self._heard_s = now_s
+        self._switched_s = now_s
+        self._leave_s: float | None = None
+        self._why = ""
+
+    @property
+    def endpoint(self) -> str:
+        return self.endpoints[self.index]
+
+    def heard(self, topic: str, body: Mapping[str, Any], now_s: float) -> None:
+        self._heard_s = now_s
+        if topic.startswith(protocol.BROKER_TOPICS) and body.get("state") in _NOT_SERVING and self._leave_s is None:
+            self._leave_s = max(now_s, self._switched_s + MIN_SWITCH_S)
+            self._why = f"it is {body.get('state')}"
+
+    def next_deadline_s(self) -> float | None:
+        if len(self.endpoints) < 2:
+            return None
+        silent_s = self._heard_s + BROKER_SILENCE_S
+        return silent_s if self._leave_s is None else min(silent_s, self._leave_s)
+
+    def switch(self, now_s: float) -> str | None:
+        """When it is time to move: the reason (the caller moves the socket to ``endpoint``); else None."""
+        due_s = self.next_deadline_s()
+        if due_s is None or now_s < due_s:
+            return None
+        why = self._why if self._leave_s is not None and now_s >= self._leave_s else \
+            f"nothing from it for {now_s - self._heard_s:.1f} s"
+        old = self.endpoint
+        self.index = 1 - self.index
+        self._heard_s = self._switched_s = now_s
+        self._leave_s = None
+        self._why = ""
+        return f"the broker at {old} does not serve ({why}); reading {self.endpoint}"
+
+
 # ----------------------------------------------------------------- the sans-IO monitor
 
 
@@ -379,6 +458,8 @@ class Options:
     duration_s: float | None = None
     #: A bus with keys: the monitor's key pair and the broker's public key.
     curve: CurveKeys | None = None
+    #: The backup broker's XPUB, for a pair of brokers (from the topology); None: one broker.
+    backup_endpoint: str | None = None
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -394,9 +475,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     from actors.gateway.bus import KeyFileError, load_curve_keys
     from actors.gateway.topology import ConfigError, load_topology
 
+    backup_endpoint = None
     try:
         if args.config is not None:
             topology = load_topology(args.config)
+            if endpoint is None and topology.broker.backup is not None:
+                backup_endpoint = topology.broker.backup.xpub
             endpoint = endpoint or topology.broker.xpub
             key = args.key or os.environ.get(KEY_ENV)
             if topology.bus is not None:
@@ -415,7 +499,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         parser.error(str(exc))
     return Options(prefixes=tuple(args.prefixes), endpoint=endpoint or protocol.DEFAULT_XPUB_ENDPOINT,
                    json_output=args.json, silence_s=args.silence_s, count=args.count, duration_s=args.duration_s,
-                   curve=curve)
+                   curve=curve, backup_endpoint=backup_endpoint)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -493,27 +577,41 @@ def run(options: Options, out: TextIO, err: TextIO, *, now: Callable[[], Instant
     """Subscribe and print until stopped, ``--count`` events or ``--duration-s``; returns the exit code."""
     stop = stop or StopFlag()
     monitor = Monitor(json_output=options.json_output, silence_s=options.silence_s)
+    endpoints = (options.endpoint,) if options.backup_endpoint is None else (options.endpoint, options.backup_endpoint)
+    follower = BrokerFollower(endpoints, now().mono_s)
     context = zmq.Context()
     sub = context.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     if options.curve is not None:
         options.curve.apply(sub)
+    prefixes = options.prefixes
+    # Following a pair needs the brokers' own events; they are shown only when asked for.
+    watching = len(endpoints) > 1 and bool(prefixes) and not any(protocol.BROKER_TOPICS.startswith(p)
+                                                                 for p in prefixes)
     try:
-        try:
-            sub.connect(options.endpoint)
-        except zmq.ZMQError as exc:
-            print(f"error: cannot connect to {options.endpoint!r}: {exc}", file=err, flush=True)
-            return 2
-        for prefix in options.prefixes or ("",):
+        for endpoint in endpoints:
+            try:
+                sub.connect(endpoint)
+            except zmq.ZMQError as exc:
+                print(f"error: cannot connect to {endpoint!r}: {exc}", file=err, flush=True)
+                return 2
+            if endpoint != follower.endpoint:
+                sub.disconnect(endpoint)  # only checked: the monitor reads one broker at a time
+        for prefix in (*(prefixes or ("",)), *((protocol.BROKER_TOPICS,) if watching else ())):
             sub.subscribe(prefix)
         started = now()
         stop_at = None if options.duration_s is None else started.mono_s + options.duration_s
         while not stop.requested:
             moment = now()
             _emit(monitor.tick(moment), out, err)
+            moved = follower.switch(moment.mono_s)
+            if moved is not None:
+                sub.disconnect(follower.endpoints[1 - follower.index])
+                sub.connect(follower.endpoint)
+                _emit([Line(f"{utc_text(moment.utc_ns)}  warning: {moved}", warning=True)], out, err)
             if stop_at is not None and moment.mono_s >= stop_at:
                 return 0
-            wait_s = _wait_s(moment.mono_s, monitor.next_deadline_s(), stop_at)
+            wait_s = _wait_s(moment.mono_s, monitor.next_deadline_s(), follower.next_deadline_s(), stop_at)
             if not sub.poll(math.ceil(wait_s * _MS_PER_S)):
                 continue
             for _ in range(MAX_BATCH):
@@ -521,13 +619,28 @@ def run(options: Options, out: TextIO, err: TextIO, *, now: Callable[[], Instant
                     frames = sub.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                _emit(monitor.receive(frames, now()), out, err)
+                arrived = now()
+                if len(endpoints) > 1:
+                    follower.heard(*_broker_event_of(frames), arrived.mono_s)
+                    if watching and not any(frames[0].startswith(p.encode("utf-8")) for p in prefixes):
+                        continue
+                _emit(monitor.receive(frames, arrived), out, err)
                 if options.count is not None and monitor.events >= options.count:
                     return 0
         return 0
     finally:
         sub.close(linger=0)
         context.term()
+
+
+def _broker_event_of(frames: Sequence[bytes]) -> tuple[str, Mapping[str, Any]]:
+    """The topic and, for a broker's own event, its body; what the follower needs (malformed: empty)."""
+    if len(frames) == 2 and frames[0].startswith(protocol.BROKER_TOPICS.encode("ascii")):
+        try:
+            return protocol.decode_event(list(frames))
+        except protocol.ProtocolError:
+            return "", {}
+    return "", {}
 
 
 def _wait_s(now_s: float, *deadlines_s: float | None) -> float:

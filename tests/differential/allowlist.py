@@ -99,6 +99,12 @@ ALLOWED: tuple[Allowed, ...] = (
         "FIX session layer prescribes; QuickFIX drops the message silently (its log says 'Incorrect data format "
         "for value with tag: 34').",
     ),
+    Allowed(
+        "reject_seq_num_not_number", ALL, _v("event"), "intended",
+        "MsgSeqNum 34=abc: fixmesh treats an unreadable MsgSeqNum as a missing one (Logout 'MsgSeqNum (34) "
+        "missing' and disconnect), since a Reject would need a RefSeqNum it cannot have; QuickFIX drops the "
+        "message silently.",
+    ),
     Allowed("app_unsupported", FIXT, _v("1137"), "quirk", _BMR_APPL_VER_ID),
     Allowed("routing_business_reject", FIXT, _v("1137"), "quirk", _BMR_APPL_VER_ID),
 )
@@ -125,12 +131,6 @@ KNOWN_DEFECTS: tuple[KnownDefect, ...] = (
         "no reverse routing on the unsupported-MsgType Reject",
         "the Reject fixmesh sends for an unsupported MsgType before FIX.4.2 lacks the reversed routing fields "
         "(128/129/145 from 115/116/144 and back) that its other Rejects carry; QuickFIX sets them.",
-    ),
-    KnownDefect(
-        "reject_seq_num_not_number", ALL, _v("event"), "Reject without RefSeqNum (45) for MsgSeqNum 34=abc",
-        "MsgSeqNum 34=abc: fixmesh answers with a Reject (373=6, 371=34) that has no RefSeqNum (45), a required "
-        "field of Reject; QuickFIX drops the message silently. A missing MsgSeqNum makes fixmesh log out "
-        "(FIX's rule); an unreadable one could be treated the same way.",
     ),
 )
 

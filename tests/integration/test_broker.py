@@ -58,13 +58,15 @@ class BusEndpoints:
 class BrokerProcess:
     """``python -m broker`` on given endpoints; restartable on the same ones, as supervisord would.
 
-    ``policy``: a bus policy file (``--policy``), for a bus with keys.
+    ``policy``: a bus policy file (``--policy``), for a bus with keys; ``extra``: more arguments (a pair's).
     """
 
-    def __init__(self, endpoints: BusEndpoints, log_path: Path, policy: Path | None = None) -> None:
+    def __init__(self, endpoints: BusEndpoints, log_path: Path, policy: Path | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
         self.endpoints = endpoints
         self.log_path = log_path
         self.policy = policy
+        self.extra = extra
         self.popen: subprocess.Popen[bytes] | None = None
         self.start()
 
@@ -73,6 +75,7 @@ class BrokerProcess:
                    "--xpub", self.endpoints.xpub, "--log-level", "DEBUG"]
         if self.policy is not None:
             command += ["--policy", str(self.policy)]
+        command += self.extra
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
                                           stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -88,7 +88,9 @@ class ProcessFailed(AssertionError):
 class Child:
     """One child process with stdout and stderr in a log file."""
 
-    def __init__(self, name: str, command: list[str], log_path: Path) -> None:
+    def __init__(self, name: str, command: list[str], log_path: Path, *, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> None:
+        """``env``: the whole environment (default: this process's); ``cwd``: default the repository."""
         self.name = name
         self.command = command
         self.log_path = log_path
@@ -96,8 +98,8 @@ class Child:
         self.stopped = False
         with log_path.open("ab") as out:
             self.popen = subprocess.Popen(
-                command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                command, cwd=cwd or REPO_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                env={**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"},
             )
 
     @property
@@ -146,9 +148,10 @@ class Children:
         self.directory = directory
         self.started: list[Child] = []
 
-    def start(self, name: str, command: list[str]) -> Child:
+    def start(self, name: str, command: list[str], *, env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> Child:
         index = sum(1 for child in self.started if child.name == name) + 1
-        child = Child(name, command, self.directory / f"{name}.{index}.log")
+        child = Child(name, command, self.directory / f"{name}.{index}.log", env=env, cwd=cwd)
         self.started.append(child)
         return child
 

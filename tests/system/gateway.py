@@ -40,11 +40,19 @@ bus:
   subscribers: [watcher]
 """
 
+#: ``backup_broker``: the brokers are a pair (docs/bus.md), both on this host.
+BACKUP_BROKER = """\
+broker:
+  peer: tcp://127.0.0.1:{peer}
+  backup: {{router: 'tcp://127.0.0.1:{router}', xsub: 'tcp://127.0.0.1:{xsub}', xpub: 'tcp://127.0.0.1:{xpub}',
+           peer: 'tcp://127.0.0.1:{backup_peer}'}}
+"""
+
 PROGRAM = """\
 [program:{name}]
 command={command}
 directory={cwd}
-autorestart=true
+autorestart={autorestart}
 startsecs=0
 startretries=100
 stopsignal=TERM
@@ -68,22 +76,40 @@ class Ports:
 class Gateway:
     def __init__(self, directory: Path, children: Children, heartbeat_s: int = 30, *, coordinator: bool = False,
                  client_extra: str = "", venue_extra: str = "", client_nofile: int | None = None,
-                 secure: bool = False) -> None:
+                 secure: bool = False, metrics: bool = False, backup_broker: bool = False,
+                 second_coordinator: bool = False, no_restart: tuple[str, ...] = ()) -> None:
         """``coordinator``: run the coordinator too (the Driven then connects only when told to);
+        ``backup_broker``: a pair of brokers, ``broker`` the primary and ``broker-backup``; every program
+        follows the active one. ``second_coordinator``: ``coordinator-b`` too (with ``coordinator``).
+        ``no_restart``: programs supervisord does not restart (a lost host stays lost);
         ``client_extra`` / ``venue_extra``: more settings of each session, as ``, key: value`` YAML;
         ``client_nofile``: the Handler runs with this RLIMIT_NOFILE (soft and hard, as ``ulimit -n``)."""
         self.client_nofile = client_nofile
-        self.actors = ("broker", "client", "venue", "monitor") + (("coordinator",) if coordinator else ())
+        self.actors = ("broker", "client", "venue", "monitor") + (("coordinator",) if coordinator else ()) \
+            + (("metrics",) if metrics else ()) + (("broker-backup",) if backup_broker else ()) \
+            + (("coordinator-b",) if second_coordinator else ())
+        self.backup_broker = backup_broker
+        self.no_restart = no_restart
+        #: ``metrics``: run ``fixmesh metrics`` too (Prometheus endpoint and status page) on this port.
+        self.metrics_port = free_ports(1)[0] if metrics else 0
         self.dir = directory
         self.children = children
         self.logs = directory / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.ports = Ports(*free_ports(5))
+        ports = free_ports(10)
+        self.ports = Ports(*ports[:5])
+        #: The backup broker's router, xsub, xpub and peer, and the primary's peer (``backup_broker``).
+        self.backup_ports = ports[5:]
         self.topology = directory / "topology.yaml"
         self.topology.write_text(TOPOLOGY.format(
             router=self.ports.router, xsub=self.ports.xsub, xpub=self.ports.xpub, heartbeat=heartbeat_s,
             store=directory / "store", handler_port=self.ports.handler, venue_port=self.ports.venue,
             connect_on_start="false" if coordinator else "true", client_extra=client_extra, venue_extra=venue_extra))
+        if backup_broker:
+            router, xsub, xpub, backup_peer, peer = self.backup_ports
+            text = self.topology.read_text().replace("broker:\n", BACKUP_BROKER.format(
+                peer=peer, router=router, xsub=xsub, xpub=xpub, backup_peer=backup_peer), 1)
+            self.topology.write_text(text)
         #: ``secure``: a bus with keys (docs/bus.md), every key made by `fixmesh keys create --config`; the
         #: broker starts from the topology, the monitor reads with the key ``watcher``, ``ops`` is an operator.
         self.secure = secure
@@ -108,10 +134,17 @@ class Gateway:
             "venue": f"{fixmesh} session --config {self.topology} --session venue",
             "monitor": f"{fixmesh} monitor --json --endpoint tcp://127.0.0.1:{p.xpub} --silence-s 1.3",
             "coordinator": f"{fixmesh} coordinator --config {self.topology} --driven-grace-s 5",
+            "metrics": f"{fixmesh} metrics --config {self.topology} --listen 127.0.0.1:{self.metrics_port}",
+            "broker-backup": f"{fixmesh} broker --config {self.topology} --backup",
+            "coordinator-b": f"{fixmesh} coordinator --config {self.topology} --driven-grace-s 5 --name coordinator-b",
         }
+        if self.backup_broker:
+            commands["broker"] = f"{fixmesh} broker --config {self.topology}"
+            commands["monitor"] = f"{fixmesh} monitor --json --config {self.topology} --silence-s 1.3"
         if self.secure:
             commands["broker"] = f"{fixmesh} broker --config {self.topology}"
             commands["monitor"] = f"{fixmesh} monitor --json --config {self.topology} --key watcher --silence-s 1.3"
+            commands["metrics"] += " --key watcher"
         if self.client_nofile is not None:  # the shell execs the actor: supervisord's pid is the actor's
             commands["client"] = f'/bin/sh -c "ulimit -n {self.client_nofile} && exec {commands["client"]}"'
         commands = {name: command for name, command in commands.items() if name in self.actors}
@@ -122,7 +155,8 @@ class Gateway:
                 f"[supervisorctl]\nserverurl=unix://{self.dir}/supervisor.sock\n\n"
                 "[rpcinterface:supervisor]\n"
                 "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n")
-        return head + "\n".join(PROGRAM.format(name=n, command=c, cwd=cwd, logs=self.logs)
+        return head + "\n".join(PROGRAM.format(name=n, command=c, cwd=cwd, logs=self.logs,
+                                               autorestart="false" if n in self.no_restart else "true")
                                 for n, c in commands.items())
 
     def start(self) -> None:

@@ -212,3 +212,19 @@ def test_a_held_reset_logon_resets_only_when_it_is_accepted() -> None:
     pair.acceptor.driver.answer_logon(None)
     pair.pump()
     assert pair.both_logged_on and acceptor.next_target == 2
+
+
+def test_a_reset_logon_in_the_middle_of_a_session_that_fails_its_checks_resets_nothing() -> None:
+    pair = SessionPair()
+    pair.connect()
+    send_orders(pair.initiator, [1, 2, 3])
+    pair.pump()
+    acceptor = pair.acceptor.driver.session
+    numbers = (acceptor.next_sender, acceptor.next_target)
+    stamp = TimestampFormatter(3).format(pair.clock.utc_ns - 3600 * 10**9)  # an hour off
+    logon = encode(b"FIX.4.4", b"A", [(34, b"1"), (49, b"BUY"), (52, stamp), (56, b"SELL")],
+                   [(98, b"0"), (108, b"30"), (141, b"Y")])
+    pair.acceptor.driver.feed(logon)
+    assert (acceptor.next_sender, acceptor.next_target) != (1, 1)
+    assert acceptor.next_target == numbers[1], "the refused Logon moved the expected number"
+    assert not any(isinstance(o, SessionEvent) and o.kind == "seqreset" for o in pair.acceptor.app.outputs)

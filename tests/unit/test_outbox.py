@@ -16,9 +16,12 @@ import pytest
 
 from actors.fix.timefmt import Instant
 from actors.gateway.outbox import (
+    BROKER_SILENCE_S,
     LINK_RETRY_S,
     MAX_ACKS_PER_ENVELOPE,
     MAX_RETRANSMIT_AFTER_S,
+    MIN_SWITCH_S,
+    SEEK_S,
     Outbox,
     Outcome,
     Received,
@@ -373,10 +376,119 @@ def test_a_malformed_event_is_dropped() -> None:
     assert welcomed().receive_event([b"actor.b.up"], T0) is None
 
 
-@pytest.mark.parametrize("options", [{"max_outbox": 0}, {"retransmit_after_s": 0.0}, {"ack_delay_s": -0.1}])
+@pytest.mark.parametrize("options", [{"max_outbox": 0}, {"retransmit_after_s": 0.0}, {"ack_delay_s": -0.1},
+                                     {"brokers": 3}, {"brokers": 0}])
 def test_settings_that_cannot_work_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         new(**options)
+
+
+# ----------------------------------------------------------------- a pair of brokers
+
+
+def paired(**options: Any) -> Outbox:
+    """A client of a pair of brokers that hears their events, welcomed by the primary (``i1``) at ``T0``."""
+    return welcomed(brokers=2, watches_broker=True, **options)
+
+
+def passive_from(state: str = "passive", corr: str = "") -> bytes:
+    return protocol.passive(NAME, corr=corr, instance="i2", role="backup", state=state).encode()
+
+
+def test_a_silent_broker_is_left_for_the_other_after_the_silence_limit() -> None:
+    outbox = paired()
+    outbox.heard(T0 + 1)
+    assert outbox.next_deadline() <= T0 + 1 + BROKER_SILENCE_S
+    assert outbox.switch(T0 + 1 + BROKER_SILENCE_S - 0.01) is None and outbox.welcomed
+    assert outbox.switch(T0 + 1 + BROKER_SILENCE_S) == 1
+    assert outbox.broker_index == 1 and not outbox.welcomed
+    hello = outbox.hello(T0 + 1 + BROKER_SILENCE_S)
+    assert hello is not None and protocol.decode(hello).kind == protocol.HELLO, "a hello at once to the backup"
+
+
+def test_an_unwelcomed_client_alternates_between_the_brokers_every_seek_interval() -> None:
+    outbox = new(brokers=2, watches_broker=True)
+    assert outbox.hello(T0) is not None
+    assert outbox.switch(T0 + SEEK_S - 0.01) is None
+    assert outbox.switch(T0 + SEEK_S) == 1
+    assert outbox.hello(T0 + SEEK_S) is not None
+    assert outbox.switch(T0 + 2 * SEEK_S) == 0
+    outbox.receive(welcome("i1"), T0 + 2 * SEEK_S, Received())
+    assert outbox.welcomed and outbox.switch(T0 + 2 * SEEK_S + 0.5) is None
+
+
+def test_a_passive_answer_moves_the_client_at_once_but_never_faster_than_the_minimum() -> None:
+    outbox = new(brokers=2, watches_broker=True)
+    receive(outbox, passive_from(corr="t-0"), T0 + 1)
+    assert outbox.switch(T0 + 1) == 1, "a second after the start: at once"
+    assert outbox.hello(T0 + 1) is not None
+    receive(outbox, passive_from(state="starting"), T0 + 1.01)
+    assert outbox.switch(T0 + 1.01) is None, "both refuse: no spin"
+    assert outbox.switch(T0 + 1 + MIN_SWITCH_S - 0.01) is None
+    assert outbox.switch(T0 + 1 + MIN_SWITCH_S) == 0
+
+
+def test_the_other_brokers_welcome_resends_every_unacked_deliver() -> None:
+    outbox = paired(retransmit_after_s=NEVER_S)
+    for n in range(3):
+        delivered(outbox.deliver("b", f"m{n}", {}, T0))
+    assert outbox.switch(T0 + BROKER_SILENCE_S) == 1
+    outbox.receive(protocol.welcome(NAME, corr="t-1", instance="i2").encode(), T0 + BROKER_SILENCE_S, Received())
+    assert outbox.welcomed and outbox.broker_instance == "i2"
+    assert retransmits(outbox, T0 + BROKER_SILENCE_S) == ["m0", "m1", "m2"]
+
+
+def test_a_broker_that_stops_serving_sends_its_clients_away() -> None:
+    """Unasked ``passive`` (the backup yields after a split), or its own event saying so."""
+    outbox = paired()
+    receive(outbox, passive_from(), T0 + 1)
+    assert not outbox.welcomed and outbox.switch(T0 + 1) == 1
+    other = paired()
+    other.receive_event(event("broker.switch", instance="i1", state="passive"), T0 + 1)
+    assert not other.welcomed and other.switch(T0 + 1) == 1
+    # Another instance's word is not this broker's: a hello to it again (as after a restart), no move yet.
+    stale = paired()
+    stale.receive_event(event("broker.heartbeat", instance="i0", state="passive"), T0 + 1)
+    assert stale.switch(T0 + 1) is None and stale.broker_index == 0 and stale.hello(T0 + 1) is not None
+
+
+def test_hearing_the_broker_keeps_the_client_there() -> None:
+    outbox = paired()
+    for second in range(1, 30):
+        outbox.heard(T0 + second)
+        assert outbox.switch(T0 + second + 0.5) is None
+    assert outbox.broker_index == 0 and outbox.welcomed
+
+
+def test_with_one_broker_or_without_its_events_the_client_never_switches() -> None:
+    alone = welcomed()
+    assert alone.switch(T0 + 100) is None
+    receive(alone, passive_from(), T0 + 1)
+    assert not alone.welcomed and alone.switch(T0 + 100) is None
+    assert alone.hello(T0 + 1) is None and alone.hello(T0 + 1 + HEARTBEAT_INTERVAL_S) is not None
+    deaf = welcomed(brokers=2)
+    assert deaf.switch(T0 + 100) is None and deaf.welcomed, "silence means nothing without the broker's events"
+
+
+def test_a_lease_is_asked_for_in_hello_and_heartbeat_and_followed() -> None:
+    outbox = new(lease="coordinator")
+    hello = protocol.decode(outbox.hello(T0) or b"")
+    assert protocol.lease_asked(hello) == "coordinator"
+    outbox.receive(protocol.welcome(NAME, corr="t-0", instance="i1", lease_held=False).encode(), T0, Received())
+    assert outbox.welcomed and not outbox.lease_held
+    beat = outbox.heartbeat(Instant(T0 + HEARTBEAT_INTERVAL_S, 0))
+    assert beat is not None and beat.frame is not None and protocol.lease_asked(protocol.decode(beat.frame))
+    # The holder went down: the broker passes the lease on with another welcome.
+    outbox.receive(protocol.welcome(NAME, corr="", instance="i1", lease_held=True).encode(), T0 + 2, Received())
+    assert outbox.lease_held
+    refused = Envelope(kind=protocol.UNDELIVERABLE, src=protocol.BROKER, dst=NAME, corr="c1",
+                       body={"dst": "venue", "reason": protocol.REASON_STANDBY})
+    assert receive(outbox, refused.encode()).for_actor == [refused]
+    assert not outbox.lease_held, "a command refused standby: the lease is somebody else's now"
+    outbox.receive(protocol.welcome(NAME, corr="", instance="i1", lease_held=True).encode(), T0 + 3, Received())
+    outbox.receive_event(event("actor.a.down"), T0 + 4)
+    assert not outbox.welcomed and not outbox.lease_held, "not welcomed: no lease"
+    assert protocol.lease_asked(protocol.decode(new().hello(T0) or b"")) is None
 
 
 def test_the_outbox_imports_no_socket_and_reads_no_clock() -> None:

@@ -5,6 +5,7 @@ Time is a plain number, so a three-second silence is a subtraction, not a sleep.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from broker.protocol import HEARTBEAT_INTERVAL_S, LIVENESS
-from broker.routing import RoutingTable
+from broker.routing import Leases, RoutingTable
 
 LIMIT_S = HEARTBEAT_INTERVAL_S * LIVENESS
 
@@ -150,3 +151,43 @@ def test_down_is_reported_once_per_up_and_route_matches_up(ops: list[tuple[str, 
             up -= set(gone)
         for each in "abc":
             assert (table.route(each) is not None) == (each in up) == table.is_up(each)
+
+
+# ----------------------------------------------------------------- leases
+
+
+def up_of(*names: str) -> Callable[[str], bool]:
+    return set(names).__contains__
+
+
+def test_a_lease_goes_to_the_first_asker_and_only_its_holder_may_command() -> None:
+    leases = Leases()
+    assert leases.ask("coordinator", "coordinator", up_of("coordinator"))
+    assert not leases.ask("coordinator-b", "coordinator", up_of("coordinator", "coordinator-b"))
+    assert leases.holder("coordinator") == "coordinator" and leases.holds("coordinator")
+    assert leases.may_command("coordinator") and not leases.may_command("coordinator-b")
+    assert leases.may_command("ctl-ops-42"), "an actor that asked for no lease commands as before"
+
+
+def test_a_lease_passes_to_the_earliest_live_candidate_when_its_holder_goes_down() -> None:
+    leases = Leases()
+    everyone = up_of("a", "b", "c")
+    assert leases.ask("a", "x", everyone)
+    assert not leases.ask("b", "x", everyone) and not leases.ask("c", "x", everyone)
+    assert leases.on_down(["a"], up_of("c")) == [("c", "x")], "b is down too: c, the next one up"
+    assert leases.holds("c") and not leases.may_command("a")
+    # The old holder comes back: the lease stays where it is.
+    assert not leases.ask("a", "x", up_of("a", "c"))
+    assert leases.on_down(["b"], up_of("a", "c")) == [], "a candidate without the lease went down"
+    assert leases.on_down(["c"], up_of()) == [] and leases.holder("x") is None
+    assert leases.ask("b", "x", up_of("b")), "a free lease goes to the next asker"
+
+
+def test_a_restarted_holder_keeps_its_lease_and_a_dead_one_loses_it_to_an_asker() -> None:
+    leases = Leases()
+    assert leases.ask("a", "x", up_of("a"))
+    assert leases.ask("a", "x", up_of("a")), "a hello from the holder's name again: a restart"
+    assert leases.ask("b", "x", up_of("b")), "the holder is not up: the asker gets it"
+    assert not leases.holds("a")
+    leases.clear()
+    assert leases.holder("x") is None and leases.may_command("a") and leases.asked("b") is None
