@@ -1070,7 +1070,10 @@ class Session:
         raw_seq = msg.get(T.MSG_SEQ_NUM) or b""
         self.next_target += 1
         if self._rank < 42:
-            self._send(MsgType.REJECT, [(T.REF_SEQ_NUM, raw_seq), (T.TEXT, b"Unsupported message type")])
+            # Before FIX.4.2 it is a session Reject, routed back like every other Reject.
+            header = [(to, value) for frm, to in T.REVERSE_ROUTE if (value := msg.get(frm))]
+            self._send(MsgType.REJECT, [(T.REF_SEQ_NUM, raw_seq), (T.TEXT, b"Unsupported message type")],
+                       header=header)
         else:
             body = [(T.REF_SEQ_NUM, raw_seq), (T.TEXT, text.encode()), (T.REF_MSG_TYPE, mt),
                     (T.BUSINESS_REJECT_REASON, b"%d" % reason)]

@@ -126,12 +126,6 @@ KNOWN_DEFECTS: tuple[KnownDefect, ...] = (
         "fixmesh answers the Logout and disconnects, and the echo is stored as 34=3 after the Logout (34=2) "
         "without being sent (the peer gets it only by a ResendRequest after its next Logon). " + _BATCH,
     ),
-    KnownDefect(
-        "routing_business_reject", _v("4.0", "4.1"), _v("115", "116", "128", "129", "144", "145"),
-        "no reverse routing on the unsupported-MsgType Reject",
-        "the Reject fixmesh sends for an unsupported MsgType before FIX.4.2 lacks the reversed routing fields "
-        "(128/129/145 from 115/116/144 and back) that its other Rejects carry; QuickFIX sets them.",
-    ),
 )
 
 
