@@ -16,11 +16,7 @@ comes back: its broker rejoins passive, its coordinator stands by, and nothing i
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,10 +25,11 @@ import pytest
 
 from tests.hosts import Hosts
 from tests.interop import Child, Children, count_received, exactly_once_problems, read_received, wait_until
+from tests.system import deployment as deployment_module
+from tests.system.deployment import FIXMESH
 
 pytestmark = [pytest.mark.slow]
 
-FIXMESH = Path(sys.executable).parent / "fixmesh"
 PASSWORD = "broker-pair-hosts-test"
 RESUME_BOUND_S = 5.0
 TOTAL = 2500
@@ -80,78 +77,14 @@ KEYS = {
 }
 
 
-class Deployment:
-    """Four hosts, each with its folder (topology, its keys, rendered supervisord.conf, var/) and supervisord."""
-
-    def __init__(self, tmp_path: Path, children: Children, hosts: Hosts) -> None:
-        self.tmp = tmp_path
-        self.children = children
-        self.hosts = hosts
-        self.supervisords: dict[str, Child] = {}
-        source = tmp_path / "source"
-        source.mkdir()
-        (source / "topology.yaml").write_text(TOPOLOGY.format(**{h: hosts.address(h) for h in PROGRAMS}))
-        self.fixmesh(source, "keys", "create", "--config", "topology.yaml")
-        self.fixmesh(source, "deploy", "render", "--config", "topology.yaml", "--all", "--out", "rendered",
-                     "--fixmesh", str(FIXMESH))
-        self.roots: dict[str, Path] = {}
-        for name in PROGRAMS:
-            root = tmp_path / name
-            (root / "keys").mkdir(parents=True, mode=0o700)
-            (root / "var" / "log").mkdir(parents=True)
-            shutil.copy(source / "topology.yaml", root / "topology.yaml")
-            shutil.copy(source / "rendered" / f"{name}.conf", root / "supervisord.conf")
-            for key in KEYS[name]:
-                shutil.copy2(source / "keys" / key, root / "keys" / key)
-            self.roots[name] = root
-
-    @staticmethod
-    def fixmesh(cwd: Path, *args: str) -> None:
-        done = subprocess.run([str(FIXMESH), *args], capture_output=True, text=True, timeout=60, cwd=cwd)
-        assert done.returncode == 0, f"fixmesh {' '.join(args)}: {done.stdout}{done.stderr}"
-
-    def env(self, name: str) -> dict[str, str]:
-        return {**os.environ, "FIXMESH_ROOT": str(self.roots[name]), "FIXMESH_SUPERVISOR_PASSWORD": PASSWORD,
-                "PATH": os.pathsep.join([str(FIXMESH.parent), os.environ.get("PATH", "")])}
-
-    def start(self, name: str) -> None:
-        conf = self.roots[name] / "supervisord.conf"
-        command = [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf)]
-        if os.geteuid() == 0:
-            command += ["-u", "root"]
-        self.supervisords[name] = self.hosts.start(name, f"supervisord-{name}", command, env=self.env(name),
-                                                   cwd=self.roots[name])
-
-    def ctl(self, name: str, *args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c",
-                               str(self.roots[name] / "supervisord.conf"), *args],
-                              capture_output=True, text=True, timeout=30, env=self.env(name))
-        return done.stdout
-
-    def running(self, name: str) -> bool:
-        lines = self.ctl(name, "status").splitlines()
-        states = {line.split()[0]: line.split()[1] for line in lines if len(line.split()) > 1}
-        return sorted(states) == sorted(PROGRAMS[name]) and all(s == "RUNNING" for s in states.values())
-
-    def log(self, host: str, program: str) -> str:
-        logs = sorted((self.roots[host] / "var" / "log").glob(f"{program}*.log"))
-        return "".join(p.read_text(errors="replace") for p in logs if not p.name.startswith("supervisord"))
-
-    def stop(self) -> None:
-        for name, child in self.supervisords.items():
-            if child.exit_code is None:
-                self.ctl(name, "shutdown")
-                try:
-                    child.popen.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    self.hosts.kill(name)
-                child.stopped = True
+Deployment = deployment_module.Deployment
 
 
 @pytest.fixture
 def deployment(tmp_path: Path, children: Children) -> Iterator[Deployment]:
     with Hosts(list(PROGRAMS), tmp_path / "hosts", children) as hosts:
-        deployed = Deployment(tmp_path, children, hosts)
+        deployed = Deployment(tmp_path, children, hosts, topology=TOPOLOGY, programs=PROGRAMS, keys=KEYS,
+                              password=PASSWORD)
         try:
             yield deployed
         finally:

@@ -21,8 +21,6 @@ trades again.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,11 +29,12 @@ from pathlib import Path
 import pytest
 
 from tests.hosts import Hosts
-from tests.interop import Child, Children, wait_until
+from tests.interop import Children, wait_until
+from tests.system import deployment as deployment_module
+from tests.system.deployment import FIXMESH
 
 pytestmark = [pytest.mark.slow]
 
-FIXMESH = Path(sys.executable).parent / "fixmesh"
 PASSWORD = "multi-host-test"
 
 TOPOLOGY = """\
@@ -72,68 +71,8 @@ KEYS = {
 }
 
 
-class Deployment:
-    """The three hosts, each with its folder (topology, its keys, supervisord.conf, var/) and supervisord."""
-
-    def __init__(self, tmp_path: Path, children: Children, hosts: Hosts) -> None:
-        self.tmp = tmp_path
-        self.children = children
-        self.hosts = hosts
-        self.supervisords: dict[str, Child] = {}
-        source = tmp_path / "source"
-        source.mkdir()
-        addresses = {name: hosts.address(name) for name in PROGRAMS}
-        (source / "topology.yaml").write_text(TOPOLOGY.format(**addresses), encoding="utf-8")
-        # As an operator would: keys for every principal, then one configuration per host.
-        self.fixmesh(source, "keys", "create", "--config", "topology.yaml")
-        self.rendered = self.fixmesh(source, "deploy", "render", "--config", "topology.yaml", "--all",
-                                     "--out", "rendered", "--fixmesh", str(FIXMESH))
-        self.roots: dict[str, Path] = {}
-        for name in PROGRAMS:
-            root = tmp_path / name
-            (root / "keys").mkdir(parents=True, mode=0o700)
-            (root / "var" / "log").mkdir(parents=True)
-            shutil.copy(source / "topology.yaml", root / "topology.yaml")
-            shutil.copy(source / "rendered" / f"{name}.conf", root / "supervisord.conf")
-            for key in KEYS[name]:
-                shutil.copy2(source / "keys" / key, root / "keys" / key)
-            self.roots[name] = root
-
-    @staticmethod
-    def fixmesh(cwd: Path, *args: str) -> str:
-        done = subprocess.run([str(FIXMESH), *args], capture_output=True, text=True, timeout=60, cwd=cwd)
-        assert done.returncode == 0, f"fixmesh {' '.join(args)}: {done.stdout}{done.stderr}"
-        return done.stdout
-
-    def env(self, name: str) -> dict[str, str]:
-        bindir = str(FIXMESH.parent)
-        return {**os.environ, "FIXMESH_ROOT": str(self.roots[name]), "FIXMESH_SUPERVISOR_PASSWORD": PASSWORD,
-                "PATH": os.pathsep.join([bindir, os.environ.get("PATH", "")])}
-
-    def start(self, name: str) -> Child:
-        conf = self.roots[name] / "supervisord.conf"
-        command = [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf)]
-        if os.geteuid() == 0:
-            command += ["-u", "root"]
-        child = self.hosts.start(name, f"supervisord-{name}", command, env=self.env(name), cwd=self.roots[name])
-        self.supervisords[name] = child
-        return child
-
-    def ctl(self, name: str, *args: str) -> str:
-        """supervisorctl of host ``name`` (its Unix socket is a file: reachable from outside the namespace)."""
-        done = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c",
-                               str(self.roots[name] / "supervisord.conf"), *args],
-                              capture_output=True, text=True, timeout=30, env=self.env(name))
-        return done.stdout
-
-    def running(self, name: str) -> bool:
-        lines = self.ctl(name, "status").splitlines()
-        states = {line.split()[0]: line.split()[1] for line in lines if len(line.split()) > 1}
-        return sorted(states) == sorted(PROGRAMS[name]) and all(s == "RUNNING" for s in states.values())
-
-    def wait_running(self, *names: str) -> None:
-        wait_until(lambda: all(self.running(name) for name in names), 60,
-                   f"every program RUNNING on {', '.join(names)}", self.children)
+class Deployment(deployment_module.Deployment):
+    """The three hosts of this test, with ``deploy check`` and the monitor's log on host a."""
 
     def check(self, on: str, host: str) -> subprocess.CompletedProcess[str]:
         return self.hosts.run(on, [str(FIXMESH), "deploy", "check", "--config", "topology.yaml", "--host", host,
@@ -143,21 +82,12 @@ class Deployment:
         path = self.roots["a"] / "var" / "log" / "monitor.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def stop(self) -> None:
-        for name, child in self.supervisords.items():
-            if child.exit_code is None:
-                self.ctl(name, "shutdown")
-                try:
-                    child.popen.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    self.hosts.kill(name)
-                child.stopped = True
-
 
 @pytest.fixture
 def deployment(tmp_path: Path, children: Children) -> Iterator[Deployment]:
     with Hosts(list(PROGRAMS), tmp_path / "hosts", children) as hosts:
-        deployed = Deployment(tmp_path, children, hosts)
+        deployed = Deployment(tmp_path, children, hosts, topology=TOPOLOGY, programs=PROGRAMS, keys=KEYS,
+                              password=PASSWORD)
         try:
             yield deployed
         finally:
