@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--session", type=session_arg, action="append", required=True, metavar="SENDER@PORT",
                    help="one client session (repeatable)")
     p.add_argument("--target", default="GATEWAY", help="TargetCompID of every session")
+    p.add_argument("--host", default="127.0.0.1", help="where every session connects (default 127.0.0.1)")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--phase", action="append", default=[], help="name=paced:TOTAL_RATE:SECONDS or "
                                                                  "name=closed:WINDOW:N")
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("WARNING")
     exit_on_sigterm()
     sessions = [ClientSession(port, sender, args.target, args.data_dictionary, args.connect_timeout,
-                              name=f"client-{sender}") for sender, port in args.session]
+                              name=f"client-{sender}", host=args.host) for sender, port in args.session]
     Runner(sessions, Path(args.out_dir), args.connect_timeout).run(args.phase)
     return 0
 

@@ -120,6 +120,9 @@ class Proc:
     def cpu_s(self) -> float | None:
         return cpu_s(self.pid)
 
+    def pss_kb(self) -> int | None:
+        return pss_kb(self.pid)
+
 
 class Procs:
     """The children of one benchmark section; a context manager that stops them all."""
@@ -218,6 +221,20 @@ def rss_kb(pid: int) -> int | None:
         with open(f"/proc/{pid}/status", encoding="ascii") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def pss_kb(pid: int) -> int | None:
+    """Proportional set size in KiB: resident memory with each shared page divided among the processes that
+    map it. Summed over many actors it is what they cost the machine; summed RSS counts the interpreter's and
+    the libraries' shared pages once per process. None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Pss:"):
                     return int(line.split()[1])
     except (OSError, ValueError):
         return None

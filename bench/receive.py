@@ -83,6 +83,8 @@ def measure(n: int, dictionary_path: str | None) -> dict[str, float]:
         for chunk in chunks:
             receiver.receive(chunk)
             receiver.process(now)
+            while receiver.more_input:  # it stops after each order, for the application to answer it
+                receiver.process(now)
 
     result = {"messages": float(n), "framing_us": _per_message_us(n, framing), "parse_us": _per_message_us(n, parsing),
               "validation_us": _per_message_us(n, validation) if dd is not None else 0.0,

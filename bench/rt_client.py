@@ -85,11 +85,11 @@ class Client:
                 self.closed = True
 
 
-def connect(port: int, timeout_s: float) -> socket.socket:
+def connect(port: int, timeout_s: float, host: str = "127.0.0.1") -> socket.socket:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            sock = socket.create_connection(("127.0.0.1", port), timeout=1.0)
+            sock = socket.create_connection((host, port), timeout=1.0)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.settimeout(None)
             return sock
@@ -103,12 +103,12 @@ class ClientSession:
     """One initiator session on a blocking socket of its own, with the app that times its replies."""
 
     def __init__(self, port: int, sender: str, target: str, dictionary_path: str | None, connect_timeout_s: float,
-                 name: str = "rt-client") -> None:
+                 name: str = "rt-client", host: str = "127.0.0.1") -> None:
         store = MemoryStore(f"{BEGIN_STRING}:{sender}->{target}", now_ns=clock.now().utc_ns)
         self.app = Client()
         self.driver = SessionDriver(session(Role.INITIATOR, sender, target, dictionary_path), store, self.app,
                                     name=name)
-        self.sock = connect(port, connect_timeout_s)
+        self.sock = connect(port, connect_timeout_s, host)
 
     def read(self) -> bool:
         """Feed what the socket holds; False once the counterparty closed the connection."""

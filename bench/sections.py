@@ -49,6 +49,8 @@ class Sizes:
     scale_warm_s: float
     scale_s: float
     skipped_recovery: tuple[int, ...] = field(default_factory=tuple)
+    #: Scale over hosts (``bench.hosts_scale``): pairs spread over three namespace hosts, at ``scale_rate``.
+    scale_hosts_pairs: int = 30
 
 
 FULL = Sizes(engine_count=50_000, engine_fsync_count=5_000, engine_repeats=3, floor_count=20_000,
@@ -59,12 +61,12 @@ QUICK = Sizes(engine_count=10_000, engine_fsync_count=1_000, engine_repeats=1, f
               warm="warm=paced:1000:0.5", paced_200_s=2.0, paced_1000_s=5.0, paced_5000_s=2.0,
               closed_window=100, closed_count=5_000, recovery_sizes=(0, 10_000, 100_000), codec_messages=20_000,
               scale_pairs=(1, 10, 50), scale_rate=300.0, scale_warm_s=1.0, scale_s=3.0,
-              skipped_recovery=(1_000_000,))
+              skipped_recovery=(1_000_000,), scale_hosts_pairs=10)
 SMOKE = Sizes(engine_count=1_000, engine_fsync_count=100, engine_repeats=1, floor_count=500,
               warm="warm=paced:500:0.2", paced_200_s=0.3, paced_1000_s=0.5, paced_5000_s=0.3,
               closed_window=20, closed_count=300, recovery_sizes=(0, 1_000), codec_messages=1_000,
               scale_pairs=(1, 2), scale_rate=100.0, scale_warm_s=0.2, scale_s=0.5,
-              skipped_recovery=(10_000, 100_000, 1_000_000))
+              skipped_recovery=(10_000, 100_000, 1_000_000), scale_hosts_pairs=2)
 
 #: Engine configurations: (key, engine, store, durability, orders per driver call).
 ENGINE_RUNS = [
@@ -483,6 +485,8 @@ def scale_once(work: Path, pairs: int, sizes: Sizes, dictionary: Path | None) ->
         cpu_before, idle_started = sampler.cpu_now(), time.monotonic()
         time.sleep(IDLE_S)
         idle = _groups(sampler.snapshot())
+        pss = [p.pss_kb() for p in actors.values()]
+        pss_idle = None if any(v is None for v in pss) else sum(v for v in pss if v is not None)
         idle_cpu = _groups({k: _minus(v, cpu_before[k]) for k, v in sampler.cpu_now().items()})["total"]
         idle_s = time.monotonic() - idle_started
         client = procs.python("client", "bench.multi_client", "--target", "GATEWAY", "--out-dir", str(out),
@@ -497,7 +501,7 @@ def scale_once(work: Path, pairs: int, sizes: Sizes, dictionary: Path | None) ->
     run = results["run"]
     per_k = 1000.0 / max(1, run["received"])
     return {"pairs": pairs, "rate": rate, "rate_per_pair": rate / pairs, "ready_s": ready_s,
-            "phases": results, "rss_idle_kb": idle,
+            "phases": results, "rss_idle_kb": idle, "pss_idle_kb": pss_idle,
             "idle_cpu_pct": None if idle_cpu is None else 100.0 * idle_cpu / idle_s,
             "rss_load_peak_kb": max(sampler.total_peak_kb.values(), default=None),
             "cpu_ms_per_1000": {k: None if v is None else v * per_k * 1000 for k, v in run["cpu_s"].items()}}

@@ -545,7 +545,14 @@ class Broker:
         if kind == protocol.HELLO:
             self._admit(env, identity, now_s, "hello")
         elif kind == protocol.HEARTBEAT:
-            if not self.table.on_seen(env.src, now_s):
+            known = self.table.route(env.src)
+            if known is not None and known != identity:
+                # With keys every connection has an identity of its own. An actor whose connection died and
+                # came back (a cut link healed) while it stayed up here says no hello: it never knew it was
+                # gone. Its heartbeat binds the name to the new connection, or whatever is routed to it would go
+                # to the dead one for good; its ``up`` makes its peers resend what the old one may have lost.
+                self._admit(env, identity, now_s, "heartbeat on a new connection")
+            elif not self.table.on_seen(env.src, now_s):
                 self._admit(env, identity, now_s, "heartbeat from an actor not up")
         elif kind in FORWARDED:
             refusal = self._judge(principal, env)

@@ -65,7 +65,6 @@ See ``docs/bus.md``.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import itertools
 import json
@@ -372,6 +371,8 @@ def is_loopback_endpoint(endpoint: str) -> bool:
 def key_fingerprint(public_key: str | bytes) -> str:
     """A short, stable name for a CURVE public key (its Z85 text): ``SHA256:`` and 16 hex digits."""
     text = public_key.decode("ascii") if isinstance(public_key, bytes) else public_key
+    import hashlib  # OpenSSL's libcrypto, about 3.5 MB resident: only a bus with keys needs it
+
     return "SHA256:" + hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
 
 

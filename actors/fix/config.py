@@ -71,12 +71,27 @@ class SessionConfig:
     password: str | None = None
     #: QuickFIX EnableNextExpectedMsgSeqNum: send 789 in the Logon.
     send_next_expected_msg_seq_num: bool = False
+    #: QuickFIX/J ResendRequestChunkSize: a gap longer than this is asked for in ResendRequests of at most
+    #: this many messages, the next once the previous is filled. 0: one ResendRequest for the whole gap.
+    resend_request_chunk_size: int = 0
+    #: A ResendRequest is answered in parts of at most this many stored messages, so that memory does not
+    #: grow with the range (the shell reads, sends and waits for the socket part by part).
+    resend_answer_chunk_size: int = 1000
+    #: The same ResendRequest (BeginSeqNo, EndSeqNo) again within this many seconds of its answer is not
+    #: answered again, and the storm is reported (an event, at most one per interval). 0: answer every one.
+    resend_storm_interval_s: float = 2.0
 
     def __post_init__(self) -> None:
         if self.begin_string not in BEGIN_STRINGS:
             raise ValueError(f"begin_string {self.begin_string!r} is not one of {', '.join(BEGIN_STRINGS)}")
         if self.heartbeat_interval_s < 0:
             raise ValueError("heartbeat_interval_s must be >= 0")
+        if self.resend_request_chunk_size < 0:
+            raise ValueError("resend_request_chunk_size must be >= 0 (0: the whole gap in one ResendRequest)")
+        if self.resend_answer_chunk_size < 1:
+            raise ValueError("resend_answer_chunk_size must be >= 1")
+        if self.resend_storm_interval_s < 0:
+            raise ValueError("resend_storm_interval_s must be >= 0 (0: answer every ResendRequest)")
         if self.begin_string == "FIXT.1.1" and not self.default_appl_ver_id:
             raise ValueError("a FIXT.1.1 session needs default_appl_ver_id (e.g. 9 for FIX.5.0SP2)")
 

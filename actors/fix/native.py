@@ -15,10 +15,32 @@ by path before the package can be imported.
 
 from __future__ import annotations
 
-import hashlib
 import json
+from collections.abc import Callable
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
+from typing import Any
+
+
+def _builtin_sha256() -> Callable[[bytes], Any]:
+    """CPython's own SHA-256 (``_sha256``; ``_sha2`` from 3.12), not ``hashlib``'s.
+
+    ``hashlib`` loads OpenSSL's libcrypto, about 3.5 MB resident in every
+    process that imports it, and a session on plain TCP needs nothing else
+    from it; the digests are the same.
+    """
+    for module, name in (("_sha256", "sha256"), ("_sha2", "sha256")):
+        try:
+            return getattr(__import__(module), name)  # type: ignore[no-any-return]
+        except ImportError:
+            continue
+    import hashlib
+
+    return hashlib.sha256
+
+
+#: SHA-256 without OpenSSL: ``sha256(data).hexdigest()``.
+sha256 = _builtin_sha256()
 
 #: Modules of ``actors.fix`` compiled at install. Not here: ``hooks`` (applications
 #: subclass it, which compiled classes do not allow), ``states`` (mypyc cannot compile
@@ -38,7 +60,7 @@ class StaleBuild(ImportError):
 
 
 def source_digests(package_dir: Path = PACKAGE_DIR) -> dict[str, str]:
-    return {name: hashlib.sha256((package_dir / f"{name}.py").read_bytes()).hexdigest()
+    return {name: sha256((package_dir / f"{name}.py").read_bytes()).hexdigest()
             for name in COMPILED_MODULES}
 
 

@@ -3,7 +3,8 @@
 The core never performs I/O. Each call returns a list of outputs that the
 runner executes in order: ``Send`` (store first when ``store`` is set, then
 write), ``Deliver`` (hand to the application, then persist the incoming
-sequence number), ``Resend`` (read the range from the store and call
+sequence number; a ``Deliver`` ends the outputs of a ``process`` call),
+``Resend`` (read the range from the store, part by part, and call
 ``Session.answer_resend``), ``ResetStore``, ``Disconnect``, ``Withheld`` (a
 stored message the application chose not to resend), and the events
 ``StateChanged`` / ``SessionEvent`` / ``Log`` that the runner logs and
@@ -50,6 +51,10 @@ class Deliver:
 @dataclass(frozen=True, slots=True)
 class Resend:
     """Stored messages ``begin``..``end`` (inclusive) to send again; the runner reads them.
+
+    The runner answers it in parts (``Session.answer_resend(..., through=)``), reading the store
+    a part at a time, and sends nothing new until the whole range is out: FIX wants the resent
+    range contiguous, new messages after it.
 
     ``as_new``: messages stored while our Logon awaited its reply. They were
     numbered after the Logon but not written yet, so they go out exactly as
@@ -103,7 +108,7 @@ class StateChanged:
 #: Every ``SessionEvent.kind`` the session core emits (``session.<name>.<kind>`` on the bus).
 EVENT_KINDS: Final = frozenset({
     "logon", "logout", "resend", "resend_request", "reject", "business_reject", "seqreset", "gap",
-    "test_request", "heartbeat_timeout", "garbled", "logon_held",
+    "test_request", "heartbeat_timeout", "garbled", "logon_held", "resend_storm",
 })
 
 

@@ -17,6 +17,13 @@ the FIX session test cases expect:
    MsgSeqNum too high (queue + ResendRequest) or too low (Logout, or ignore
    a PossDup with a sane OrigSendingTime).
 
+Each inbound message is handled in turn: ``process`` returns after an
+application message (``Deliver``), and the runner hands it to the application,
+which may answer it, before it calls ``process`` again for the next message of
+the same read (``more_input``). The replies therefore go out in the order of
+the messages they answer, as with QuickFIX: an order's echo before the
+Heartbeat that answers a TestRequest read with it.
+
 A message whose MsgSeqNum is too high is queued and processed in order once
 the gap is filled. The next expected incoming number advances only when a
 message has been handled; the runner persists it after executing ``Deliver``
@@ -59,6 +66,9 @@ _by_tag = itemgetter(0)
 
 #: BusinessRejectReason (380) values used by the session.
 BUSINESS_REJECT_UNSUPPORTED_MESSAGE_TYPE = 3
+
+#: ResendRequests remembered for storm detection (``resend_storm_interval_s``), at most this many ranges.
+MAX_REMEMBERED_RESEND_REQUESTS: Final = 32
 
 #: Too-high messages kept until their gap is filled, at most this many and this many bytes of values.
 #: Past either bound a too-high message is not kept: our ResendRequest asks for everything from the
@@ -112,6 +122,14 @@ class Session:
         self._queue_bytes = 0
         self._queue_full = False
         self._resend_range: tuple[int, int] | None = None
+        #: Chunked ResendRequests (``resend_request_chunk_size``): the last number of the whole gap.
+        self._resend_goal: int | None = None
+        #: The answer to a ResendRequest given in parts (``answer_resend(..., through=)``), while it lasts.
+        self._answering: _Answer | None = None
+        #: (BeginSeqNo, EndSeqNo) -> when it was last answered, for storm detection.
+        self._answered_requests: dict[tuple[int, int], _Answered] = {}
+        #: ``process`` stopped after an application message; more input may wait (``more_input``).
+        self._paused = False
         self._logon_deadline: float | None = None
         self._logout_deadline: float | None = None
         self._drop_reason: str | None = None
@@ -129,6 +147,14 @@ class Session:
     @property
     def is_logged_on(self) -> bool:
         return self.state in LOGGED_ON
+
+    @property
+    def more_input(self) -> bool:
+        """``process`` stopped after an application message: call it again, once the application has it.
+
+        The rest of the read (and queued messages whose turn has come) waits in the session until then.
+        """
+        return self._paused
 
     @property
     def logon_held(self) -> bool:
@@ -223,10 +249,18 @@ class Session:
         self._framer.feed(data)
 
     def process(self, now: Instant) -> list[Output]:
-        """Handle every complete message buffered so far."""
+        """Handle the buffered messages in turn, up to and including the next application message.
+
+        After a ``Deliver`` it returns at once, so that the application sees the message, and may
+        answer it, before the session handles the next one; ``more_input`` then says to call again.
+        Without an application message in the buffer it handles everything that is complete.
+        """
         self._begin_call(now)
+        if self._paused:
+            self._paused = False
+            self._next_queued()
         framer = self._framer
-        while self.state not in OFFLINE and self.state is not S.WAITING_FOR_FORCED_DISCONNECT:
+        while not self._paused and self.state not in OFFLINE and self.state is not S.WAITING_FOR_FORCED_DISCONNECT:
             frame = framer.next_frame()
             if frame is None:
                 break
@@ -339,7 +373,8 @@ class Session:
         return self._end_call()
 
     def answer_resend(
-        self, begin: int, end: int, stored: list[tuple[int, bytes]], now: Instant, as_new: bool = False
+        self, begin: int, end: int, stored: list[tuple[int, bytes]], now: Instant, as_new: bool = False,
+        *, through: int | None = None,
     ) -> list[Output]:
         """Answer a ``Resend`` output with the stored messages of ``begin``..``end``.
 
@@ -347,19 +382,30 @@ class Session:
         and their original MsgSeqNum; session messages, missing numbers and
         messages the ``on_resend`` hook vetoes become SequenceReset-GapFill,
         one per run. No new sequence number is used.
+
+        A long range is answered in parts, so that no layer holds all of it:
+        ``through`` ends a part (None: the range's end), ``stored`` holds that
+        part's stored messages, and the parts of one range come in order, each
+        from the number after the previous ``through``. A run of GapFill at the
+        end of a part is carried into the next, so the answer is the same,
+        message for message, however the range is cut.
         """
         self._begin_call(now)
+        last = end if through is None else min(through, end)
         if as_new:
             for seq, data in stored:
-                if begin <= seq <= end:
+                if begin <= seq <= last:
                     self._last_sent = now.mono_s
                     self._out.append(Send(data, seq, "", store=False))
             return self._end_call()
-        gap_start: int | None = None
-        cursor = begin
+        part = self._answering
+        if part is None or part.begin != begin or part.end != end:
+            part = _Answer(begin, end)
+        gap_start = part.gap_start
+        cursor = part.cursor
         resent = 0
         for seq, data in stored:
-            if seq < cursor or seq > end:
+            if seq < cursor or seq > last:
                 continue
             if seq > cursor and gap_start is None:
                 gap_start = cursor
@@ -379,11 +425,18 @@ class Session:
                 self._send_possdup(message, seq)
                 resent += 1
             cursor = seq + 1
-        if cursor <= end and gap_start is None:
+        if cursor <= last and gap_start is None:
             gap_start = cursor
+        part.resent += resent
+        if last < end:
+            part.cursor = last + 1
+            part.gap_start = gap_start
+            self._answering = part
+            return self._end_call()
+        self._answering = None
         if gap_start is not None:
             self._send_gap_fill(gap_start, end + 1)
-        self._event("resend", f"resent {resent} application message(s) of {begin}..{end}")
+        self._event("resend", f"resent {part.resent} application message(s) of {begin}..{end}")
         return self._end_call()
 
     def reset_sequence_numbers(self, now: Instant, reason: str) -> list[Output]:
@@ -417,7 +470,8 @@ class Session:
 
     def _reset_connection_state(self) -> None:
         self._clear_queue()
-        self._resend_range = None
+        self._forget_resends()
+        self._paused = False
         self._sent_logon = False
         self._received_logon = False
         self._sent_logout = False
@@ -433,6 +487,13 @@ class Session:
         self._held_logon = None
         self._held_why = ""
         self._reset_on_accept: str | None = None
+
+    def _forget_resends(self) -> None:
+        """Resends asked for and answers in progress belong to one connection and one sequence."""
+        self._resend_range = None
+        self._resend_goal = None
+        self._answering = None
+        self._answered_requests.clear()
 
     def _transition(self, new: SessionState, reason: str) -> None:
         old = self.state
@@ -460,6 +521,7 @@ class Session:
             self._garbled(str(exc), frame.data)
             return
         self._next(message, queued=False)
+        self._continue_chunked_resend()
 
     def _garbled(self, reason: str, data: bytes) -> None:
         shown = mask_wire(data[:200]).replace(b"\x01", b"|").decode("latin-1")
@@ -523,7 +585,7 @@ class Session:
             handler(self, msg)
         else:
             self._next_app(msg)
-        if not queued:
+        if not queued and not self._paused:
             self._next_queued()
 
     def _unreadable_seq_num(self, raw_seq: bytes) -> None:
@@ -641,10 +703,41 @@ class Session:
         ):
             return
         begin = self.next_target
-        end = 0 if self._rank >= 42 else 999999
-        self._send(MsgType.RESEND_REQUEST, [(T.BEGIN_SEQ_NO, b"%d" % begin), (T.END_SEQ_NO, b"%d" % end)])
+        chunk = self.config.resend_request_chunk_size
+        if chunk and seq - begin > chunk:
+            self._resend_goal = seq - 1
+            self._ask_resend(begin, begin + chunk - 1)
+            return
+        self._resend_goal = None
+        self._send(MsgType.RESEND_REQUEST, [(T.BEGIN_SEQ_NO, b"%d" % begin),
+                                            (T.END_SEQ_NO, b"0" if self._rank >= 42 else b"999999")])
         self._resend_range = (begin, seq - 1)
         self._event("resend_request", f"sent ResendRequest for {begin}..{seq - 1}")
+
+    def _ask_resend(self, begin: int, end: int) -> None:
+        """One ResendRequest of a gap asked for in chunks: its EndSeqNo is explicit."""
+        self._send(MsgType.RESEND_REQUEST, [(T.BEGIN_SEQ_NO, b"%d" % begin), (T.END_SEQ_NO, b"%d" % end)])
+        self._resend_range = (begin, end)
+        self._event("resend_request", f"sent ResendRequest for {begin}..{end} (a chunk of the gap up to "
+                                      f"{self._resend_goal})")
+
+    def _continue_chunked_resend(self) -> None:
+        """A gap asked for in chunks: once one chunk is filled (or gap-filled past), ask for the next."""
+        goal = self._resend_goal
+        if goal is None:
+            return
+        if self.state not in LOGGED_ON:
+            self._resend_goal = None
+            return
+        rr = self._resend_range
+        if rr is not None and self.next_target <= rr[1]:
+            return  # the current chunk is still being filled
+        if self.next_target > goal:
+            self._resend_goal = None
+            return
+        if rr is not None:
+            self._event("resend", f"ResendRequest {rr[0]}..{rr[1]} satisfied")
+        self._ask_resend(self.next_target, min(goal, self.next_target + self.config.resend_request_chunk_size - 1))
 
     def _target_too_low(self, msg: Message, seq: int, sending_ns: int) -> None:
         mt = msg.msg_type
@@ -695,7 +788,7 @@ class Session:
         """Process the queued messages whose turn has come, in MsgSeqNum order; forget those passed over."""
         queue = self._queue
         seqs = self._queue_seqs
-        while seqs and self.state in LOGGED_ON:
+        while seqs and self.state in LOGGED_ON and not self._paused:
             seq = seqs[0]
             if seq > self.next_target:
                 return
@@ -710,6 +803,7 @@ class Session:
                 continue
             self._log("debug", f"processing queued message {self.next_target}")
             self._next(msg, queued=True)
+            self._continue_chunked_resend()
 
     # ------------------------------------------------------- message handlers
 
@@ -848,6 +942,9 @@ class Session:
             self._reject(msg, RejectReason.VALUE_IS_INCORRECT, bad, f"{'BeginSeqNo' if begin < 1 else 'EndSeqNo'} "
                          f"{begin if begin < 1 else end} is out of range")
             return
+        if self._storm(begin, end):
+            self._consume_resend_request_seq(msg)
+            return
         self._event("resend_request", f"peer asked for {begin}..{end}")
         last_sent = self.next_sender - 1
         if (self._rank >= 42 and end == 0) or (self._rank <= 42 and end == 999999) or end > last_sent:
@@ -859,6 +956,9 @@ class Session:
                 self._send_gap_fill(begin, self.next_sender)
         else:
             self._log("warning", f"ResendRequest from {begin} asks for nothing we have sent (last {last_sent})")
+        self._consume_resend_request_seq(msg)
+
+    def _consume_resend_request_seq(self, msg: Message) -> None:
         seq = msg.seq_num
         if seq is not None:
             if seq == self.next_target:
@@ -866,6 +966,40 @@ class Session:
             elif seq > self.next_target:
                 # Answered now; its number is consumed once the gap before it is filled.
                 self._target_too_high(None, seq)
+
+    def _storm(self, begin: int, end: int) -> bool:
+        """A ResendRequest for the range answered less than ``resend_storm_interval_s`` ago: not answered again.
+
+        A counterparty that asks for the same range again and again (a loop in its recovery) would
+        have us read and send the range each time; once per interval is enough, since the first
+        answer is on its way. The repeats are reported: one event and log line per range and interval.
+        """
+        interval = self.config.resend_storm_interval_s
+        if interval <= 0:
+            return False
+        t = self._now.mono_s
+        recent = self._answered_requests
+        seen = recent.get((begin, end))
+        if seen is None or t - seen.answered_s >= interval:
+            if seen is None and len(recent) >= MAX_REMEMBERED_RESEND_REQUESTS:
+                for key in [k for k, v in recent.items() if t - v.answered_s >= interval]:
+                    del recent[key]
+                if len(recent) >= MAX_REMEMBERED_RESEND_REQUESTS:
+                    del recent[min(recent, key=lambda k: recent[k].answered_s)]
+            if seen is None:
+                recent[(begin, end)] = _Answered(t)
+            else:
+                seen.answered_s = t
+                seen.repeats = 0
+            return False
+        seen.repeats += 1
+        if seen.reported_s is None or t - seen.reported_s >= interval:
+            seen.reported_s = t
+            text = (f"ResendRequest {begin}..{end} repeated {seen.repeats} time(s) within {interval:g} s of its "
+                    f"answer: answered once per {interval:g} s")
+            self._log("warning", text)
+            self._event("resend_storm", text)
+        return True
 
     def _advance_if_expected(self, msg: Message) -> None:
         if msg.seq_num == self.next_target:
@@ -902,6 +1036,7 @@ class Session:
         seq = self.next_target
         self.next_target += 1
         self._out.append(Deliver(msg, seq))
+        self._paused = True  # the application answers it before the next message is handled
 
     # --------------------------------------------------------------- sending
 
@@ -1115,7 +1250,8 @@ class Session:
         self._logout_deadline = None
         self._framer.clear()
         self._clear_queue()
-        self._resend_range = None
+        self._forget_resends()
+        self._paused = False
         self._received_logon = False
         self._sent_logon = False
         self._sent_logout = False
@@ -1127,9 +1263,29 @@ class Session:
         self.next_sender = 1
         self.next_target = 1
         self._clear_queue()
-        self._resend_range = None
+        self._forget_resends()
         self._out.append(ResetStore(1, 1, self._now.utc_ns))
         self._event("seqreset", f"sequence numbers reset to 1: {reason}")
+
+
+class _Answer:
+    """Where a ResendRequest answered in parts stands: the next number, a GapFill run still open, the count."""
+
+    def __init__(self, begin: int, end: int) -> None:
+        self.begin = begin
+        self.end = end
+        self.cursor = begin
+        self.gap_start: int | None = None
+        self.resent = 0
+
+
+class _Answered:
+    """A ResendRequest range answered at ``answered_s``; repeats since, and when they were last reported."""
+
+    def __init__(self, answered_s: float) -> None:
+        self.answered_s = answered_s
+        self.repeats = 0
+        self.reported_s: float | None = None
 
 
 def _name(msg_type: str) -> str:

@@ -32,18 +32,29 @@ policies and a status request to every session, and publishes
 ``coordinator.active``; one that loses the lease publishes
 ``coordinator.standby`` and stops. It follows the active broker of a pair
 like every bus client (``broker.backup``).
+
+SIGHUP makes it read the topology file again and take its pairs from it
+(``fixmesh deploy reload`` sends it): a new pair gets a fresh policy and its
+halves are asked for their status at once, a removed pair is forgotten, and
+the pairs that stay keep their policies, so nothing they do is interrupted.
+It publishes ``coordinator.reloaded`` with what changed. A file that does not
+load leaves the pairs as they were (the error is logged). Anything else that
+changed in the file (the broker, the keys) takes a restart; ``reload``
+restarts it then instead.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 from actors.gateway.bus import BusClient
 from actors.gateway.pair_policy import PairCommand, PairPolicy
 from actors.gateway.program import start, topology_parser
-from actors.gateway.topology import COORDINATOR_KEY, COORDINATOR_NAME_PREFIX, ConfigError, Topology
+from actors.gateway.topology import COORDINATOR_KEY, COORDINATOR_NAME_PREFIX, ConfigError, Topology, load_topology
 from actors.gateway.vocabulary import (
     COORDINATOR_STARTED,
     SESSION_TOPICS,
@@ -72,6 +83,8 @@ LEASE = COORDINATOR_KEY
 #: Published by the coordinator that takes the lease, and by one that loses it.
 COORDINATOR_ACTIVE = "coordinator.active"
 COORDINATOR_STANDBY = "coordinator.standby"
+#: Published after SIGHUP made the coordinator take its pairs from the topology file again.
+COORDINATOR_RELOADED = "coordinator.reloaded"
 STATUS_EVERY_S = 2.0
 TICK_S = 0.5
 #: An unknown half is asked for its status at most this often outside the regular poll.
@@ -103,6 +116,8 @@ class Coordinator:
         self._asked: dict[str, str] = {}
         #: When each session was last asked outside the regular poll (monotonic seconds).
         self._asked_early_s: dict[str, float] = {}
+        #: Set by SIGHUP: read the topology's pairs again at the next timer.
+        self._reread = False
 
     # ---------------------------------------------------------------- timers
 
@@ -110,6 +125,9 @@ class Coordinator:
         return min(self._tick_due, self._status_due)
 
     def on_timer(self) -> None:
+        if self._reread:
+            self._reread = False
+            self.reread_pairs()
         self._follow_lease()
         if not self.active:
             self._tick_due = self._status_due = clock.now().mono_s + TICK_S
@@ -175,6 +193,40 @@ class Coordinator:
         self._tick_due = self._status_due = 0.0
         log.warning("coordinator %s holds the lease: it commands %d pair(s) now", self.name, len(self.policies))
         self.bus.publish(COORDINATOR_ACTIVE, {"name": self.name, "pairs": [p.name for p in self.policies]})
+
+    # ------------------------------------------------------------ the pairs
+
+    def _on_sighup(self, _signum: int, _frame: FrameType | None) -> None:
+        """Only a flag, and the next timer now: the loop does the work (the signal wakes its poll)."""
+        self._reread = True
+        self._tick_due = 0.0
+
+    def reread_pairs(self) -> None:
+        """Take the pairs from the topology file again: new ones start, removed ones are forgotten, the rest go on."""
+        try:
+            topology = load_topology(self.topology.path)
+        except ConfigError as exc:
+            log.error("coordinator %s: the topology was not read again (%s); the %d pair(s) stay as they were",
+                      self.name, exc, len(self.topology.pairs))
+            return
+        old = {(p.handler, p.driven) for p in self.topology.pairs}
+        new = {(p.handler, p.driven) for p in topology.pairs}
+        added = [p.name for p in topology.pairs if (p.handler, p.driven) not in old]
+        removed = [p.name for p in self.topology.pairs if (p.handler, p.driven) not in new]
+        self.topology = topology
+        if self.active:
+            kept = {(p.handler_name, p.driven_name): p for p in self.policies}
+            self.policies = [kept.get((p.handler, p.driven)) or PairPolicy(p.handler, p.driven, self.driven_grace_s)
+                             for p in topology.pairs]
+            self.by_session = {name: policy for policy in self.policies
+                               for name in (policy.handler_name, policy.driven_name)}
+            fresh = [name for p in topology.pairs if (p.handler, p.driven) not in old for name in (p.handler, p.driven)]
+            if fresh:
+                self._ask_status(fresh)
+        log.warning("coordinator %s: pairs read again from %s: %d pair(s); added %s; removed %s", self.name,
+                    topology.path, len(topology.pairs), ", ".join(added) or "none", ", ".join(removed) or "none")
+        self.bus.publish(COORDINATOR_RELOADED, {"name": self.name, "pairs": [p.name for p in topology.pairs],
+                                                "added": added, "removed": removed})
 
     def _stand_by(self) -> None:
         self.active = False
@@ -244,7 +296,11 @@ class Coordinator:
         self.bus.publish(COORDINATOR_STARTED, CoordinatorStarted(pairs).to_body())
         log.info("coordinator %s: %d pair(s): %s; it commands once the broker grants it the lease %s", self.name,
                  len(pairs), ", ".join(pairs), LEASE)
-        run_until_signalled(self.loop)
+        previous = signal.signal(signal.SIGHUP, self._on_sighup)
+        try:
+            run_until_signalled(self.loop)
+        finally:
+            signal.signal(signal.SIGHUP, previous)
         self.bus.close()
         return 0
 

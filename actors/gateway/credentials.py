@@ -23,8 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import hashlib
-import hmac
 import os
 from dataclasses import dataclass
 from typing import Final
@@ -101,6 +99,8 @@ class PasswordHash:
 
     def matches(self, password: bytes) -> bool:
         """True when ``password`` hashes to this key (constant-time comparison)."""
+        import hmac  # with hashlib, OpenSSL's libcrypto: loaded only by a session that checks passwords
+
         return hmac.compare_digest(_scrypt(password, self.salt, self.n, self.r, self.p, len(self.key)), self.key)
 
 
@@ -113,6 +113,8 @@ class Credentials:
 
     def check(self, username: bytes | None, password: bytes | None) -> Failure | None:
         """None when both match, otherwise the first failed check (both are always evaluated)."""
+        import hmac
+
         name_ok = hmac.compare_digest(username or b"", self.username.encode())
         password_ok = self.password_hash.matches(password if password is not None else _NO_PASSWORD)
         if username is None:
@@ -128,4 +130,6 @@ class Credentials:
 
 def _scrypt(password: bytes, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
     # maxmem above the default 32 MiB so the larger accepted parameters run; 128*r*N*p plus slack.
+    import hashlib
+
     return hashlib.scrypt(password, salt=salt, n=n, r=r, p=p, dklen=length, maxmem=129 * r * n * p + 2**20)

@@ -14,6 +14,10 @@ protocol decision: the session core does. It:
   session is logged on, and holds forwards unacknowledged until then, so
   each goes on the wire as a new message after the Logon
   (``actors.gateway.forwarding.Waiting``);
+* with a ``throttle:``, limits the application messages of either direction:
+  rejects or delays what its counterparty sends over the limit, and sends
+  what its peer forwards no faster than the limit, acknowledging each only
+  once sent (``actors.gateway.throttling``);
 * obeys commands (``connect``, ``disconnect``, ``logout``, ``reset_seqnums``,
   ``set_seqnums``, ``switch_connection``, ``answer_logon``, ``status``) from
   the bus.
@@ -46,6 +50,8 @@ from actors.gateway.forwarding import Chain, Forward, Held, Journal, Origin, Ver
 from actors.gateway.program import start, topology_parser
 from actors.gateway.rejection import rejection_for
 from actors.gateway.stats import STATS_INTERVAL_S, Every, SessionCounters
+from actors.gateway.throttling import Delayed, Rejected, SessionThrottles
+from actors.gateway.throttling import Verdict as Throttled
 from actors.gateway.topology import ConfigError, SessionSettings, Topology, resolve_credentials
 from actors.gateway.vocabulary import (
     REJECTED,
@@ -81,7 +87,8 @@ from actors.shell.handoff import handoff_path
 from actors.shell.host import AcceptorSpec, HostSpec, InitiatorSpec, SessionHost, SessionSpec
 from actors.shell.initiator import Initiator
 from actors.shell.schedule import Schedule
-from actors.shell.tls import TlsConfigError
+from actors.shell.throttle import Admission as ThrottleAdmission
+from actors.shell.tls_settings import TlsConfigError
 from actors.store import Durability
 from broker import protocol
 from broker.protocol import Envelope
@@ -261,6 +268,14 @@ class SessionActor:
             self.loop.add_reader(sock, self._on_bus)
         self.loop.add_timer_source(self.bus)
         self.loop.add_timer_source(Every(STATS_INTERVAL_S, self._publish_stats))
+        #: Rate limits on application messages (``throttle:``, ``actors.gateway.throttling``); None: none.
+        self.throttles: SessionThrottles[tuple[Envelope, Forward]] | None = None
+        if settings.throttle is not None:
+            self.throttles = SessionThrottles(
+                self.name, settings.throttle, settings.config, publish=self.bus.publish,
+                count_event=self.counters.count_event, on_delayed=self._forward_delayed,
+                on_released=self._send_throttled, on_paused=self._hold_throttled, out_paused=self._holding)
+            self.loop.add_timer_source(self.throttles)
         if self._holds:
             self.loop.add_timer_source(_ExpiryTimer(self.waiting, self._expire_waiting))
         log.info("%s: %s %s->%s on %s:%d, next out %d, next in %d", self.name, settings.role,
@@ -288,17 +303,40 @@ class SessionActor:
     # ------------------------------------------------ the driver's application
 
     def on_message(self, driver: SessionDriver, message: Message) -> bool | None:
-        """An application message from our counterparty: forward it to the peer."""
+        """An application message from our counterparty: forward it to the peer (throttle permitting)."""
+        if self.throttles is None:
+            return self._forward(message, clock.now().utc_ns)
+        now = clock.now()
+        throttled = self.throttles.inbound(message, now, self.store.creation_time_ns)
+        if isinstance(throttled, Rejected):
+            driver.send(throttled.msg_type, throttled.body)
+            return True  # processed: its MsgSeqNum is consumed, nothing goes to the peer
+        if throttled is Throttled.DELAYED:
+            return False  # unprocessed until ``_forward_delayed`` forwards it and the peer acknowledges
+        return self._forward(message, now.utc_ns)
+
+    def _forward_delayed(self, delayed: list[Delayed]) -> None:
+        """Inbound messages whose throttle wait is over go to the peer now, in the order received."""
+        for d in delayed:
+            if self._forward(d.message, d.received_ns, d.epoch):
+                self.driver.processed(d.message.seq_num or 0)
+
+    def _forward(self, message: Message, received_ns: int, epoch: int | None = None) -> bool:
+        """Forward ``message`` to the peer; False: processed once the peer acknowledges it.
+
+        ``epoch``: the store's sequence epoch when it arrived, if not now's (``_forward_delayed``).
+        """
         seq = message.seq_num or 0
         peer = self.settings.peer
         if peer is None:
             log.warning("%s: no peer to forward %s %d to", self.name, message.msg_type, seq)
             return True
         header = [(t, v) for t, v in message.header_fields() if t not in _RESTAMPED]
-        epoch = self.store.creation_time_ns  # a sequence reset starts a new epoch
+        if epoch is None:
+            epoch = self.store.creation_time_ns  # a sequence reset starts a new epoch
         origin = Origin(self.name, epoch)
         forward = Forward(origin, seq, self.chain.link(epoch, seq), message.msg_type, header,
-                          message.body_fields(), received_ns=clock.now().utc_ns)
+                          message.body_fields(), received_ns=received_ns)
         forward_id = origin.message_id(seq)
         self.awaiting[forward_id] = seq
         self.backlog.append((peer, forward_id, forward.to_wire()))
@@ -428,9 +466,18 @@ class SessionActor:
         self._process_acked()
         self._drain_backlog()
 
-    def _on_forward(self, env: Envelope, forward: Forward) -> bool:
-        """Judge one forward; True when it is to be acknowledged (accepted or a duplicate)."""
+    def _on_forward(self, env: Envelope, forward: Forward, *, admitted: bool = False) -> bool:
+        """Judge one forward; True when it is to be acknowledged (accepted or a duplicate).
+
+        ``admitted``: the outbound throttle has let it through already (it waited in its queue). Like
+        ``Waiting``, the throttle's queue keeps forwards in arrival order without judging their chain (each
+        one's predecessor may still be waiting in it); they are judged when they leave it.
+        """
         verdict = self.acceptance.judge(forward)
+        if self.throttles is not None and not admitted and verdict is not Verdict.DUPLICATE \
+                and self.throttles.outbound(env.id, forward.msg_type, (env, forward), clock.now()) \
+                is not ThrottleAdmission.PASS:
+            return False  # waits for the throttle, or stays with its sender: acknowledged once sent
         if verdict is Verdict.OUT_OF_ORDER:
             log.debug("%s: %s arrived before its predecessor %s; left for the sender to repeat",
                       self.name, env.id, forward.prev)
@@ -447,6 +494,29 @@ class SessionActor:
             if forward.received_ns is not None:
                 self._forwarded.append(forward.received_ns)
         return True
+
+    def _send_throttled(self, items: list[tuple[Envelope, Forward]]) -> None:
+        """Forwards whose outbound throttle wait is over: sent in one batch, then acknowledged."""
+        self._send_batch(items, admitted=True)
+
+    def _send_batch(self, items: list[tuple[Envelope, Forward]], admitted: bool = False) -> None:
+        """Forwards sent in one batch (one store sync, one write), journalled, then acknowledged (as ``_on_bus``)."""
+        acks: list[Envelope] = []
+        with self.driver.batch():
+            for env, forward in items:
+                if self._on_forward(env, forward, admitted=admitted):
+                    acks.append(env)
+            if acks:
+                self.journal.sync()
+        if self._forwarded:
+            self._observe_forwarded()
+        for env in acks:
+            self.bus.ack(env)
+
+    def _hold_throttled(self, items: list[tuple[Envelope, Forward]]) -> None:
+        """The session went offline while forwards waited for the throttle: they wait for the Logon instead."""
+        for env, _ in items:
+            self._hold(env)
 
     # ----------------------------------------------------- waiting for the Logon
 
@@ -481,17 +551,7 @@ class SessionActor:
         self._expire_waiting()  # a forward that outlived its time-to-live meanwhile is rejected, not sent
         held = self.waiting.release()
         self._waiting_warned = False
-        acks: list[Envelope] = []
-        with self.driver.batch():
-            for h in held:
-                if self._on_forward(h.item, h.forward):
-                    acks.append(h.item)
-            if acks:
-                self.journal.sync()
-        if self._forwarded:
-            self._observe_forwarded()
-        for env in acks:
-            self.bus.ack(env)
+        self._send_batch([(h.item, h.forward) for h in held])
         if held:
             log.info("%s: logged on; %d forward(s) that waited sent as new messages", self.name, len(held))
 
@@ -627,7 +687,8 @@ class SessionActor:
         return self.counters.reading(
             clock.now(), self.driver, role=self.settings.role, peer=self.settings.peer or "",
             incarnation=self.incarnation, pid=os.getpid(), logon_failures=self.hooks.logon_failures,
-            queues={"outbox": self.bus.pending, "backlog": len(self.backlog), "held": len(self.waiting)})
+            queues={"outbox": self.bus.pending, "backlog": len(self.backlog), "held": len(self.waiting),
+                    **(self.throttles.depths() if self.throttles is not None else {})})
 
     def _publish_stats(self) -> None:
         self.bus.publish(stats_topic(self.name), self.stats().to_body())

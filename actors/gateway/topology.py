@@ -31,7 +31,19 @@ from actors.shell.admission import AdmissionRules, parse_network
 from actors.shell.host import StoreSpec
 from actors.shell.schedule import DAYS, Schedule, ScheduleError, parse_day, parse_time
 from actors.shell.seqpolicy import SequencePolicy
-from actors.shell.tls import MIN_VERSIONS, TlsSettings
+from actors.shell.throttle import (
+    DEFAULT_MAX_DELAYED,
+    DEFAULT_MAX_QUEUED,
+    MAX_COUNT,
+    SESSION_MSG_TYPES,
+    Action,
+    InboundThrottling,
+    Limit,
+    OutboundThrottling,
+    Rates,
+    ThrottleSettings,
+)
+from actors.shell.tls_settings import MIN_VERSIONS, TlsSettings
 from actors.store import Durability
 from broker import protocol
 
@@ -189,6 +201,8 @@ class SessionSettings:
     admission: AdmissionRules | None = None
     #: The host the session's actor runs on (``hosts:``); the loader always sets it.
     runs_on: str | None = None
+    #: Rate limits on application messages, each direction optional (``throttle:``); None: none.
+    throttle: ThrottleSettings | None = None
 
     @property
     def journal_path(self) -> Path:
@@ -836,6 +850,15 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         username=s.optional("username", str),
         password=s.optional("password", str),
         send_next_expected_msg_seq_num=s.get("enable_next_expected_msg_seq_num", bool, False),
+        resend_request_chunk_size=s.get("resend_request_chunk_size", int, 0,
+                                        expect="0 (ask for a whole gap at once) or the most messages per "
+                                               "ResendRequest", check=lambda v: v >= 0),
+        resend_answer_chunk_size=s.get("resend_answer_chunk_size", int, 1000,
+                                       expect="how many stored messages a resend reads and sends at a time, "
+                                              "1 or more", check=positive),
+        resend_storm_interval_s=s.get("resend_storm_interval", float, 2.0,
+                                      expect="seconds >= 0 (0: answer every repeated ResendRequest)",
+                                      check=lambda v: v >= 0),
     )
     store = s.section("store")
     store_settings = StoreSpec(
@@ -886,6 +909,7 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         max_pending_connections=_max_pending(s, role is Role.ACCEPTOR),
         admission=_admission(s, role is Role.ACCEPTOR),
         runs_on=s.optional("runs_on", str, expect="the name of a host under hosts:"),
+        throttle=_throttle(s.section("throttle"), begin),
     )
     if settings.logon_waits_for_venue and role_name != "handler":
         raise s.error("logon_waits_for_venue", f"only a handler waits for its venue; {name} is a {role_name}")
@@ -899,6 +923,71 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
         raise s.error("message_ttl", "missing or 0; enable_message_rejecting needs a time-to-live in seconds")
     s.finish()
     return settings
+
+
+def _throttle(s: _Section, begin_string: str) -> ThrottleSettings | None:
+    """``throttle: {inbound: {...}, outbound: {...}}``; absent = no limit (docs/configuration.md, "Throttling")."""
+    inbound_section, outbound_section = s.section("inbound"), s.section("outbound")
+    s.finish()
+    inbound: InboundThrottling | None = None
+    if "inbound" in s.data or "inbound" in s.defaults:
+        rates = _rates(inbound_section)
+        action_name = inbound_section.get("action", str, Action.REJECT.value, expect="reject or delay",
+                                          check=lambda v: v in {a.value for a in Action})
+        action = Action(action_name)
+        if action is Action.REJECT and begin_string in ("FIX.4.0", "FIX.4.1"):
+            raise inbound_section.error("action", f"is reject, but {begin_string} has no BusinessMessageReject "
+                                                  "(it came with FIX.4.2); use action: delay")
+        inbound = InboundThrottling(rates, action, _max_queued(inbound_section, DEFAULT_MAX_DELAYED))
+        if action is Action.REJECT and "queue_limit" in inbound_section.data:
+            raise inbound_section.error("queue_limit", "only action: delay queues; with reject nothing waits: "
+                                                       "remove it, or set action: delay")
+        inbound_section.finish()
+    else:
+        inbound_section.finish()
+    outbound: OutboundThrottling | None = None
+    if "outbound" in s.data or "outbound" in s.defaults:
+        outbound = OutboundThrottling(_rates(outbound_section),
+                                      _max_queued(outbound_section, DEFAULT_MAX_QUEUED))
+        if "action" in outbound_section.data:
+            raise outbound_section.error("action", "outbound messages over the rate always wait in order, never "
+                                                   "dropped; remove it (queue_limit bounds the wait)")
+        outbound_section.finish()
+    else:
+        outbound_section.finish()
+    if inbound is None and outbound is None:
+        return None
+    return ThrottleSettings(inbound, outbound)
+
+
+def _rates(s: _Section) -> Rates:
+    """``rate: N, interval: S, by_msg_type: {MSGTYPE: N}`` of one direction of ``throttle``."""
+    count = f"a number of messages per interval, 1-{MAX_COUNT}"
+    def in_range(v: int) -> bool:
+        return 1 <= v <= MAX_COUNT
+    rate = s.optional("rate", int, expect=count)
+    if rate is not None and not in_range(rate):
+        raise s.error("rate", f"is {rate}; expected {count} (for more, shorten the interval)")
+    interval_s = s.get("interval", float, 1.0, expect="seconds > 0 (default 1)", check=lambda v: v > 0)
+    by_type = s.get("by_msg_type", dict, {}, expect="a mapping of MsgType to messages per interval, e.g. {D: 50}")
+    limits: list[tuple[str, Limit]] = []
+    for key, value in by_type.items():
+        msg_type = str(key)
+        where = f"by_msg_type.{msg_type}"
+        if msg_type in SESSION_MSG_TYPES:
+            raise s.error(where, "is a session-level MsgType, which is never throttled (heartbeats, resends and "
+                                 "logouts must get through); remove it")
+        if isinstance(value, bool) or not isinstance(value, int) or not in_range(value):
+            raise s.error(where, f"is {value!r}; expected {count}")
+        limits.append((msg_type, Limit(value, interval_s)))
+    if rate is None and not limits:
+        raise s.error("rate", "missing; give rate: N (messages per interval, every application message) "
+                              "or by_msg_type: {MSGTYPE: N}, or both")
+    return Rates(Limit(rate, interval_s) if rate is not None else None, tuple(limits))
+
+
+def _max_queued(s: _Section, default: int) -> int:
+    return s.get("queue_limit", int, default, expect="1 or more messages", check=lambda v: v >= 1)
 
 
 def _admission(s: _Section, acceptor: bool) -> AdmissionRules | None:

@@ -410,6 +410,8 @@ SWITCH = "switch"
 LOGON_REFUSED = "logon_refused"
 #: The once-a-second counters of a session (``SessionStats``): not an occurrence, a reading.
 STATS = "stats"
+#: Application messages over a throttle of the session (``ThrottledEvent``, ``actors.gateway.throttling``).
+THROTTLED = "throttled"
 #: What every session topic starts with (the coordinator subscribes to it); ``broker.protocol``'s.
 SESSION_TOPICS = protocol.SESSION_TOPICS
 #: Published once by the coordinator when it starts.
@@ -439,6 +441,11 @@ def stats_topic(session: str) -> str:
 def rejected_topic(session: str) -> str:
     """``session.<name>.rejected``: a message sent back to its origin unsent (``RejectedEvent``)."""
     return protocol.session_topic(session, REJECTED)
+
+
+def throttled_topic(session: str) -> str:
+    """``session.<name>.throttled``: messages over the throttle, once a second at most (``ThrottledEvent``)."""
+    return protocol.session_topic(session, THROTTLED)
 
 
 def switch_topic(session: str) -> str:
@@ -550,6 +557,50 @@ class RejectedEvent:
                 raise _bad(what, "kind", b.get("kind"), repr(REJECTED))
             return cls(_text(b, "msg_type", what), _int(b, "seq", what), _text(b, "text", what),
                        _text(b, "cl_ord_id", what, default=""))
+        except _Invalid as exc:
+            return Malformed(str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottledEvent:
+    """The body of ``session.<name>.throttled``: messages over a throttle since the last such event.
+
+    ``direction`` is ``inbound`` (from the counterparty) or ``outbound`` (for
+    it); ``action`` what they got: ``reject`` (a BusinessMessageReject),
+    ``delay`` (held, forwarded later), ``queue`` (outbound, sent later) or
+    ``hold`` (outbound, the queue was full: left with the peer's bus outbox,
+    which repeats it). ``count`` and ``msg_types`` cover this event, ``total``
+    every one since the actor started; ``queued`` is the queue's depth now;
+    ``first_seq`` and ``last_seq`` the MsgSeqNums (inbound; 0 outbound).
+    """
+
+    direction: str
+    action: str
+    count: int
+    total: int
+    msg_types: Mapping[str, int]
+    limit: str
+    queued: int = 0
+    first_seq: int = 0
+    last_seq: int = 0
+    text: str = ""
+
+    def to_body(self) -> dict[str, Any]:
+        return {"kind": THROTTLED, "direction": self.direction, "action": self.action, "count": self.count,
+                "total": self.total, "msg_types": dict(self.msg_types), "limit": self.limit, "queued": self.queued,
+                "first_seq": self.first_seq, "last_seq": self.last_seq, "text": self.text}
+
+    @classmethod
+    def from_body(cls, body: object) -> ThrottledEvent | Malformed:
+        what = "throttled event"
+        try:
+            b = _map(body, what)
+            if b.get("kind") != THROTTLED:
+                raise _bad(what, "kind", b.get("kind"), repr(THROTTLED))
+            return cls(_text(b, "direction", what), _text(b, "action", what), _int(b, "count", what),
+                       _int(b, "total", what), _counts(b, "msg_types", what), _text(b, "limit", what),
+                       _int(b, "queued", what), _int(b, "first_seq", what), _int(b, "last_seq", what),
+                       _text(b, "text", what, default=""))
         except _Invalid as exc:
             return Malformed(str(exc))
 

@@ -40,10 +40,9 @@ import logging
 import math
 import resource
 import socket
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from actors.fix import tags as T
 from actors.fix.codec import Framer, GarbledMessage, parse
@@ -51,8 +50,10 @@ from actors.fix.config import DEFAULT_QUALIFIER_TAG
 from actors.shell import clock
 from actors.shell.driver import SessionDriver
 from actors.shell.loop import Loop
-from actors.shell.tls import TlsLayer
 from actors.shell.transport import SocketTransport
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger("fixmesh.acceptor")
 
@@ -369,7 +370,11 @@ class _Pending:
         self.buf = bytearray()
         self.since = now_s
         self.deadline = now_s + acceptor.logon_timeout_s
-        tls = TlsLayer(acceptor.tls, server_side=True) if acceptor.tls is not None else None
+        tls = None
+        if acceptor.tls is not None:
+            from actors.shell.tls import TlsLayer  # ``ssl`` only where TLS is spoken
+
+            tls = TlsLayer(acceptor.tls, server_side=True)
         self.transport = SocketTransport(acceptor.loop, sock, self._received, self._lost, tls=tls)
 
     def _received(self, data: bytes) -> None:

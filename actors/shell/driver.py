@@ -9,10 +9,22 @@ need I/O:
   ``store.sync_messages()`` (group commit: one fsync per batch in BATCH mode),
   and ``store.sync()`` makes the sequence state durable after the write, so
   that its fsync does not delay the batch;
+* one message at a time: the session stops after each application message
+  it delivers (``Session.more_input``), the application sees it and may
+  answer, and only then is the next message of the same read handled, so
+  replies go out in the order of what they answer;
 * store after processing: the next expected incoming number is saved after
   the application has handled each delivered message;
-* resend: ``Resend`` outputs are answered from the store at once, so the
-  answer keeps its place in the outgoing order;
+* resend: a ``Resend`` is answered where it stands among the outputs, from
+  the store in parts of ``resend_answer_chunk_size`` messages, each part
+  written before the next is read; while more than
+  ``RESEND_HIGH_WATER_BYTES`` wait in the transport the answer pauses (the
+  rest of the batch goes on) until they drain below
+  ``RESEND_LOW_WATER_BYTES``. The answer keeps its place in the outgoing
+  order: what is sent meanwhile (new
+  messages, the answers to later ResendRequests) is numbered and stored as
+  usual but written after it (held, at most ``MAX_HELD_BYTES``: a peer that
+  lets that much pile up is not reading and is disconnected);
 * counting: every new message sent and every application message received,
   by MsgType, resends, gap fills and the store's sync time
   (``actors.shell.traffic``; a dict increment per message).
@@ -36,7 +48,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from actors.fix.codec import serialize
 from actors.fix.message import Message
@@ -59,6 +71,14 @@ from actors.shell.seqpolicy import SequencePolicy
 from actors.shell.traffic import Traffic
 from actors.store import MessageStore
 
+#: A resend answer pauses while more than this many bytes wait in the transport ...
+RESEND_HIGH_WATER_BYTES = 4 << 20
+#: ... and goes on once they are down to this many.
+RESEND_LOW_WATER_BYTES = 1 << 20
+#: Bytes of new messages held behind a resend answer, at most; beyond, the peer is not reading what it
+#: asked for: it is disconnected, as the transport does at the same bound (its messages are stored).
+MAX_HELD_BYTES = 64 << 20
+
 
 class Transport(Protocol):
     def write(self, data: bytes) -> None:
@@ -66,6 +86,30 @@ class Transport(Protocol):
 
     def close(self) -> None:
         """Flush what is queued (best effort, bounded) and close."""
+
+
+@runtime_checkable
+class BackPressure(Protocol):
+    """A transport that tells how much waits unsent and when it has drained (``SocketTransport``).
+
+    A transport without it (an in-memory link) takes everything at once: a resend is then answered
+    part by part without pausing.
+    """
+
+    @property
+    def unsent_bytes(self) -> int: ...
+
+    def when_drained(self, below_bytes: int, callback: Callable[[], None]) -> None: ...
+
+
+class _Answering:
+    """A ``Resend`` being answered: the range, and the next stored number to read."""
+
+    __slots__ = ("resend", "read_from")
+
+    def __init__(self, resend: Resend) -> None:
+        self.resend = resend
+        self.read_from = resend.begin
 
 
 class Application(Protocol):
@@ -115,6 +159,17 @@ class SessionDriver:
         self._running = False
         #: Outputs still to execute in this batch, oldest first; calls made meanwhile join the end.
         self._queue: deque[Output] = deque()
+        #: The resend being answered, the ones waiting their turn, and what is written after them.
+        self._answering: _Answering | None = None
+        self._resends: deque[Resend] = deque()
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+        #: The answer waits for the transport to drain (``BackPressure.when_drained``).
+        self._paused_for_drain = False
+        #: The module's bounds, per driver so that a test can lower them.
+        self.resend_high_water_bytes = RESEND_HIGH_WATER_BYTES
+        self.resend_low_water_bytes = RESEND_LOW_WATER_BYTES
+        self.max_held_bytes = MAX_HELD_BYTES
         self._stored = False
         #: Messages by MsgType, resends, gap fills and store sync times (``actors.shell.traffic``).
         self.traffic = Traffic()
@@ -151,6 +206,7 @@ class SessionDriver:
         self.transport = None
         self.remote_address = None
         self._pending.clear()
+        self._drop_resends()
         self.log.info("connection lost: %s", reason)
         self.run(self.session.connection_lost(self._now(), reason))
 
@@ -257,9 +313,18 @@ class SessionDriver:
         self._flush()
 
     def _drain(self) -> None:
+        """Execute the queue; then go on with a resend answer, or with the next message of the read."""
         queue = self._queue
-        while queue:
-            self._execute(queue.popleft())
+        session = self.session
+        while True:
+            while queue:
+                self._execute(queue.popleft())
+            if self._answering is not None and not self._paused_for_drain:
+                self._answer_parts()
+            elif session.more_input:
+                queue.extend(session.process(self._now()))
+            else:
+                return
 
     def _execute(self, output: Output) -> None:
         if isinstance(output, Send):
@@ -271,7 +336,10 @@ class SessionDriver:
             else:
                 self.traffic.repeated(output.msg_type)
             if output.transmit and self.transport is not None:
-                self._pending.append(output.data)
+                if self._answering is None:
+                    self._pending.append(output.data)
+                else:
+                    self._hold(output.data)
         elif isinstance(output, Deliver):
             received = self.traffic.received
             received[output.message.msg_type] = received.get(output.message.msg_type, 0) + 1
@@ -285,16 +353,107 @@ class SessionDriver:
         elif isinstance(output, Resend):
             if not output.as_new:
                 self.traffic.resend_requests_answered += 1
-            stored = self.store.get_outgoing(output.begin, output.end)
-            for inner in self.session.answer_resend(output.begin, output.end, stored, self._now(), output.as_new):
-                self._execute(inner)
+            if self.transport is None:
+                self.log.info("resend of %d..%d not answered: no connection", output.begin, output.end)
+            elif self._answering is None:
+                # Answered in its place, before what the batch holds after it, unless the socket is full.
+                self._answering = _Answering(output)
+                self._answer_parts()
+            else:
+                self._resends.append(output)
         elif isinstance(output, ResetStore):
             self._unprocessed.clear()
+            self._drop_resends("the sequence numbers were reset")
             self.store.reset(output.utc_ns)
         elif isinstance(output, Disconnect):
             self._close(output.reason)
         else:
             self._report(output)
+
+    # ------------------------------------------------------------ resends
+
+    def _answer_parts(self) -> None:
+        """Answer part after part until the answers are done or the transport is full."""
+        while self._answering is not None and not self._paused_for_drain:
+            self._answer_part()
+
+    def _answer_part(self) -> None:
+        """Read the next part of the resend from the store, answer it, write it; pause if the peer lags."""
+        answering = self._answering
+        assert answering is not None
+        resend = answering.resend
+        size = self.session.config.resend_answer_chunk_size
+        stored = self.store.get_outgoing(answering.read_from, resend.end, size)
+        through = resend.end if len(stored) < size or stored[-1][0] >= resend.end else stored[-1][0]
+        outputs = self.session.answer_resend(resend.begin, resend.end, stored, self._now(), resend.as_new,
+                                             through=through)
+        del stored
+        for output in outputs:
+            if isinstance(output, Send):
+                self.traffic.repeated(output.msg_type)
+                if self.transport is not None:
+                    self._pending.append(output.data)
+            else:
+                self._execute(output)
+        del outputs
+        if through < resend.end:
+            answering.read_from = through + 1
+        elif self._resends:
+            self._answering = _Answering(self._resends.popleft())
+        else:
+            self._answering = None
+            self._release_held()
+        self._flush()
+        transport = self.transport
+        if (self._answering is not None and isinstance(transport, BackPressure)
+                and transport.unsent_bytes > self.resend_high_water_bytes):
+            self._paused_for_drain = True
+            self.log.debug("resend of %d..%d waits at %d: %d bytes unsent", resend.begin, resend.end,
+                           answering.read_from, transport.unsent_bytes)
+            transport.when_drained(self.resend_low_water_bytes, self._drained)
+
+    def _drained(self) -> None:
+        """The transport has room again: go on with the resend answer."""
+        if not self._paused_for_drain:
+            return
+        self._paused_for_drain = False
+        self.run([])
+
+    def _hold(self, data: bytes) -> None:
+        """A message sent while a resend is answered: written after the answer."""
+        self._held.append(data)
+        self._held_bytes += len(data)
+        if self._held_bytes > self.max_held_bytes:
+            reason = (f"the counterparty has not read the resend it asked for while {self._held_bytes} bytes "
+                      f"of new messages waited behind it (at most {self.max_held_bytes}): disconnecting")
+            self._held.clear()
+            self._held_bytes = 0
+            self._drop_resends()
+            self.run(self.session.disconnect(self._now(), reason))
+
+    def _release_held(self) -> None:
+        self._pending.extend(self._held)
+        self._held.clear()
+        self._held_bytes = 0
+
+    def _drop_resends(self, why: str | None = None) -> None:
+        """Forget the resend answers (the connection or the sequence they were for is going or gone).
+
+        With ``why`` (a close to come, or a reset) what was held behind them is written now, in order,
+        and the abandoned answer is logged; without (the connection is lost) it is dropped too.
+        """
+        answering = self._answering
+        if why is not None and answering is not None:
+            self.log.warning("resend of %d..%d abandoned at %d: %s", answering.resend.begin, answering.resend.end,
+                             answering.read_from, why)
+        self._answering = None
+        self._resends.clear()
+        self._paused_for_drain = False
+        if why is not None:
+            self._release_held()
+        else:
+            self._held.clear()
+            self._held_bytes = 0
 
     def _report(self, output: Output) -> None:
         if isinstance(output, StateChanged):
@@ -353,6 +512,7 @@ class SessionDriver:
         transport = self.transport
         if transport is None:
             return
+        self._drop_resends("disconnecting")
         self._flush()
         self.transport = None
         self.remote_address = None

@@ -40,11 +40,10 @@ itself, that it may end).
 from __future__ import annotations
 
 import logging
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from actors.fix.config import SessionConfig
 from actors.fix.hooks import SessionHooks
@@ -66,8 +65,11 @@ from actors.shell.loop import Loop
 from actors.shell.process import StopSignals
 from actors.shell.schedule import Schedule
 from actors.shell.seqpolicy import SequencePolicy
-from actors.shell.tls import TlsSettings, client_context, server_context
+from actors.shell.tls_settings import TlsSettings
 from actors.store import Durability, MessageStore, open_store
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger("fixmesh.host")
 
@@ -190,8 +192,12 @@ class SessionHost:
         self.spec = spec
         self._tls: ssl.SSLContext | None = None
         if spec.listen is not None and spec.listen.tls is not None:
+            from actors.shell.tls import server_context  # ``ssl`` only where TLS is spoken
+
             self._tls = server_context(spec.listen.tls)
         elif spec.connect is not None and spec.connect.tls is not None:
+            from actors.shell.tls import client_context
+
             self._tls = client_context(spec.connect.tls)
         self.loop = loop if loop is not None else Loop()
         self.drivers: list[SessionDriver] = []

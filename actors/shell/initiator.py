@@ -39,9 +39,9 @@ import errno
 import logging
 import os
 import socket
-import ssl
 from collections.abc import Callable
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from actors.fix.states import OFFLINE, SessionState
 from actors.fix.timefmt import Instant
@@ -49,8 +49,10 @@ from actors.shell import clock
 from actors.shell.driver import SessionDriver
 from actors.shell.give_up import give_up_reason
 from actors.shell.loop import Loop
-from actors.shell.tls import TlsLayer
 from actors.shell.transport import SocketTransport
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger("fixmesh.initiator")
 
@@ -249,6 +251,8 @@ class Initiator:
         log.info("%s: connected to %s:%d", self.driver.name, *self.address)
         if self._tls is not None:
             # The session is attached (and its Logon sent) once the handshake has completed (``_secure``).
+            from actors.shell.tls import TlsLayer  # ``ssl`` only where TLS is spoken
+
             host = self.address[0]
             layer = TlsLayer(self._tls, server_side=False, server_name=self._server_name or host)
             self._handshake = SocketTransport(self.loop, sock, self._early_data, self._handshake_failed, tls=layer,

@@ -1,11 +1,10 @@
 """FIX over TLS: contexts built from a session's settings, and TLS as bytes in and bytes out.
 
-``TlsSettings`` is what a topology (or a program's command line) says about
-one session: its certificate and key, the CA bundle it trusts, whether an
-acceptor demands client certificates (mutual TLS), the name an initiator
-expects in the server's certificate, and the lowest TLS version it speaks.
-``server_context`` and ``client_context`` turn them into ``ssl.SSLContext``s;
-a file that cannot be loaded is a ``TlsConfigError`` naming the key.
+The settings (``TlsSettings``, ``actors.shell.tls_settings``) say what one
+session's TLS is; this module, the only one that imports ``ssl``, is loaded
+by a process only when one of its sessions speaks TLS. ``server_context``
+and ``client_context`` turn the settings into ``ssl.SSLContext``s; a file
+that cannot be loaded is a ``TlsConfigError`` naming the key.
 
 ``TlsLayer`` is TLS without a socket (``ssl.SSLObject`` over two
 ``ssl.MemoryBIO``s): ciphertext from the socket goes in through ``receive``,
@@ -35,13 +34,11 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-#: The ``min_version`` values a session may give; lower versions are refused.
-MIN_VERSIONS: Final = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
-DEFAULT_MIN_VERSION: Final = "1.2"
+from actors.shell.tls_settings import MIN_VERSIONS, TlsConfigError, TlsError, TlsSettings
+
 READ_CHUNK: Final = 65536
 
 #: OpenSSL's reason codes that are worth a word on what to check.
@@ -54,47 +51,6 @@ _HINTS: Final = {
     "HTTP_REQUEST": "not TLS: an HTTP request",
     "TLSV1_ALERT_UNKNOWN_CA": "the peer does not trust the CA of our certificate",
 }
-
-
-class TlsConfigError(ValueError):
-    """TLS settings that cannot be used; ``key`` is the setting at fault (``cert``, ``ca``, ...)."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"tls.{key}: {problem}")
-        self.key = key
-        self.problem = problem
-
-
-class TlsError(Exception):
-    """The TLS stream failed: a refused handshake, a bad record, an alert from the peer. The text says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class TlsSettings:
-    """One session's TLS; no settings at all (None where a spec takes them) is plain TCP."""
-
-    #: This side's certificate (PEM, the chain after it) and private key: an acceptor's are required,
-    #: an initiator's are its client certificate for an acceptor that verifies clients.
-    cert: Path | None = None
-    key: Path | None = None
-    #: The CA bundle (PEM) trusted for the peer's certificate; an initiator without one trusts the system's CAs.
-    ca: Path | None = None
-    #: Acceptor: demand a client certificate signed by ``ca`` (mutual TLS).
-    verify_client: bool = False
-    #: Initiator: the name the server's certificate must carry; None: the host connected to.
-    server_name: str | None = None
-    #: The lowest TLS version spoken: "1.2" or "1.3".
-    min_version: str = DEFAULT_MIN_VERSION
-
-    def __post_init__(self) -> None:
-        if self.min_version not in MIN_VERSIONS:
-            raise TlsConfigError("min_version", f"is {self.min_version!r}; expected '1.2' or '1.3' "
-                                 "(TLS 1.0 and 1.1 are refused, RFC 8996)")
-        if (self.cert is None) != (self.key is None):
-            missing = "key" if self.key is None else "cert"
-            raise TlsConfigError(missing, "missing; cert and key go together (the certificate and its private key)")
-        if self.verify_client and self.ca is None:
-            raise TlsConfigError("ca", "missing; verify_client needs the CA bundle that signs client certificates")
 
 
 def server_context(settings: TlsSettings) -> ssl.SSLContext:
@@ -132,7 +88,7 @@ def client_context(settings: TlsSettings) -> ssl.SSLContext:
 
 
 def _harden(context: ssl.SSLContext, settings: TlsSettings) -> None:
-    context.minimum_version = MIN_VERSIONS[settings.min_version]
+    context.minimum_version = ssl.TLSVersion[MIN_VERSIONS[settings.min_version]]
     context.options |= ssl.OP_NO_RENEGOTIATION | ssl.OP_NO_COMPRESSION
 
 

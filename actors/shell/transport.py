@@ -17,9 +17,13 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from actors.shell.loop import Loop
-from actors.shell.tls import TlsError, TlsLayer
+from actors.shell.tls_settings import TlsError
+
+if TYPE_CHECKING:
+    from actors.shell.tls import TlsLayer
 
 READ_CHUNK = 65536
 #: Bytes queued for a counterparty that does not read them, at most; beyond, the connection is closed
@@ -49,6 +53,8 @@ class SocketTransport:
         self._on_lost = on_lost
         self._on_secure = on_secure
         self._wbuf = bytearray()
+        #: (bytes, callback): call back once at most that many bytes wait unsent (``when_drained``).
+        self._drained: tuple[int, Callable[[], None]] | None = None
         #: The peer's (address, port), or None when the socket no longer knew it.
         self.remote_address = _peer_of(sock)
         #: True when the connection ended because TLS failed (a handshake refused, a broken record).
@@ -78,6 +84,22 @@ class SocketTransport:
         if data:
             self._send(data)
 
+    @property
+    def unsent_bytes(self) -> int:
+        """Bytes written but not yet taken by the socket: what a long writer (a resend) paces itself by."""
+        return len(self._wbuf)
+
+    def when_drained(self, below_bytes: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, from the loop, when at most ``below_bytes`` wait unsent (back-pressure).
+
+        One waiter at a time (a later call replaces it); a connection that ends calls no one.
+        """
+        if len(self._wbuf) <= below_bytes:
+            self._drained = None
+            self.loop.call_soon(callback)
+        else:
+            self._drained = (below_bytes, callback)
+
     def close(self) -> None:
         """Flush what is queued (bounded), say goodbye (TLS close_notify), close."""
         sock = self.sock
@@ -87,6 +109,7 @@ class SocketTransport:
             self.tls.close()
             self._wbuf += self.tls.outgoing()
         self.sock = None
+        self._drained = None
         self.loop.forget(sock)
         if self._wbuf:
             try:
@@ -106,6 +129,7 @@ class SocketTransport:
             return
         self.sock = None
         self._wbuf.clear()
+        self._drained = None
         self.loop.forget(sock)
         with contextlib.suppress(OSError):
             sock.close()
@@ -213,6 +237,10 @@ class SocketTransport:
         del self._wbuf[:sent]
         if not self._wbuf:
             self.loop.remove_writer(sock)
+        drained = self._drained
+        if drained is not None and len(self._wbuf) <= drained[0]:
+            self._drained = None
+            drained[1]()
 
     def _lost(self, reason: str) -> None:
         if self.sock is None:

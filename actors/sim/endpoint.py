@@ -36,7 +36,7 @@ from actors.shell.host import AcceptorSpec, HostSpec, InitiatorSpec, SessionHost
 from actors.shell.process import configure_logging
 from actors.shell.seqpolicy import SequencePolicy
 from actors.sim.tls_options import add_tls_arguments, tls_settings
-from actors.store import Durability, MessageStore
+from actors.store import Durability, MessageStore, read_outgoing_parts
 from actors.store.layout import session_dir_name
 
 log = logging.getLogger("fixmesh.endpoint")
@@ -112,7 +112,8 @@ def _read_counter(path: Path) -> tuple[int, int]:
 
 def _highest_stored_order(store: MessageStore, first_seq: int) -> int | None:
     highest: int | None = None
-    for seq, data in store.get_outgoing(first_seq, store.next_sender_seq - 1):
+    stored = read_outgoing_parts(store, first_seq, store.next_sender_seq - 1, 1000)  # a part in memory at a time
+    for seq, data in (message for part in stored for message in part):
         try:
             message = parse(data)
         except GarbledMessage:

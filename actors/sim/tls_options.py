@@ -11,14 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from actors.shell.tls import (
-    DEFAULT_MIN_VERSION,
-    MIN_VERSIONS,
-    TlsConfigError,
-    TlsSettings,
-    client_context,
-    server_context,
-)
+from actors.shell.tls import client_context, server_context
+from actors.shell.tls_settings import DEFAULT_MIN_VERSION, MIN_VERSIONS, TlsConfigError, TlsSettings
 
 
 def add_tls_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,6 +20,7 @@ from actors.store.api import (
     StoreIdentityError,
     StoreLockedError,
     StoreNotFoundError,
+    read_outgoing_parts,
 )
 from actors.store.file import FileStore
 from actors.store.layout import remove_store
@@ -37,6 +38,7 @@ __all__ = [
     "StoreLockedError",
     "StoreNotFoundError",
     "open_store",
+    "read_outgoing_parts",
     "remove_store",
 ]
 

@@ -11,6 +11,7 @@ are tested against the same suite.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
@@ -86,8 +87,13 @@ class MessageStore(Protocol):
 
     def set_next_target_seq(self, n: int) -> None: ...
 
-    def get_outgoing(self, begin: int, end: int) -> list[tuple[int, bytes]]:
-        """Stored messages with ``begin <= seq <= end``, ascending; gaps are absent."""
+    def get_outgoing(self, begin: int, end: int, limit: int | None = None) -> list[tuple[int, bytes]]:
+        """Stored messages with ``begin <= seq <= end``, ascending; gaps are absent.
+
+        ``limit``: at most this many, the first ones of the range; fewer means the range holds no
+        more. A long range is read this way part by part (``read_outgoing_parts``), so that a
+        ResendRequest for a million messages never has them all in memory at once.
+        """
         ...
 
     def reset(self, creation_time_ns: int) -> None:
@@ -109,6 +115,23 @@ class MessageStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def read_outgoing_parts(store: MessageStore, begin: int, end: int, size: int) -> Iterator[list[tuple[int, bytes]]]:
+    """The stored messages of ``begin..end`` in parts of at most ``size``, ascending; no part is empty.
+
+    Each part is read when the previous one has been used, so memory holds one part at a time.
+    """
+    if size < 1:
+        raise ValueError(f"part size must be >= 1, got {size}")
+    while begin <= end:
+        part = store.get_outgoing(begin, end, size)
+        if not part:
+            return
+        yield part
+        if len(part) < size:
+            return
+        begin = part[-1][0] + 1
 
 
 def check_seq(name: str, seq: int) -> None:

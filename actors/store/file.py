@@ -178,13 +178,20 @@ class FileStore:
         self._next_target = n
         self._write_state()
 
-    def get_outgoing(self, begin: int, end: int) -> list[tuple[int, bytes]]:
-        """Read only the requested records: one pread per contiguous run of the log."""
+    def get_outgoing(self, begin: int, end: int, limit: int | None = None) -> list[tuple[int, bytes]]:
+        """Read only the requested records: one pread per contiguous run of the log.
+
+        With ``limit`` a damaged record (left out, as a gap) does not shorten the part: reading goes
+        on past it, so that a short part always means the end of the range.
+        """
         self._check_open()
         i, j = self._index.span(begin, end)
         result: list[tuple[int, bytes]] = []
         while i < j:
-            run_end = self._run_end(i, j)
+            stop = j if limit is None else min(j, i + limit - len(result))
+            if stop <= i:
+                break
+            run_end = self._run_end(i, stop)
             self._read_run(i, run_end, result)
             i = run_end
         return result

@@ -11,7 +11,6 @@ leftovers of such a switch and are removed on the next open.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from actors.fix.native import sha256
 from actors.store.api import (
     StoreCorruptError,
     StoreError,
@@ -60,7 +60,7 @@ def session_dir_name(session_id: str) -> str:
     if not session_id:
         raise ValueError("session_id must not be empty")
     readable = _UNSAFE.sub("_", session_id)[:64].lstrip(".") or "_"
-    digest = hashlib.sha256(session_id.encode("utf-8")).hexdigest()[:10]
+    digest = sha256(session_id.encode("utf-8")).hexdigest()[:10]
     return f"{readable}-{digest}"
 
 

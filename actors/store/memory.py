@@ -6,6 +6,8 @@ It is also the reference model: the property tests drive a ``FileStore`` and a
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right, insort
+
 from actors.store.api import StoreClosedError, check_data, check_seq
 
 
@@ -19,6 +21,7 @@ class MemoryStore:
         "_next_sender",
         "_next_target",
         "_outgoing",
+        "_out_seqs",
         "_incoming",
         "_closed",
     )
@@ -32,6 +35,8 @@ class MemoryStore:
         self._next_sender = 1
         self._next_target = 1
         self._outgoing: dict[int, bytes] = {}
+        #: The outgoing numbers in order, so that a part of a long range is found by bisection.
+        self._out_seqs: list[int] = []
         self._incoming: dict[int, bytes] = {}
         self._closed = False
 
@@ -55,6 +60,11 @@ class MemoryStore:
         self._check_open()
         check_seq("seq", seq)
         check_data(data)
+        seqs = self._out_seqs
+        if not seqs or seq > seqs[-1]:
+            seqs.append(seq)
+        elif seq not in self._outgoing:
+            insort(seqs, seq)
         self._outgoing[seq] = bytes(data)
         self._next_sender = seq + 1
 
@@ -76,9 +86,14 @@ class MemoryStore:
         check_seq("next_target_seq", n)
         self._next_target = n
 
-    def get_outgoing(self, begin: int, end: int) -> list[tuple[int, bytes]]:
+    def get_outgoing(self, begin: int, end: int, limit: int | None = None) -> list[tuple[int, bytes]]:
         self._check_open()
-        return _select(self._outgoing, begin, end)
+        seqs = self._out_seqs
+        i, j = bisect_left(seqs, begin), bisect_right(seqs, end)
+        if limit is not None:
+            j = min(j, i + max(0, limit))
+        outgoing = self._outgoing
+        return [(s, outgoing[s]) for s in seqs[i:j]]
 
     def get_incoming(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         """The incoming journal in ``begin..end``; empty unless ``keep_incoming``."""
@@ -88,6 +103,7 @@ class MemoryStore:
     def reset(self, creation_time_ns: int) -> None:
         self._check_open()
         self._outgoing.clear()
+        self._out_seqs.clear()
         self._incoming.clear()
         self._next_sender = 1
         self._next_target = 1

@@ -3,6 +3,8 @@
     fixmesh deploy render --config T --host NAME [--out FILE]   one host's supervisord configuration
     fixmesh deploy render --config T --all --out DIR            DIR/<host>.conf for every host
     fixmesh deploy check --config T [--host NAME]               the topology, the bus endpoints, the keys
+    fixmesh deploy reload --conf FILE [--dry-run]                 apply an edited topology, restarting only what
+                                                                changed (actors/tools/reload.py)
 
 The topology places every program on a host (``hosts:``, ``runs_on``,
 ``programs:``; docs/deploy.md). ``render`` turns one host's share into the
@@ -27,8 +29,11 @@ password is ``FIXMESH_SUPERVISOR_PASSWORD`` from supervisord's environment
 key and the fix), lists each host's programs and connects to each bus
 endpoint once, with a timeout; with ``--host NAME`` (run it on that host) it
 also checks that this machine has the host's address and that the host has
-the keys its programs need. Exit status: 0 all good, 1 a problem (each one
-printed), 2 a topology that cannot be used.
+the keys its programs need. A broker that does not answer is a problem, the
+backup of a pair too: while one broker of a pair is away the other is a
+single point of failure, which the pair is there to prevent (docs/deploy.md).
+Exit status: 0 all good, 1 a problem (each one printed: what, on which host,
+what it means, what to look at), 2 a topology that cannot be used.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from actors.gateway.topology import (
     endpoint_address,
     load_topology,
 )
+from actors.tools.settings_digest import DIGEST_ENV, program_digest
 
 #: The folder programs run in, unless ``--root`` says otherwise: supervisord expands it from its environment.
 DEFAULT_ROOT = "%(ENV_FIXMESH_ROOT)s"
@@ -179,6 +185,8 @@ def render(topology: Topology, host: str, options: RenderOptions) -> str:
         "; (supervisorctl's password) from its environment; `fixmesh demo` sets both for the demo.",
         "; Programs start through `fixmesh <command>`, never a module path, and are crash-only:",
         "; supervisord restarts one that exits and it resumes from its store.",
+        f"; {DIGEST_ENV} sums up what a program reads from the topology: `fixmesh deploy reload`",
+        "; restarts only the programs whose digest changed (docs/operations.md).",
         "",
         "[supervisord]",
         f"logfile={root}/var/log/supervisord.log",
@@ -217,6 +225,7 @@ def render(topology: Topology, host: str, options: RenderOptions) -> str:
             f"stopwaitsecs={p.stop_wait_s}",
             "redirect_stderr=true",
             f"stdout_logfile={root}/var/log/{p.name}.log",
+            f'environment={DIGEST_ENV}="{program_digest(topology, p.name)}"',
         ]
     return "\n".join(lines) + "\n"
 
@@ -282,19 +291,7 @@ def check(topology: Topology, host: str | None, timeout_s: float, config: str,
         else:
             problems.append(f"this machine has no address {address}: run the check on host {host}, or correct "
                             f"hosts.{host}.address")
-    primary, backup = topology.broker, topology.broker.backup
-    brokers = [("broker", primary.runs_on, (primary.router, primary.xsub, primary.xpub))]
-    if backup is not None:
-        brokers.append(("broker.backup", backup.runs_on, (backup.router, backup.xsub, backup.xpub)))
-    where = f"from host {host}" if host is not None else "from this machine"
-    for label, runs_on, planes in brokers:
-        out(f"bus endpoints of the {label.replace('.', ' ')} on {runs_on}, {where}:")
-        for plane, endpoint in zip(("router", "xsub", "xpub"), planes, strict=True):
-            ok, what = probe(endpoint, timeout_s)
-            out(f"  {plane:<6} {endpoint}  {what if ok else 'UNREACHABLE: ' + what}")
-            if not ok:
-                problems.append(f"{label}.{plane} {endpoint} is unreachable {where} ({what}); is the broker running "
-                                f"on {runs_on}, and does the network let this host reach it?")
+    problems += _check_brokers(topology, host, timeout_s, out)
     if host is not None and topology.bus is not None:
         problems += _check_keys(topology, placed[host], out)
     elif topology.bus is not None:
@@ -303,6 +300,68 @@ def check(topology: Topology, host: str | None, timeout_s: float, config: str,
         out(f"PROBLEM: {problem}")
     out("OK" if not problems else f"{len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Broker:
+    """One broker of the topology as ``check`` probes it."""
+
+    #: The topology key (``broker``, ``broker.backup``), its supervisord program, the host it runs on.
+    label: str
+    program: str
+    runs_on: str | None  # always set by the loader
+    #: (plane, endpoint) for the router, xsub and xpub.
+    planes: tuple[tuple[str, str], ...]
+
+
+def _check_brokers(topology: Topology, host: str | None, timeout_s: float, out: Callable[[str], None]) -> list[str]:
+    """Probe every bus endpoint of each broker; one problem per broker with an endpoint that does not answer.
+
+    A pair with one broker unreachable still carries the bus, but the one left is a single point of
+    failure: that is a problem like any other (exit 1), said in those words, with the host to look at.
+    """
+    primary, backup = topology.broker, topology.broker.backup
+    brokers = [_Broker("broker", "broker", primary.runs_on,
+                       (("router", primary.router), ("xsub", primary.xsub), ("xpub", primary.xpub)))]
+    if backup is not None:
+        brokers.append(_Broker("broker.backup", "broker-backup", backup.runs_on,
+                               (("router", backup.router), ("xsub", backup.xsub), ("xpub", backup.xpub))))
+    where = f"from host {host}" if host is not None else "from this machine"
+    failed: dict[str, list[tuple[str, str, str]]] = {}
+    for b in brokers:
+        what_broker = "the backup broker" if b.program == "broker-backup" else \
+            ("the primary broker" if backup is not None else "the broker")
+        out(f"bus endpoints of {what_broker} on {b.runs_on}, {where}:")
+        for plane, endpoint in b.planes:
+            ok, what = probe(endpoint, timeout_s)
+            out(f"  {plane:<6} {endpoint}  {what if ok else 'UNREACHABLE: ' + what}")
+            if not ok:
+                failed.setdefault(b.label, []).append((plane, endpoint, what))
+    problems = []
+    for b in brokers:
+        down = failed.get(b.label)
+        if not down:
+            continue
+        endpoints = ", ".join(f"{b.label}.{plane} {endpoint}" for plane, endpoint, _ in down)
+        reasons = {what for _, _, what in down}
+        why = reasons.pop() if len(reasons) == 1 else "; ".join(f"{plane}: {what}" for plane, _, what in down)
+        other = next((o for o in brokers if o is not b), None)
+        if other is None:
+            meaning = "the broker is down or cut off: no forward, command or event crosses the bus from here"
+        elif other.label in failed:
+            meaning = "neither broker of the pair answers: the bus is down from here"
+        elif b.program == "broker-backup":
+            meaning = (f"the backup broker on {b.runs_on} is down or cut off, so the broker on {other.runs_on} is a "
+                       f"single point of failure (losing {other.runs_on} stops the bus)")
+        else:
+            meaning = (f"the primary broker on {b.runs_on} is down or cut off; the backup on {other.runs_on} carries "
+                       "the bus alone once the clients move to it, a single point of failure until the primary is "
+                       "back")
+        problems.append(
+            f"{endpoints} unreachable {where} ({why}): {meaning}. Check `{b.program}` on host {b.runs_on} "
+            f"(supervisorctl -c supervisord.conf status {b.program} there; start it, or that host's supervisord) "
+            f"and that {'host ' + host if host is not None else 'this machine'} can reach those ports.")
+    return problems
 
 
 def _check_keys(topology: Topology, programs: list[Program], out: Callable[[str], None]) -> list[str]:
@@ -346,7 +405,13 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("--host", help="the host this machine is: also check its address and its keys")
     test.add_argument("--timeout-s", type=float, default=DEFAULT_CHECK_TIMEOUT_S,
                       help=f"seconds per connect (default {DEFAULT_CHECK_TIMEOUT_S:g})")
+    from actors.tools import reload  # it renders with this module: imported here, not at the top (a cycle)
+    reloading = commands.add_parser("reload", help="apply an edited topology to a running host: start, stop or "
+                                                   "restart only the programs whose settings changed")
+    reload.add_arguments(reloading)
     args = parser.parse_args(argv)
+    if args.command == "reload":
+        return reload.run(args)
     try:
         topology = load_topology(args.config)
         if args.host is not None:

@@ -180,9 +180,13 @@ def test_judge_accepts_only_the_allowlisted_keys_and_flags_stale_entries() -> No
 def test_judge_known_defects_and_unlisted_differences() -> None:
     hb = message("8=FIX.4.2|35=0|10=XXX|")
     echo = message("8=FIX.4.2|35=D|10=XXX|")
-    verdict = judge(outcome("burst_order_test_request", "4.2", [echo, hb], [hb, echo]))
+    defects = (KnownDefect("burst_order_test_request", None, frozenset({"event"}), "Heartbeat before the echo",
+                           "a defect fixed since, as the judge saw it"),)
+    verdict = judge(outcome("burst_order_test_request", "4.2", [echo, hb], [hb, echo]), defects=defects)
     assert not verdict.ok and verdict.defect is not None
-    assert judge(outcome("burst_order_test_request", "4.2", [echo, hb], [echo, hb])).summary == "FIXED"
+    assert judge(outcome("burst_order_test_request", "4.2", [echo, hb], [echo, hb]), defects=defects).summary \
+        == "FIXED"
+    assert judge(outcome("burst_order_test_request", "4.2", [echo, hb], [hb, echo])).summary == "DIFFERENT"
     assert judge(outcome("logon_plain", "4.2", [hb], [echo])).summary == "DIFFERENT"
     assert judge(outcome("logon_plain", "4.2", [hb], [hb])).summary == "same"
 

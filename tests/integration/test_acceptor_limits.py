@@ -27,7 +27,8 @@ from actors.shell.acceptor import FD_BACKOFF_S, MAX_BYTES_BEFORE_LOGON, WARNING_
 from actors.shell.handoff import HandoffTarget
 from actors.shell.host import AcceptorSpec, HostSpec, SessionHost, SessionSpec
 from actors.shell.loop import Loop
-from actors.shell.tls import TlsSettings, server_context
+from actors.shell.tls import server_context
+from actors.shell.tls_settings import TlsSettings
 from actors.shell.transport import SocketTransport
 from tests.pair import RecordingApp, make_config
 from tests.unit.test_tls import OPENSSL, make_pki

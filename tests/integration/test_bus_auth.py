@@ -208,6 +208,27 @@ def test_a_key_cannot_take_another_actors_name(bus: SecureBus) -> None:
     assert_nothing_for(venue, 0.5)
 
 
+def test_a_heartbeat_on_a_new_connection_moves_the_name_there(bus: SecureBus) -> None:
+    """A cut link healed: the actor's DEALER connected again (with keys, a new routing identity) while the
+    broker still had it up on the old connection, and it says no hello, since it never knew it was gone. Its
+    heartbeat moves the name to the new connection and announces it up, so its peers resend."""
+    venue = bus.actor("venue")
+    venue.join()
+    old = bus.actor("client")
+    old.join()
+    watcher = bus.watcher("watcher", protocol.actor_topic("client", "up"), protocol.broker_topic("heartbeat"))
+    watcher.ready()
+    new = bus.actor("client")
+    new.send(protocol.HEARTBEAT)
+    assert new.expect(protocol.WELCOME).dst == "client"
+    watcher.wait_topic(protocol.actor_topic("client", "up"))
+    venue.send(protocol.DELIVER, dst="client", id="report-1", body=b"35=8")
+    got = new.expect(protocol.DELIVER)
+    assert (got.src, got.id) == ("venue", "report-1")
+    assert_nothing_for(old, 0.5)
+    assert "heartbeat on a new connection" in bus.broker.log()
+
+
 def test_a_deliver_as_another_session_or_to_a_stranger_is_refused(bus: SecureBus) -> None:
     audit = bus.audit()
     venue = bus.actor("venue")

@@ -80,6 +80,8 @@ def test_random_inputs_never_break_the_session(role: Role, ops: list[tuple[str, 
         if kind == "receive":
             session.receive(arg)  # type: ignore[arg-type]
             out = session.process(clock())
+            while session.more_input:
+                out += session.process(clock())
         elif kind == "time":
             clock.advance(arg)  # type: ignore[arg-type]
             out = session.on_timer(clock())
@@ -158,6 +160,8 @@ class _FuzzedAcceptor:
     def feed(self, data: bytes) -> None:
         self.session.receive(data)
         self.run(self.session.process(self.clock()))
+        while self.session.more_input:
+            self.run(self.session.process(self.clock()))
 
     def log_on(self) -> None:
         self.reconnect()

@@ -1,21 +1,41 @@
 """A whole gateway under a real supervisord, for system tests.
 
 ``Gateway`` writes a topology (one Handler/Driven pair on free loopback
-ports) and a supervisord configuration running the broker, both session
-actors and a JSON monitor, starts supervisord as a child of the test, and
-answers questions through supervisorctl. The FIX counterparties (trader and
-venue) are started by the tests themselves, outside supervisord.
+ports, and the programs a test asks for) and starts supervisord with the
+configuration ``fixmesh deploy render`` writes for it (``actors/tools/deploy.py``),
+so a test runs what an operator runs: every program through
+``fixmesh <command> --config <the topology>``, the same priorities, stop
+times, restarts and log files. supervisord is a child of the test, and the
+gateway answers questions through supervisorctl. The FIX counterparties
+(trader and venue) are started by the tests themselves, outside supervisord.
+
+Where a test departs from the rendering, ``_supervisord_conf`` says so: it
+keeps only the programs the test asks for (a one-host topology with pairs
+always places a coordinator), leaves the programs of a "lost host" stopped
+(``no_restart``), leaves the programs of a host that comes up later to the
+test (``held``), and may start the Handler under a lower descriptor limit
+(``client_nofile``).
 """
 
 from __future__ import annotations
 
+import configparser
+import io
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from actors.gateway.topology import LOCAL_HOST, load_topology
+from actors.tools.deploy import PASSWORD_ENV, RenderOptions, render
 from tests.interop import Child, Children, free_ports, wait_until
+
+FIXMESH = Path(sys.executable).parent / "fixmesh"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: supervisorctl's password (the rendered configuration reads it from the environment, as on a real host).
+PASSWORD = "gateway-test"
 
 TOPOLOGY = """\
 broker:
@@ -28,7 +48,7 @@ defaults:
 sessions:
   client: {{role: handler, sender_comp_id: GATEWAY, target_comp_id: TRADER, port: {handler_port}{client_extra}}}
   venue: {{role: driven, sender_comp_id: GATEWAY, target_comp_id: VENUE, port: {venue_port},
-          reconnect_interval: 0.5, connect_on_start: {connect_on_start}{venue_extra}}}
+          reconnect_interval: 0.5, connect_on_start: {connect_on_start}{patience}{venue_extra}}}
 pairs:
   - {{handler: client, driven: venue}}
 """
@@ -48,20 +68,15 @@ broker:
            peer: 'tcp://127.0.0.1:{backup_peer}'}}
 """
 
-PROGRAM = """\
-[program:{name}]
-command={command}
-directory={cwd}
-autorestart={autorestart}
-startsecs=0
-startretries=100
-stopsignal=TERM
-stopwaitsecs=10
-redirect_stderr=true
-stdout_logfile={logs}/{name}.log
-stdout_logfile_maxbytes=0
-environment=PYTHONUNBUFFERED="1"
+#: The programs besides the broker(s) and the sessions, as ``programs:`` entries of the topology.
+PROGRAMS = """\
+programs:
+  monitor: {{command: '{monitor}'}}
+  coordinator: {{command: 'coordinator --config {topology} --driven-grace-s 5'}}
 """
+METRICS = "  metrics: {{command: 'metrics --config {topology} --listen 127.0.0.1:{port}{key}'}}\n"
+SECOND_COORDINATOR = ("  coordinator-b: {{command: 'coordinator --config {topology} --driven-grace-s 5 "
+                      "--name coordinator-b'}}\n")
 
 
 @dataclass(frozen=True)
@@ -77,11 +92,14 @@ class Gateway:
     def __init__(self, directory: Path, children: Children, heartbeat_s: int = 30, *, coordinator: bool = False,
                  client_extra: str = "", venue_extra: str = "", client_nofile: int | None = None,
                  secure: bool = False, metrics: bool = False, backup_broker: bool = False,
-                 second_coordinator: bool = False, no_restart: tuple[str, ...] = ()) -> None:
+                 second_coordinator: bool = False, no_restart: tuple[str, ...] = (),
+                 held: tuple[str, ...] = ()) -> None:
         """``coordinator``: run the coordinator too (the Driven then connects only when told to);
         ``backup_broker``: a pair of brokers, ``broker`` the primary and ``broker-backup``; every program
         follows the active one. ``second_coordinator``: ``coordinator-b`` too (with ``coordinator``).
         ``no_restart``: programs supervisord does not restart (a lost host stays lost);
+        ``held``: programs supervisord does not start with the others (a host that comes up later):
+        ``start`` does not wait for them, the test starts them (``ctl("start", name)``);
         ``client_extra`` / ``venue_extra``: more settings of each session, as ``, key: value`` YAML;
         ``client_nofile``: the Handler runs with this RLIMIT_NOFILE (soft and hard, as ``ulimit -n``)."""
         self.client_nofile = client_nofile
@@ -90,21 +108,28 @@ class Gateway:
             + (("coordinator-b",) if second_coordinator else ())
         self.backup_broker = backup_broker
         self.no_restart = no_restart
+        self.held = held
         #: ``metrics``: run ``fixmesh metrics`` too (Prometheus endpoint and status page) on this port.
         self.metrics_port = free_ports(1)[0] if metrics else 0
         self.dir = directory
         self.children = children
-        self.logs = directory / "logs"
+        #: Where the rendered configuration puts supervisord's log and each program's (``var/log/NAME.log``).
+        self.logs = directory / "var" / "log"
         self.logs.mkdir(parents=True, exist_ok=True)
         ports = free_ports(10)
         self.ports = Ports(*ports[:5])
         #: The backup broker's router, xsub, xpub and peer, and the primary's peer (``backup_broker``).
         self.backup_ports = ports[5:]
         self.topology = directory / "topology.yaml"
+        # Without a coordinator the Driven connects at start and nobody tells it to try again once it gave up,
+        # while the test starts the venue only after the gateway runs (a QuickFIX venue takes seconds to listen
+        # on a busy machine): it keeps trying, unless the test sets its own budget.
+        patience = "" if coordinator or "reconnect_max_tries" in venue_extra else ", reconnect_max_tries: unlimited"
         self.topology.write_text(TOPOLOGY.format(
             router=self.ports.router, xsub=self.ports.xsub, xpub=self.ports.xpub, heartbeat=heartbeat_s,
             store=directory / "store", handler_port=self.ports.handler, venue_port=self.ports.venue,
-            connect_on_start="false" if coordinator else "true", client_extra=client_extra, venue_extra=venue_extra))
+            connect_on_start="false" if coordinator else "true", patience=patience, client_extra=client_extra,
+            venue_extra=venue_extra))
         if backup_broker:
             router, xsub, xpub, backup_peer, peer = self.backup_ports
             text = self.topology.read_text().replace("broker:\n", BACKUP_BROKER.format(
@@ -116,58 +141,65 @@ class Gateway:
         if secure:
             with self.topology.open("a", encoding="utf-8") as topology:
                 topology.write(SECURE_BUS)
-            made = subprocess.run([str(Path(sys.executable).parent / "fixmesh"), "keys", "create", "--config",
-                                   str(self.topology)], capture_output=True, text=True, timeout=30)
+            made = subprocess.run([str(FIXMESH), "keys", "create", "--config", str(self.topology)],
+                                  capture_output=True, text=True, timeout=30)
             assert made.returncode == 0, made.stderr
+        key = " --key watcher" if secure else ""
+        monitor = f"monitor --json --config {self.topology}{key} --silence-s 1.3"
+        programs = PROGRAMS.format(monitor=monitor, topology=self.topology)
+        if metrics:
+            programs += METRICS.format(topology=self.topology, port=self.metrics_port, key=key)
+        if second_coordinator:
+            programs += SECOND_COORDINATOR.format(topology=self.topology)
+        with self.topology.open("a", encoding="utf-8") as topology:
+            topology.write(programs)
         self.conf = directory / "supervisord.conf"
         self.conf.write_text(self._supervisord_conf())
         self.supervisord: Child | None = None
 
     def _supervisord_conf(self) -> str:
-        # Programs start as a deployment starts them: through the ``fixmesh`` command.
-        fixmesh = Path(sys.executable).parent / "fixmesh"
-        p = self.ports
-        commands = {
-            "broker": f"{fixmesh} broker --router tcp://127.0.0.1:{p.router} --xsub tcp://127.0.0.1:{p.xsub} "
-                      f"--xpub tcp://127.0.0.1:{p.xpub}",
-            "client": f"{fixmesh} session --config {self.topology} --session client",
-            "venue": f"{fixmesh} session --config {self.topology} --session venue",
-            "monitor": f"{fixmesh} monitor --json --endpoint tcp://127.0.0.1:{p.xpub} --silence-s 1.3",
-            "coordinator": f"{fixmesh} coordinator --config {self.topology} --driven-grace-s 5",
-            "metrics": f"{fixmesh} metrics --config {self.topology} --listen 127.0.0.1:{self.metrics_port}",
-            "broker-backup": f"{fixmesh} broker --config {self.topology} --backup",
-            "coordinator-b": f"{fixmesh} coordinator --config {self.topology} --driven-grace-s 5 --name coordinator-b",
-        }
-        if self.backup_broker:
-            commands["broker"] = f"{fixmesh} broker --config {self.topology}"
-            commands["monitor"] = f"{fixmesh} monitor --json --config {self.topology} --silence-s 1.3"
-        if self.secure:
-            commands["broker"] = f"{fixmesh} broker --config {self.topology}"
-            commands["monitor"] = f"{fixmesh} monitor --json --config {self.topology} --key watcher --silence-s 1.3"
-            commands["metrics"] += " --key watcher"
-        if self.client_nofile is not None:  # the shell execs the actor: supervisord's pid is the actor's
-            commands["client"] = f'/bin/sh -c "ulimit -n {self.client_nofile} && exec {commands["client"]}"'
-        commands = {name: command for name, command in commands.items() if name in self.actors}
-        cwd = Path(__file__).resolve().parents[2]
-        head = (f"[supervisord]\nlogfile={self.logs}/supervisord.log\npidfile={self.dir}/supervisord.pid\n"
-                f"childlogdir={self.logs}\nnodaemon=true\n\n"
-                f"[unix_http_server]\nfile={self.dir}/supervisor.sock\n\n"
-                f"[supervisorctl]\nserverurl=unix://{self.dir}/supervisor.sock\n\n"
-                "[rpcinterface:supervisor]\n"
-                "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n")
-        return head + "\n".join(PROGRAM.format(name=n, command=c, cwd=cwd, logs=self.logs,
-                                               autorestart="false" if n in self.no_restart else "true")
-                                for n, c in commands.items())
+        """What ``fixmesh deploy render --config T --host local --root DIR`` writes, with the test's departures.
+
+        Only the programs of ``actors`` are kept (the loader places a coordinator on a one-host topology with
+        pairs, but tests without ``coordinator`` let the Driven connect at start with no one to log it out);
+        ``no_restart`` programs get ``autorestart=false`` and ``held`` ones ``autostart=false``;
+        ``client_nofile`` starts the Handler through a shell that lowers its limit first (and execs it, so
+        supervisord's pid is the actor's).
+        """
+        options = RenderOptions(config=str(self.topology), root=str(self.dir), fixmesh=str(FIXMESH))
+        conf = configparser.ConfigParser(interpolation=None)  # the rendering's %(ENV_...)s stay for supervisord
+        conf.read_string(render(load_topology(self.topology), LOCAL_HOST, options))
+        rendered = {section.removeprefix("program:") for section in conf.sections() if section.startswith("program:")}
+        assert set(self.actors) <= rendered, f"not in the rendering: {set(self.actors) - rendered}"
+        for name in rendered - set(self.actors):
+            conf.remove_section(f"program:{name}")
+        for name in self.no_restart:
+            conf[f"program:{name}"]["autorestart"] = "false"
+        for name in self.held:
+            conf[f"program:{name}"]["autostart"] = "false"
+        if self.client_nofile is not None:
+            client = conf["program:client"]
+            client["command"] = f'/bin/sh -c "ulimit -n {self.client_nofile} && exec {client["command"]}"'
+        text = io.StringIO()
+        conf.write(text)
+        return text.getvalue()
+
+    def env(self) -> dict[str, str]:
+        """supervisord's and supervisorctl's environment: the socket's password, as on a deployed host, and this
+        checkout first on the import path, so the programs run this tree's code whatever checkout the ``fixmesh``
+        command was installed from."""
+        path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        return {**os.environ, PASSWORD_ENV: PASSWORD, "PYTHONPATH": path}
 
     def start(self) -> None:
         self.supervisord = self.children.start(
-            "supervisord", [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(self.conf)])
-        wait_until(lambda: all(self.state(n) == "RUNNING" for n in self.actors), 30, "all programs RUNNING",
-                   self.children)
+            "supervisord", [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(self.conf)], env=self.env())
+        wait_until(lambda: all(self.state(n) == "RUNNING" for n in self.actors if n not in self.held), 30,
+                   "all programs RUNNING", self.children)
 
     def ctl(self, *args: str) -> str:
         result = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.conf), *args],
-                                capture_output=True, text=True, timeout=30)
+                                capture_output=True, text=True, timeout=30, env=self.env())
         return result.stdout.strip()
 
     def state(self, name: str) -> str:

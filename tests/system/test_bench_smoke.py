@@ -1,8 +1,9 @@
 """``python -m bench --smoke`` runs every section end to end and prints every row of its table.
 
 The smoke mode starts the same processes as a full run (engines, QuickFIX,
-broker, both actors, venue, clients, restarts, N pairs) with tiny sizes. Nothing here
-looks at a figure: timings belong to ``docs/performance.md``, not to tests.
+broker, both actors, venue, clients, restarts, N pairs, pairs over namespace
+hosts) with tiny sizes. Nothing here looks at a figure: timings belong to
+``docs/performance.md``, not to tests.
 """
 
 from __future__ import annotations
@@ -46,6 +47,17 @@ def test_smoke_run_prints_every_row(tmp_path: Path) -> None:
     for n in SMOKE.scale_pairs:
         run = data["results"]["scale"][str(n)]["phases"]["run"]
         assert run["received"] == run["sent"] > 0, (n, run)
+
+    # Scale over hosts: pairs spread over three network namespaces (the bench runs as root here), every order
+    # answered; its rows have figures, not the reason it could not run.
+    hosts = data["results"]["scale_hosts"]
+    assert "unavailable" not in hosts and "error" not in hosts, hosts
+    assert hosts["pairs"] == SMOKE.scale_hosts_pairs and sorted(hosts["hosts"]) == ["bus", "edge", "exch"]
+    run = hosts["phases"]["run"]
+    assert run["received"] == run["sent"] > 0, run
+    for key in ("scale-hosts.round_trip", "scale-hosts.cpu"):
+        text = next(row["result"] for row in data["rows"] if row["key"] == key)
+        assert any(c.isdigit() for c in text) and "not measured" not in text, (key, text)
 
     # Every process the run started was stopped, by its pid.
     assert data["children"]

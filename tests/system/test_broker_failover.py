@@ -9,7 +9,20 @@ not restarted by supervisord (``no_restart``), as if its machine had gone; "back
 
 Every order must reach the venue, and every venue message the trader, exactly once and in order
 (``exactly_once_problems``; a PossDup resend of the FIX layer is not a second order), and the flow
-must resume within ``RESUME_BOUND_S`` of a broker's loss.
+must resume within ``RESUME_BOUND_S`` of a broker's loss: every message sent before the loss has
+arrived, and 20 more sent after it (``resumed_after``), so what was still in flight past the broker
+does not pass for a resumed flow.
+
+The bound is the clients' detection time plus what the move costs, not a guess: a client leaves a
+broker it has heard nothing of for ``BROKER_SILENCE_S`` (``LIVENESS`` x ``HEARTBEAT_INTERVAL_S`` =
+3 s; the other broker takes its vote, its own wait for the peer, 2 s, being over by then), and then
+has ``MOVE_S`` to say hello to the other broker, be welcomed and resend what was not acknowledged,
+about ``BROKER_SILENCE_S`` x ``RATE`` messages each way, while the receivers write them. Measured
+3.1-3.4 s, on two cores busy with other work too.
+
+The backup starts once the primary serves (``held``), as a second host that comes up later would:
+started together on a busy machine, a primary slow to bind could leave the clients to the backup
+(the pair's client vote, as designed), and the test would not be about the loss it names.
 """
 
 from __future__ import annotations
@@ -24,6 +37,8 @@ from pathlib import Path
 
 import pytest
 
+from actors.gateway.outbox import BROKER_SILENCE_S
+from actors.sim.endpoint import counter_path, session_id_of
 from tests.interop import (
     Children,
     count_received,
@@ -38,8 +53,11 @@ from tests.system.gateway import Gateway
 pytestmark = [pytest.mark.slow]
 
 FIXMESH = Path(sys.executable).parent / "fixmesh"
-#: From a broker's loss until orders reach the far side again (the brief asks for < 5 s).
-RESUME_BOUND_S = 5.0
+#: After the clients left the silent broker: the hello to the other one, its welcome, the resend of what
+#: was not acknowledged and its writing by the receivers (module docstring).
+MOVE_S = 2.0
+#: From a broker's loss until the orders flow again: detection, then the move.
+RESUME_BOUND_S = BROKER_SILENCE_S + MOVE_S
 #: Sent at RATE, the orders last 20 s: long enough that the flow still runs at each loss, however slow the machine.
 TOTAL = 6000
 RATE = 300.0
@@ -56,11 +74,23 @@ def lose(gw: Gateway, program: str) -> float:
     return time.monotonic()
 
 
-def resumed_after(gw: Gateway, children: Children, logs: list[Path], lost_s: float, what: str) -> float:
-    """Seconds from ``lost_s`` until both received logs grow again (by 20 lines each)."""
-    before = [count_received(log) for log in logs]
-    assert all(n < TOTAL - 200 for n in before), f"the flow was nearly over at {what}: {before}"
-    wait_until(lambda: all(count_received(log) >= n + 20 for log, n in zip(logs, before, strict=True)), 30,
+def sent(work: Path, sender: str) -> int:
+    """How many orders the endpoint working in ``work`` has sent (its ClOrdID counter, beside its store)."""
+    path = counter_path(work / "store", session_id_of("FIX.4.4", sender, "GATEWAY"))
+    try:
+        return int(path.read_text(encoding="ascii").split()[0]) - 1
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def resumed_after(children: Children, flows: list[tuple[Path, Path, str]], lost_s: float, what: str) -> float:
+    """Seconds from ``lost_s`` until each receiver has every message its sender had sent at the loss, and 20 more.
+
+    ``flows``: (the receiver's log, the sender's folder, the sender's SenderCompID) for each direction.
+    """
+    goals = [(log, sent(work, sender) + 20) for log, work, sender in flows]
+    assert all(goal < TOTAL - 200 for _, goal in goals), f"the flow was nearly over at {what}: {goals}"
+    wait_until(lambda: all(count_received(log) >= goal for log, goal in goals), 30,
                f"orders flowing again after {what}", children)
     return time.monotonic() - lost_s
 
@@ -77,18 +107,25 @@ def ctl(gw: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_orders_flow_exactly_once_over_the_loss_of_the_primarys_host_its_return_and_the_backups_loss(
         tmp_path: Path, children: Children) -> None:
-    gw = Gateway(tmp_path / "gateway", children, backup_broker=True, no_restart=("broker", "broker-backup"))
+    gw = Gateway(tmp_path / "gateway", children, backup_broker=True, no_restart=("broker", "broker-backup"),
+                 held=("broker-backup",))
     gw.start()
     try:
+        wait_until(lambda: ("starting", "active") in transitions(gw.log("broker")), 20, "the primary serving",
+                   children)
+        gw.ctl("start", "broker-backup")  # its host comes up
+        wait_until(lambda: ("starting", "passive") in transitions(gw.log("broker-backup")), 20,
+                   "the backup joining passive", children)
         venue_work, trader_work = tmp_path / "venue", tmp_path / "trader"
         logs = [venue_work / "received.log", trader_work / "received.log"]
+        flows = [(logs[0], trader_work, "TRADER"), (logs[1], venue_work, "VENUE")]
         children.start("venue", endpoint_command("acceptor", gw.ports.venue, "VENUE", "GATEWAY", venue_work,
                                                  send=TOTAL, rate=RATE))
         children.start("trader", endpoint_command("initiator", gw.ports.handler, "TRADER", "GATEWAY", trader_work,
                                                   send=TOTAL, rate=RATE))
         wait_for_orders(children, LOSE_PRIMARY_AT, logs, timeout_s=60)
         lost_s = lose(gw, "broker")
-        to_backup_s = resumed_after(gw, children, logs, lost_s, "the primary's loss")
+        to_backup_s = resumed_after(children, flows, lost_s, "the primary's loss")
         print(f"orders flowing again {to_backup_s:.2f} s after the primary broker's loss")
 
         wait_for_orders(children, PRIMARY_BACK_AT, logs, timeout_s=60)
@@ -100,7 +137,7 @@ def test_orders_flow_exactly_once_over_the_loss_of_the_primarys_host_its_return_
 
         wait_for_orders(children, LOSE_BACKUP_AT, logs, timeout_s=60)
         lost_s = lose(gw, "broker-backup")
-        to_primary_s = resumed_after(gw, children, logs, lost_s, "the backup's loss")
+        to_primary_s = resumed_after(children, flows, lost_s, "the backup's loss")
         print(f"orders flowing again {to_primary_s:.2f} s after the backup broker's loss")
 
         wait_for_orders(children, TOTAL, logs, timeout_s=120)
@@ -135,8 +172,14 @@ def test_two_coordinators_one_commands_and_the_other_takes_over_when_it_is_lost(
             return [str(e["body"]["actor"]) for e in gw.events()  # type: ignore[index]
                     if e.get("topic") == "coordinator.active"]
 
-        wait_until(lambda: len(actives()) == 1, 20, "one coordinator holding the lease", children)
-        leader = actives()[0]
+        def leading() -> list[str]:
+            """The coordinators that logged taking the lease. Their logs, not the monitor: the first
+            ``coordinator.active`` may be published before the monitor, started alongside, subscribed."""
+            return [name for name in ("coordinator", "coordinator-b")
+                    if f"coordinator {name} holds the lease" in gw.log(name)]
+
+        wait_until(lambda: len(leading()) == 1, 20, "one coordinator holding the lease", children)
+        (leader,) = leading()
         other = "coordinator-b" if leader == "coordinator" else "coordinator"
         venue = children.start("venue", endpoint_command("acceptor", gw.ports.venue, "VENUE", "GATEWAY",
                                                          tmp_path / "venue", send=0, rate=100))

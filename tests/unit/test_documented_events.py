@@ -17,7 +17,7 @@ import pytest
 
 from actors.fix.outputs import EVENT_KINDS
 from actors.fix.states import SessionState
-from actors.gateway.vocabulary import LOGON_REFUSED, REJECTED, STATE, STATS, SWITCH, CommandName
+from actors.gateway.vocabulary import LOGON_REFUSED, REJECTED, STATE, STATS, SWITCH, THROTTLED, CommandName
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
@@ -27,9 +27,10 @@ SESSION_SOURCE = ROOT / "actors" / "fix" / "session.py"
 MONITOR_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\s+(?P<topic>\S+)\s+(?P<rest>.*)$")
 TRANSITION = re.compile(r"^(?P<old>[A-Z_]+) -> (?P<new>[A-Z_]+):")
 STATES = {state.value for state in SessionState}
-SESSION_WHATS = EVENT_KINDS | {STATE, REJECTED, SWITCH, LOGON_REFUSED, STATS}
+SESSION_WHATS = EVENT_KINDS | {STATE, REJECTED, SWITCH, LOGON_REFUSED, STATS, THROTTLED}
 FIXED_TOPICS = {"coordinator.started", "broker.started", "broker.heartbeat", "monitor.actor.silent",
-                "monitor.actor.back", "broker.switch", "coordinator.active", "coordinator.standby"}
+                "monitor.actor.back", "broker.switch", "coordinator.active", "coordinator.standby",
+                "coordinator.reloaded"}
 
 
 def topic_exists(topic: str) -> bool:

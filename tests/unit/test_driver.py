@@ -186,10 +186,10 @@ def test_a_send_from_on_message_returns_the_number_it_goes_out_with() -> None:
     header = [(49, b"BUY"), (52, stamp), (56, b"SELL")]
     orders = [encode(b"FIX.4.4", b"D", [(34, b"%d" % (seq + i)), *header], order(i + 1)) for i in range(2)]
     test_request = encode(b"FIX.4.4", b"1", [(34, b"%d" % (seq + 2)), *header], [(112, b"T")])
-    # One batch: two Delivers, then the session's own Heartbeat, numbered while the batch was read.
+    # One read: each order is answered before the next message is handled, the TestRequest's Heartbeat last.
     pair.acceptor.driver.feed(b"".join(orders) + test_request)
     reports = {m.get(11): m.seq_num for m in wire if m.msg_type == "8"}
     assert reports == {b"1": replier.promised[0], b"2": replier.promised[1]}
-    assert [m.msg_type for m in wire] == ["0", "8", "8"]
+    assert [m.msg_type for m in wire] == ["8", "8", "0"]
     numbers = [m.seq_num for m in wire]
     assert numbers == sorted(numbers) and numbers == list(range(numbers[0], numbers[0] + 3)), "in order, no gap"

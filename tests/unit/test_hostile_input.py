@@ -66,8 +66,12 @@ def acceptor(*, dictionary: bool = False, logged_on: bool = True) -> Session:
 
 
 def feed(session: Session, data: bytes) -> list[Output]:
+    """Like a runner: ``process`` again while it stops after an application message."""
     session.receive(data)
-    return session.process(NOW)
+    outputs = session.process(NOW)
+    while session.more_input:
+        outputs += session.process(NOW)
+    return outputs
 
 
 def sent(outputs: list[Output]) -> list[Message]:

@@ -53,8 +53,12 @@ def acceptor(logged_on: bool, dictionary: bool = False) -> Session:
 
 
 def feed(session: Session, data: bytes) -> list[Output]:
+    """Like a runner: ``process`` again while it stops after an application message."""
     session.receive(data)
-    return session.process(NOW)
+    outputs = session.process(NOW)
+    while session.more_input:
+        outputs += session.process(NOW)
+    return outputs
 
 
 def sent(outputs: list[Output]) -> list[Message]:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.shell.tls import TlsConfigError, TlsError, TlsLayer, TlsSettings, client_context, server_context
+from actors.shell.tls import TlsLayer, client_context, server_context
+from actors.shell.tls_settings import TlsConfigError, TlsError, TlsSettings
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl command line is not installed")

@@ -11,7 +11,7 @@ import pytest
 from actors.gateway.session_actor import host_spec
 from actors.gateway.topology import ConfigError, load_topology
 from actors.shell.acceptor import DEFAULT_MAX_PENDING_CONNECTIONS
-from actors.shell.tls import TlsSettings
+from actors.shell.tls_settings import TlsSettings
 
 TOPOLOGY = """
 sessions:
