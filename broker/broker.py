@@ -42,6 +42,7 @@ down, and the broker tells the new holder with a ``welcome``.
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import math
 import os
@@ -787,6 +788,7 @@ def serve(endpoints: Endpoints, policy: Policy | None = None, pair: PairLink | N
     try:
         broker.wake_on(read_fd)
         broker.bind()
+        gc.freeze()  # what start-up built stays; full collections walk only what routing allocates
         broker.run()
     finally:
         signal.set_wakeup_fd(previous_fd)
