@@ -11,9 +11,9 @@ SIGKILL from the kernel if this process dies (``PR_SET_PDEATHSIG``, kept
 across the ``exec`` of ``ip netns exec``), and is stopped by its pid only,
 never by a name. A child that exits while nobody stopped it (``stopped``) is
 a failure, reported with the tail of its log by the next ``check_alive``.
-The same semantics as the test suite's ``tests.interop.Children``, without
-pytest, so that a program can use them; ``bench.netns`` and
-``bench.deployment`` accept either.
+The test suite's children are these too (``tests.interop`` re-exports
+them): nothing here needs pytest, so the chaos program and the tests share
+one implementation.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POLL_S = 0.05
@@ -35,37 +34,9 @@ LOG_TAIL_LINES = 30
 _PR_SET_PDEATHSIG = 1
 
 
-class Running(Protocol):
-    """What ``bench.netns`` and ``bench.deployment`` need of a child: this module's ``Child`` or the tests' one."""
-
-    name: str
-    command: list[str]
-    stopped: bool
-    popen: subprocess.Popen[bytes]
-
-    @property
-    def pid(self) -> int: ...
-
-    @property
-    def exit_code(self) -> int | None: ...
-
-    def report(self, headline: str) -> str: ...
-
-
-class Launcher(Protocol):
-    """Starts children and knows them all: this module's ``Children`` or the tests' one."""
-
-    @property
-    def started(self) -> Sequence[Running]: ...
-
-    def start(self, name: str, command: list[str], *, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> Running: ...
-
-    def check_alive(self) -> None: ...
-
-
-class ChildFailed(RuntimeError):
-    """A child exited while it should run, or a wait timed out; the message carries the logs' tails."""
+class ChildFailed(AssertionError):
+    """A child exited while it should run, ignored SIGTERM, or a wait timed out; the message carries the logs'
+    tails. An AssertionError: the test suite uses these children too, and there it is a failed check."""
 
 
 def _die_with_parent() -> None:
@@ -108,7 +79,8 @@ class Child:
             self.popen.wait(timeout=STOP_TIMEOUT_S)
 
     def terminate(self) -> int | None:
-        """SIGTERM (a FIX program logs out), SIGKILL if it outlives ``STOP_TIMEOUT_S``; its exit code."""
+        """SIGTERM (a FIX program logs out); its exit code. One that outlives ``STOP_TIMEOUT_S`` gets SIGKILL
+        and is a failure: every program here must stop cleanly on SIGTERM, as supervisord asks it to."""
         self.stopped = True
         if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -117,6 +89,7 @@ class Child:
                 return self.popen.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 self.kill()
+                raise ChildFailed(self.report(f"{self.name} ignored SIGTERM for {STOP_TIMEOUT_S:g} s")) from None
         return self.popen.poll()
 
     def log_text(self) -> str:
@@ -157,7 +130,7 @@ class Children:
                 raise ChildFailed(child.report(f"{child.name} exited with code {code}"))
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, children: Launcher) -> None:
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, children: Children) -> None:
     """Poll ``condition`` a bounded number of times; fail at once if a child died meanwhile."""
     deadline = time.monotonic() + timeout_s
     for _ in range(int(timeout_s / POLL_S) + 1):

@@ -32,7 +32,7 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport  # type: ignore[import-untyped]
 
 from actors.tools.deploy import SUPERVISOR_USER
-from bench.children import REPO_ROOT, Launcher, Running, wait_until
+from bench.children import REPO_ROOT, Child, Children, wait_until
 from bench.netns import Hosts
 
 FIXMESH = Path(sys.executable).parent / "fixmesh"
@@ -80,14 +80,14 @@ class _Transport(SupervisorTransport):  # type: ignore[misc]
 class Deployment:
     """The hosts of ``programs``, each with its folder and its supervisord."""
 
-    def __init__(self, tmp_path: Path, children: Launcher, hosts: Hosts, *, topology: str,
+    def __init__(self, tmp_path: Path, children: Children, hosts: Hosts, *, topology: str,
                  programs: Mapping[str, Sequence[str]], keys: Mapping[str, Sequence[str]], password: str) -> None:
         self.tmp = tmp_path
         self.children = children
         self.hosts = hosts
         self.programs = programs
         self.password = password
-        self.supervisords: dict[str, Running] = {}
+        self.supervisords: dict[str, Child] = {}
         source = tmp_path / "source"
         source.mkdir(parents=True)
         (source / "topology.yaml").write_text(topology.format(**{h: hosts.address(h) for h in hosts.names}),
@@ -119,7 +119,7 @@ class Deployment:
         return {**checkout_env(), "FIXMESH_ROOT": str(self.roots[name]), "FIXMESH_SUPERVISOR_PASSWORD": self.password,
                 "PATH": os.pathsep.join([str(FIXMESH.parent), os.environ.get("PATH", "")])}
 
-    def start(self, name: str) -> Running:
+    def start(self, name: str) -> Child:
         """Host ``name``'s supervisord, in the host's namespace (again, after the host was lost)."""
         conf = self.roots[name] / "supervisord.conf"
         command = [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf)]

@@ -45,7 +45,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from bench.children import Launcher, Running
+from bench.children import Child, Children
 
 NAMESPACE_PREFIX = "fixmesh-"
 IP_TIMEOUT_S = 10.0
@@ -119,7 +119,7 @@ def remove_leftovers() -> None:
 class Hosts:
     """N hosts (network namespaces) on one bridge; a context manager that always cleans up."""
 
-    def __init__(self, names: Sequence[str], directory: Path, children: Launcher | None = None) -> None:
+    def __init__(self, names: Sequence[str], directory: Path, children: Children | None = None) -> None:
         """``children`` starts the processes of ``start``; without it only ``run`` and ``command`` run anything."""
         if len(set(names)) != len(names) or not 0 < len(names) < 200:
             raise ValueError(f"host names must be distinct, 1 to 199 of them: {names}")
@@ -182,7 +182,7 @@ class Hosts:
                               timeout=timeout_s, stdin=subprocess.DEVNULL)
 
     def start(self, name: str, label: str, argv: Sequence[str], *, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> Running:
+              cwd: Path | None = None) -> Child:
         """A process inside host ``name``, one of ``children`` (its output in ``<label>.<n>.log``)."""
         if self.children is None:
             raise ValueError("Hosts made without children start no process: pass children")

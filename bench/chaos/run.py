@@ -42,7 +42,7 @@ from bench.chaos.ledger import (
     store_numbers,
 )
 from bench.chaos.watch import Follower, Recovery, Watch
-from bench.children import Children, Running, wait_until
+from bench.children import Child, Children, wait_until
 from bench.deployment import Deployment, checkout_env
 from bench.netns import Hosts
 
@@ -63,8 +63,8 @@ class Witness:
     """Pair ``pair``'s user and venue: their processes and their folders."""
 
     pair: int
-    user: Running
-    venue: Running
+    user: Child
+    venue: Child
     user_dir: Path
     venue_dir: Path
 

@@ -10,24 +10,19 @@ with the tail of its log.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import socket
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.children import Child, ChildFailed, Children, wait_until
 from tests.acceptance import conformance_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 HOST = "127.0.0.1"
 POLL_S = 0.05
-STOP_TIMEOUT_S = 10.0
-LOG_TAIL_LINES = 30
 _RNG = random.SystemRandom()
 
 
@@ -81,105 +76,9 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-class ProcessFailed(AssertionError):
-    """A child exited or did not do what was awaited; the message carries its command and log tail."""
-
-
-class Child:
-    """One child process with stdout and stderr in a log file."""
-
-    def __init__(self, name: str, command: list[str], log_path: Path, *, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> None:
-        """``env``: the whole environment (default: this process's); ``cwd``: default the repository."""
-        self.name = name
-        self.command = command
-        self.log_path = log_path
-        #: Set when the test stops it on purpose, so that its exit is not a failure.
-        self.stopped = False
-        with log_path.open("ab") as out:
-            self.popen = subprocess.Popen(
-                command, cwd=cwd or REPO_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env={**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"},
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    @property
-    def exit_code(self) -> int | None:
-        return self.popen.poll()
-
-    def kill(self) -> None:
-        """kill -9: no Logout, no flush; the store must cope."""
-        self.stopped = True
-        if self.popen.poll() is None:
-            os.kill(self.pid, signal.SIGKILL)
-        self.popen.wait(timeout=STOP_TIMEOUT_S)
-
-    def terminate(self) -> int:
-        """SIGTERM (a Logout), then SIGKILL only if it does not exit in time; returns the exit code."""
-        self.stopped = True
-        if self.popen.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                return self.popen.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.popen.wait(timeout=STOP_TIMEOUT_S)
-                raise ProcessFailed(self.report(f"{self.name} ignored SIGTERM for {STOP_TIMEOUT_S:g} s")) from None
-        return self.popen.returncode
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError as error:
-            return f"(cannot read {self.log_path}: {error})"
-
-    def report(self, headline: str) -> str:
-        tail = "\n".join(self.log_text().splitlines()[-LOG_TAIL_LINES:])
-        return f"{headline}\ncommand: {' '.join(self.command)}\nlog: {self.log_path}\n--- log tail ---\n{tail}"
-
-
-class Children:
-    """The children of one test; ``stop_all`` kills whatever is still running, each by its pid."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.started: list[Child] = []
-
-    def start(self, name: str, command: list[str], *, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> Child:
-        index = sum(1 for child in self.started if child.name == name) + 1
-        child = Child(name, command, self.directory / f"{name}.{index}.log", env=env, cwd=cwd)
-        self.started.append(child)
-        return child
-
-    def stop_all(self) -> None:
-        for child in reversed(self.started):
-            if child.exit_code is None:
-                os.kill(child.pid, signal.SIGKILL)
-                child.popen.wait(timeout=STOP_TIMEOUT_S)
-
-    def check_alive(self) -> None:
-        for child in self.started:
-            code = child.exit_code
-            if code is not None and not child.stopped:
-                raise ProcessFailed(child.report(f"{child.name} exited with code {code}"))
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, children: Children) -> None:
-    """Poll ``condition`` a bounded number of times; fail early if a child died."""
-    deadline = time.monotonic() + timeout_s
-    for _ in range(int(timeout_s / POLL_S) + 1):
-        children.check_alive()
-        if condition():
-            return
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(POLL_S)
-    logs = "\n\n".join(child.report(f"[{child.name}]") for child in children.started if child.exit_code is None)
-    raise ProcessFailed(f"timed out after {timeout_s:g} s waiting for {what}\n{logs}")
+#: The children of a test, and the waits on them, are the benchmark's (``bench.children``): started, watched
+#: and stopped by their own pid, logs in the test's folder; a failure is an AssertionError with the logs' tails.
+ProcessFailed = ChildFailed
 
 
 def wait_listening(port: int, child: Child, children: Children, timeout_s: float = 20.0) -> None:
