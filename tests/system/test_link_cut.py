@@ -39,10 +39,9 @@ from pathlib import Path
 import pytest
 
 from actors.sim.endpoint import counter_path, session_id_of
-from tests.hosts import Hosts
 from tests.interop import Child, Children, count_received, exactly_once_problems, read_received, wait_until
 from tests.system import deployment as deployment_module
-from tests.system.deployment import FIXMESH
+from tests.system.deployment import FIXMESH, deployed
 
 pytestmark = [pytest.mark.slow]
 
@@ -95,13 +94,8 @@ Deployment = deployment_module.Deployment
 
 @pytest.fixture
 def deployment(tmp_path: Path, children: Children) -> Iterator[Deployment]:
-    with Hosts(list(PROGRAMS), tmp_path / "hosts", children) as hosts:
-        deployed = Deployment(tmp_path, children, hosts, topology=TOPOLOGY, programs=PROGRAMS, keys=KEYS,
-                              password=PASSWORD)
-        try:
-            yield deployed
-        finally:
-            deployed.stop()
+    with deployed(tmp_path, children, topology=TOPOLOGY, programs=PROGRAMS, keys=KEYS, password=PASSWORD) as d:
+        yield d
 
 
 def endpoint(d: Deployment, host: str, role: str, port: int, sender: str, work: Path) -> Child:

@@ -28,10 +28,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.hosts import Hosts
 from tests.interop import Children, wait_until
 from tests.system import deployment as deployment_module
-from tests.system.deployment import FIXMESH
+from tests.system.deployment import FIXMESH, deployed
 
 pytestmark = [pytest.mark.slow]
 
@@ -85,13 +84,9 @@ class Deployment(deployment_module.Deployment):
 
 @pytest.fixture
 def deployment(tmp_path: Path, children: Children) -> Iterator[Deployment]:
-    with Hosts(list(PROGRAMS), tmp_path / "hosts", children) as hosts:
-        deployed = Deployment(tmp_path, children, hosts, topology=TOPOLOGY, programs=PROGRAMS, keys=KEYS,
-                              password=PASSWORD)
-        try:
-            yield deployed
-        finally:
-            deployed.stop()
+    with deployed(tmp_path, children, topology=TOPOLOGY, programs=PROGRAMS, keys=KEYS, password=PASSWORD,
+                  kind=Deployment) as d:
+        yield d
 
 
 def trade(d: Deployment, *orders: str, on: str = "c") -> list[dict[str, str]]:
