@@ -223,7 +223,6 @@ def test_the_status_page_shows_the_pair_live_in_headless_chromium(tmp_path: Path
                                                                   gateway: Gateway) -> None:
     need(CHROMIUM, "chromium")
     need(CHROMEDRIVER, "chromium-driver")
-    from selenium.webdriver.common.by import By
 
     logs = trade(children, gateway, tmp_path, PAGE_TOTAL, PAGE_RATE)
     wait_for_orders(children, 100, list(logs), timeout_s=60)
@@ -233,18 +232,24 @@ def test_the_status_page_shows_the_pair_live_in_headless_chromium(tmp_path: Path
         browser.set_page_load_timeout(20)
         browser.get(url)
 
+        def texts(selector: str) -> list[str]:
+            # Read in one script: the page replaces its elements at each refresh, so an element found by one
+            # WebDriver call may be gone by the next (StaleElementReferenceException).
+            found = browser.execute_script(
+                "return Array.from(document.querySelectorAll(arguments[0]), e => e.innerText.trim());", selector)
+            return [str(text) for text in found]
+
         def field(session: str, name: str) -> str:
-            found = browser.find_elements(By.CSS_SELECTOR, f'[data-session="{session}"] [data-field="{name}"]')
-            return str(found[0].text) if found else ""
+            return next(iter(texts(f'[data-session="{session}"] [data-field="{name}"]')), "")
 
         def health() -> str:
-            found = browser.find_elements(By.CSS_SELECTOR, '[data-pair="client-venue"] > h2 [data-field="health"]')
-            return str(found[0].text) if found else ""
+            return next(iter(texts('[data-pair="client-venue"] > h2 [data-field="health"]')), "")
 
         wait_until(lambda: field("client", "state") == "CONNECTED" and field("venue", "state") == "CONNECTED"
                    and health() == "up", 30, "the page to show both halves CONNECTED", children)
-        halves = browser.find_elements(By.CSS_SELECTOR, '[data-pair="client-venue"] [data-session]')
-        assert [h.get_attribute("data-session") for h in halves] == ["client", "venue"]
+        halves = browser.execute_script("return Array.from(document.querySelectorAll("
+                                        "'[data-pair=\"client-venue\"] [data-session]'), e => e.dataset.session);")
+        assert halves == ["client", "venue"]
         browser.execute_script("window.fixmeshMarker = 42;")  # gone if the page reloaded
         first = {s: field(s, "messages") for s in ("client", "venue")}
         wait_until(lambda: all(field(s, "messages") not in ("", first[s]) for s in first), 15,
@@ -255,8 +260,8 @@ def test_the_status_page_shows_the_pair_live_in_headless_chromium(tmp_path: Path
             before, after = (int(x) for x in first[s].split(" / ")), (int(x) for x in second[s].split(" / "))
             assert all(b <= a for b, a in zip(before, after, strict=True)) and first[s] != second[s], (first, second)
         assert field("venue", "rates").endswith("msg/s") and field("client", "peer_address").startswith("127.0.0.1:")
-        events = browser.find_elements(By.CSS_SELECTOR, '[data-session="venue"] ul.events li')
-        assert any("CONNECTED" in e.text for e in events), [e.text for e in events]
+        events = texts('[data-session="venue"] ul.events li')
+        assert any("CONNECTED" in e for e in events), events
         shot = tmp_path / "status-page.png"
         assert browser.save_screenshot(str(shot))
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
