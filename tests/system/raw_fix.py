@@ -132,7 +132,8 @@ class RawInitiator:
 
 
 def most_in_any_window(times: list[float], interval_s: float) -> int:
-    """The largest number of ``times`` inside one span ``[t, t + interval_s)``."""
+    """The largest number of ``times`` inside one half-open span ``[t, t + interval_s)`` (how a throttle's
+    accuracy is measured, in the unit and the system tests)."""
     times = sorted(times)
     best, first = 0, 0
     for last, t in enumerate(times):

@@ -33,17 +33,7 @@ from actors.shell.throttle import (
     ThrottleReport,
     ThrottleSettings,
 )
-
-
-def most_in_any_window(times: list[float], interval_s: float) -> int:
-    """The largest number of ``times`` inside one half-open span ``[t, t + interval_s)``."""
-    times = sorted(times)
-    best, first = 0, 0
-    for last, t in enumerate(times):
-        while times[first] + interval_s <= t:
-            first += 1
-        best = max(best, last - first + 1)
-    return best
+from tests.system.raw_fix import most_in_any_window
 
 
 def test_a_limit_admits_its_count_then_the_next_when_the_oldest_stops_counting() -> None:
