@@ -48,6 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from actors.gateway.trace import TRACE_DIR_ENV
 from bench import hosts_scale, report, sections, targets
 from bench.fixmsg import default_dictionary
 from bench.latency import load
@@ -82,15 +83,23 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+#: ``--trace DIR``: each section's processes write their order traces to ``DIR/<section>`` (``bench.trace``).
+TRACE_ROOT: Path | None = None
+
+
 def run_section(name: str, results: dict[str, Any], fn: Callable[[], Any]) -> None:
     started = time.monotonic()
     log(f"[bench] {name} ...")
+    if TRACE_ROOT is not None:
+        os.environ[TRACE_DIR_ENV] = str(TRACE_ROOT / name)  # the section's children inherit it
     try:
         results[name] = fn()
     except Exception as exc:
         results[name] = {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                          "detail": traceback.format_exc()}
         log(f"[bench] {name} failed:\n{traceback.format_exc()}")
+    finally:
+        os.environ.pop(TRACE_DIR_ENV, None)
     log(f"[bench] {name} done in {time.monotonic() - started:.1f} s")
 
 
@@ -469,6 +478,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"where to write the results; the histogram goes beside it (default {DEFAULT_JSON}, "
                         "bench-quick.json / bench-smoke.json in those modes)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, stores, latencies)")
+    p.add_argument("--trace", type=Path, metavar="DIR",
+                   help="every order's steps in every process, per section in DIR/<section> (python -m bench.trace); "
+                        "tracing costs time: a diagnosis run, not a benchmark")
     p.add_argument("--no-dictionary", action="store_true", help="no data-dictionary validation on any side")
     p.add_argument("--only", action="append", choices=SECTIONS,
                    help="run only these sections (repeatable)")
@@ -481,6 +493,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    global TRACE_ROOT
+    TRACE_ROOT = args.trace.resolve() if args.trace is not None else None
     # SIGTERM unwinds like Ctrl-C: every section's ``finally`` stops its children by pid.
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     sizes = sections.SMOKE if args.smoke else sections.QUICK if args.quick else sections.FULL
@@ -488,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is None:
         args.json = DEFAULT_JSON if mode == "full" else DEFAULT_JSON.with_name(f"bench-{mode}.json")
     dictionary = None if args.no_dictionary else default_dictionary()
+    sections.compile_project()
     work = Path(tempfile.mkdtemp(prefix="fixmesh-bench-"))
     started = time.monotonic()
     try:
@@ -561,7 +576,7 @@ def print_table(rows: list[Row], info: dict[str, Any], mode: str, dictionary: Pa
     print(f"load average {info['loadavg_start'][0]:.2f} at start; other processes used {other_core:.0%} of a core "
           f"during the run, the hypervisor took {info['steal_s']:.1f} s; write+fdatasync "
           f"{info['fdatasync_us_p50']:.0f} us; validation: {Path(dictionary).name if dictionary else 'none'} on every "
-          f"side; {info['seconds']:.0f} s")
+          f"side; latency clients and venues at nice {info['world_nice']}; {info['seconds']:.0f} s")
     if other_core > BUSY_OTHER_CORE:
         print(f"WARNING: the machine was busy (other processes used {other_core:.0%} of a core): "
               "compare ratios from one run, not figures across runs")

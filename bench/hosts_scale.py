@@ -32,7 +32,7 @@ from typing import Any
 from bench import sections
 from bench.deployment import Deployment
 from bench.netns import Hosts, NamespacesUnavailable
-from bench.procs import Proc, Procs
+from bench.procs import WORLD_NICE, Proc, Procs
 from bench.report import Row, rate, ratio, us
 
 HOSTS = ("bus", "edge", "exch")
@@ -100,12 +100,13 @@ def _run(work: Path, hosts: Hosts, pairs: int, sizes: sections.Sizes, dictionary
               f"run=paced:{sizes.scale_rate:g}:{sizes.scale_s:g}"]
     python = sys.executable
     with Procs(work) as procs:
-        def start(name: str, host: str, *args: str) -> Proc:
-            return procs.start(name, hosts.command(host, [python, "-m", *args]))
+        def start(name: str, host: str, *args: str, world: bool = False) -> Proc:
+            """``world``: the venue or the client, run at ``WORLD_NICE`` (the namespaces share the cores)."""
+            return procs.start(name, hosts.command(host, [python, "-m", *args]), nice=WORLD_NICE if world else 0)
 
         venue = start("venue", "exch", "bench.responder", "--port", str(VENUE_PORT), "--sender", "VENUE",
                       *[arg for i in range(1, pairs + 1) for arg in ("--target", f"GW{i}")],
-                      *sections.dd_args(dictionary))
+                      *sections.dd_args(dictionary), world=True)
         procs.wait_for(venue, "listening", 30)
         started = time.monotonic()
         actors = {"broker": start("broker", "bus", "actors.tools.broker_program", "--config", str(path))}
@@ -119,7 +120,7 @@ def _run(work: Path, hosts: Hosts, pairs: int, sizes: sections.Sizes, dictionary
         client = start("client", "bus", "bench.multi_client", "--host", addresses["edge"], "--target", "GATEWAY",
                        "--out-dir", str(out),
                        *[arg for i in range(1, pairs + 1) for arg in ("--session", f"TRADER{i}@{HANDLER_PORT + i}")],
-                       *sections.dd_args(dictionary), *[f"--phase={p}" for p in phases])
+                       *sections.dd_args(dictionary), *[f"--phase={p}" for p in phases], world=True)
         results = sections.run_client(procs, client, phases, sampler, 60.0 + sizes.scale_s)
         ready_s = results["warm"]["started"] - started
         procs.stop_together([p for name, p in actors.items() if name != "broker"])

@@ -30,6 +30,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 _PR_SET_PDEATHSIG = 1
 #: (pid, command) of every child this process started, for the report and for the smoke test.
 STARTED: list[tuple[int, list[str]]] = []
+#: The scheduling priority (nice) of the world outside the gateway: the latency clients and the venue
+#: responders. On a real deployment they run on other machines; here they share two cores with every
+#: gateway process, and a client that waits for a core sends late and measures itself, not the gateway.
+WORLD_NICE = -10
 
 
 class BenchError(RuntimeError):
@@ -41,13 +45,6 @@ def emit(event: str, **fields: Any) -> None:
     print(json.dumps({"event": event, **fields}), flush=True)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _die_with_parent() -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -57,7 +54,8 @@ def _die_with_parent() -> None:
 
 
 class Proc:
-    def __init__(self, name: str, command: Sequence[str], directory: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, name: str, command: Sequence[str], directory: Path, env: dict[str, str] | None = None,
+                 nice: int = 0) -> None:
         self.name = name
         self.command = list(command)
         self.out_path = directory / f"{name}.out"
@@ -68,6 +66,9 @@ class Proc:
                 self.command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, preexec_fn=_die_with_parent,
             )
+        if nice:
+            with contextlib.suppress(PermissionError):  # without the right to, it runs at the usual priority
+                os.setpriority(os.PRIO_PROCESS, self.popen.pid, nice)
         self._read = 0
         self._events: list[dict[str, Any]] = []
         STARTED.append((self.popen.pid, self.command))
@@ -138,20 +139,24 @@ class Procs:
     def __exit__(self, *exc: object) -> None:
         self.stop_all()
 
-    def python(self, name: str, module: str, *args: str | int | float, profile: Path | None = None) -> Proc:
-        """``python -m module args`` (under cProfile, written to ``profile`` at a clean exit, when given)."""
+    def python(self, name: str, module: str, *args: str | int | float, profile: Path | None = None,
+               world: bool = False) -> Proc:
+        """``python -m module args`` (under cProfile, written to ``profile`` at a clean exit, when given).
+
+        ``world``: a latency client or a venue responder, run at ``WORLD_NICE``.
+        """
         head = [sys.executable]
         if profile is not None:
             head += ["-m", "cProfile", "-o", str(profile)]
-        return self.start(name, [*head, "-m", module, *(str(a) for a in args)])
+        return self.start(name, [*head, "-m", module, *(str(a) for a in args)], nice=WORLD_NICE if world else 0)
 
-    def start(self, name: str, command: Sequence[str]) -> Proc:
+    def start(self, name: str, command: Sequence[str], nice: int = 0) -> Proc:
         taken = {p.name for p in self.started}
         unique, n = name, 1
         while unique in taken:
             n += 1
             unique = f"{name}.{n}"
-        proc = Proc(unique, command, self.directory)
+        proc = Proc(unique, command, self.directory, nice=nice)
         self.started.append(proc)
         return proc
 

@@ -25,6 +25,7 @@ from actors.fix.message import Message
 from actors.fix.outputs import Output, StateChanged
 from actors.fix.states import OFFLINE, SessionState
 from actors.fix.timefmt import TimestampFormatter
+from actors.gateway.trace import OrderTrace
 from actors.shell import clock
 from actors.shell.acceptor import Acceptor, SessionKey
 from actors.shell.driver import SessionDriver
@@ -47,9 +48,13 @@ class Venue:
     def __init__(self) -> None:
         self.exec_id = 0
         self.ts = TimestampFormatter(3)
+        #: ``FIXMESH_TRACE_DIR``: the venue's step of each order (``actors.gateway.trace``); closed at exit.
+        self.trace = OrderTrace.from_environment("venue-sim")
 
     def on_message(self, driver: SessionDriver, message: Message) -> bool | None:
         if message.msg_type == NEW_ORDER_SINGLE:
+            if self.trace is not None:
+                self.trace.mark("venue", message.get(11))
             self.exec_id += 1
             fields = {t: v for t, v in message.fields if t in (11, 38, 54, 55)}
             driver.send(EXECUTION_REPORT, execution_report(fields, self.exec_id, clock.now().utc_ns, self.ts))
@@ -80,7 +85,11 @@ def run(args: argparse.Namespace) -> int:
         targets[SessionKey(BEGIN_STRING, args.sender, counterparty)] = acceptor_target(loop, driver)
     acceptor = Acceptor(loop, "127.0.0.1", args.port, targets.get)
     emit("listening", port=acceptor.port)
-    loop.run(max_wait_s=1.0)
+    try:
+        loop.run(max_wait_s=1.0)
+    finally:
+        if venue.trace is not None:
+            venue.trace.close()
     return 0
 
 

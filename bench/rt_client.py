@@ -29,6 +29,7 @@ from actors.fix.config import Role
 from actors.fix.message import Message
 from actors.fix.outputs import Output, StateChanged
 from actors.fix.states import SessionState
+from actors.gateway.trace import OrderTrace
 from actors.shell import clock
 from actors.shell.driver import SessionDriver
 from actors.shell.process import configure_logging
@@ -70,12 +71,16 @@ class Client:
         self.phase: Phase | None = None
         self.connected = False
         self.closed = False
+        #: ``FIXMESH_TRACE_DIR``: the client's ``send`` and ``recv`` steps of each order (``actors.gateway.trace``).
+        self.trace: OrderTrace | None = None
 
     def on_message(self, driver: SessionDriver, message: Message) -> bool | None:
         if self.phase is not None and message.msg_type == EXECUTION_REPORT:
             cl_ord_id = message.get_int(CL_ORD_ID)
             if cl_ord_id is not None:
                 self.phase.reply(cl_ord_id, time.monotonic_ns())
+                if self.trace is not None:
+                    self.trace.mark("recv", str(cl_ord_id))
         return True
 
     def on_output(self, driver: SessionDriver, output: Output) -> None:
@@ -139,6 +144,9 @@ class Runner:
         self.by_fd = {s.sock.fileno(): s for s in sessions}
         self.orders = OrderFactory()
         self.sent_total = 0
+        self.trace = OrderTrace.from_environment("trader")
+        for sess in sessions:
+            sess.app.trace = self.trace
         self.closing = False
 
     def turn(self, wait_s: float) -> None:
@@ -188,6 +196,8 @@ class Runner:
             while sent < MAX_SENDS_PER_WAKE and phase.may_send(now_ns):
                 cl_ord_id = phase.take(now_ns)
                 driver = self.sessions[self.sent_total % count].driver
+                if self.trace is not None:
+                    self.trace.mark("send", str(cl_ord_id))  # before: the Handler may read it before send returns
                 driver.send(NEW_ORDER_SINGLE, self.orders.body(cl_ord_id, time.time_ns()))
                 self.sent_total += 1
                 sent += 1
@@ -232,6 +242,8 @@ class Runner:
                 self.turn(0.05)
         for sess in self.sessions:
             sess.close()
+        if self.trace is not None:
+            self.trace.close()
 
 
 def main(argv: list[str] | None = None) -> int:

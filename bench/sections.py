@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from actors.fix.codec import encode
+from actors.gateway.topology import load_topology
 from actors.store import Durability, FileStore
 from bench import busfloor, echo
 from bench.latency import load, percentile, summary_us
-from bench.procs import POLL_S, Proc, Procs, free_port, wait_listening
+from bench.ports import free_port, free_ports
+from bench.procs import POLL_S, Proc, Procs, wait_listening
 
 HAVE_QUICKFIX = importlib.util.find_spec("quickfix") is not None
 
@@ -180,7 +182,7 @@ def floor(work: Path, sizes: Sizes, runs: int = 3) -> dict[str, Any]:
         direct = procs.python("zmq-echo", "bench.busfloor", "--direct", "tcp://127.0.0.1:0")
         endpoint = procs.wait_for(direct, "listening", 20)["endpoint"]
         zmq_direct = summary_us(busfloor.round_trips_direct(endpoint, n, warmup))
-        ports = {"router": free_port(), "xsub": free_port(), "xpub": free_port()}
+        ports = dict(zip(("router", "xsub", "xpub"), free_ports(3), strict=True))
         start_broker(procs, ports)
         router = f"tcp://127.0.0.1:{ports['router']}"
         bus_echo = procs.python("bus-echo", "bench.busfloor", "--broker", router, "--name", "bench-echo")
@@ -229,10 +231,28 @@ class Gateway:
 
 def topology_text(store: Path, dictionary: Path | None, sessions: str,
                   durability: str = "batch") -> tuple[str, dict[str, int]]:
-    ports = {"router": free_port(), "xsub": free_port(), "xpub": free_port()}
+    ports = dict(zip(("router", "xsub", "xpub"), free_ports(3), strict=True))
     text = TOPOLOGY.format(**ports, store=store, durability=durability, sessions=sessions,
                            dictionary=f"  data_dictionary: {dictionary}\n" if dictionary else "")
     return text, ports
+
+
+def warm_topology_cache(topology: Path) -> None:
+    """Read ``topology`` here once, with the reader the actors use, as ``fixmesh deploy render`` or
+    ``deploy check`` does on a host before supervisord starts its programs: the actors then find its
+    document in the cache folder (``actors.gateway.yaml_document``) and never load PyYAML."""
+    load_topology(topology)
+
+
+def compile_project() -> None:
+    """Byte-compile the project's packages once, quietly, as an install does: with
+    ``PYTHONDONTWRITEBYTECODE`` set, every actor would otherwise compile its modules from source at
+    each start, and keep what that allocated (the actors' RSS rows would show it)."""
+    import compileall
+
+    root = Path(__file__).resolve().parent.parent
+    for package in ("actors", "broker", "bench"):
+        compileall.compile_dir(root / package, quiet=1)
 
 
 def start_broker(procs: Procs, ports: dict[str, int], profile: Path | None = None) -> Proc:
@@ -248,6 +268,7 @@ def start_gateway(procs: Procs, work: Path, venue_port: int, dictionary: Path | 
     text, ports = topology_text(work / "store", dictionary, sessions, durability)
     topology = work / "topology.yaml"
     topology.write_text(text)
+    warm_topology_cache(topology)
 
     def prof(name: str) -> Path | None:
         return profile_dir / f"{name}.prof" if profile_dir else None
@@ -344,7 +365,7 @@ def routed(work: Path, sizes: Sizes, dictionary: Path | None, durability: str = 
     with Procs(work) as procs:
         venue_port = free_port()
         venue = procs.python("venue", "bench.responder", "--port", str(venue_port), "--sender", "VENUE",
-                             "--target", "GATEWAY", *dd_args(dictionary))
+                             "--target", "GATEWAY", *dd_args(dictionary), world=True)
         procs.wait_for(venue, "listening", 30)
         gateway = start_gateway(procs, work, venue_port, dictionary, durability, profile_dir)
         procs.wait_for(venue, "logon", 60)  # the Driven is logged on to the venue
@@ -354,7 +375,7 @@ def routed(work: Path, sizes: Sizes, dictionary: Path | None, durability: str = 
         idle = sampler.snapshot()
         client = procs.python("client", "bench.rt_client", "--port", str(gateway.handler_port), "--sender", "TRADER",
                               "--target", "GATEWAY", "--out-dir", str(out), *dd_args(dictionary),
-                              *[f"--phase={p}" for p in phases])
+                              *[f"--phase={p}" for p in phases], world=True)
         timeout_s = 120.0 + sizes.closed_count / 200.0
         results = run_client(procs, client, phases, sampler, timeout_s)
         after = sampler.snapshot()
@@ -374,19 +395,19 @@ def direct(work: Path, sizes: Sizes, dictionary: Path | None, engine: str) -> di
         if engine == "quickfix":
             port = free_port()
             responder = procs.python("responder", "bench.qf_rt", "--role", "responder", "--port", str(port),
-                                     "--work-dir", str(work / "responder"), *dd_args(dictionary))
+                                     "--work-dir", str(work / "responder"), *dd_args(dictionary), world=True)
             procs.wait_for(responder, "listening", 30)
             wait_listening(port, 20, procs)
             client = procs.python("client", "bench.qf_rt", "--role", "client", "--port", str(port),
                                   "--work-dir", str(work / "client"), "--out-dir", str(out), *dd_args(dictionary),
-                                  *[f"--phase={p}" for p in phases])
+                                  *[f"--phase={p}" for p in phases], world=True)
         else:
             responder = procs.python("responder", "bench.responder", "--port", "0", "--sender", "VENUE",
-                                     "--target", "TRADER", *dd_args(dictionary))
+                                     "--target", "TRADER", *dd_args(dictionary), world=True)
             port = procs.wait_for(responder, "listening", 30)["port"]
             client = procs.python("client", "bench.rt_client", "--port", str(port), "--sender", "TRADER",
                                   "--target", "VENUE", "--out-dir", str(out), *dd_args(dictionary),
-                                  *[f"--phase={p}" for p in phases])
+                                  *[f"--phase={p}" for p in phases], world=True)
         results = run_client(procs, client, phases, None, 120.0)
     return {"phases": results}
 
@@ -401,16 +422,6 @@ SCALE_PAIR = """\
   handler{i}: {{role: handler, sender_comp_id: GATEWAY, target_comp_id: TRADER{i}, port: {handler_port}}}
   driven{i}: {{role: driven, sender_comp_id: GW{i}, target_comp_id: VENUE, port: {venue_port},
              reconnect_interval: 0.5, connect_on_start: true}}"""
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free ports (``free_port`` alone may hand out one twice in a row)."""
-    ports: list[int] = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 def scale_topology(pairs: int, handler_ports: list[int], venue_port: int) -> str:
@@ -460,7 +471,7 @@ def scale_once(work: Path, pairs: int, sizes: Sizes, dictionary: Path | None) ->
     with Procs(work) as procs:
         venue = procs.python("venue", "bench.responder", "--port", "0", "--sender", "VENUE",
                              *[arg for i in range(1, pairs + 1) for arg in ("--target", f"GW{i}")],
-                             *dd_args(dictionary))
+                             *dd_args(dictionary), world=True)
         venue_port = procs.wait_for(venue, "listening", 30)["port"]
         while True:  # the broker's ports are picked apart from the Handlers': all must differ
             handler_ports = free_ports(pairs)
@@ -492,7 +503,7 @@ def scale_once(work: Path, pairs: int, sizes: Sizes, dictionary: Path | None) ->
         client = procs.python("client", "bench.multi_client", "--target", "GATEWAY", "--out-dir", str(out),
                               *[arg for i, port in enumerate(handler_ports, 1)
                                 for arg in ("--session", f"TRADER{i}@{port}")],
-                              *dd_args(dictionary), *[f"--phase={p}" for p in phases])
+                              *dd_args(dictionary), *[f"--phase={p}" for p in phases], world=True)
         results = run_client(procs, client, phases, sampler, 60.0 + sizes.scale_s)
         # Stopped together, not one after the other: each actor's logout takes a few milliseconds.
         procs.stop_together([p for name, p in actors.items() if name != "broker"])

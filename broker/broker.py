@@ -487,6 +487,8 @@ class Broker:
                 # The sender thinks it is registered but this broker does not know it (a broker
                 # restart, or the actor was silent too long): a heartbeat counts as a hello.
                 self._admit(env, identity, now_s, "heartbeat from an actor not up")
+            else:
+                self._send(identity, protocol.broker_heartbeat(env.src, self._broker_event()).encode())
         elif env.kind in FORWARDED:
             if env.kind == protocol.COMMAND and self._standby(env, identity):
                 return

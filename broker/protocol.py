@@ -12,6 +12,9 @@ Two planes, both ZeroMQ over TCP:
     answers ``welcome`` and publishes ``actor.<name>.up``.
   - ``heartbeat``: actor -> broker, every ``HEARTBEAT_INTERVAL_S``; an actor
     silent for ``LIVENESS`` intervals is marked down (``actor.<name>.down``).
+    The broker answers each with a ``heartbeat`` of its own (``broker_heartbeat``),
+    so an actor knows its broker alive, and the same instance, at its own
+    pace: a deployment's actors are not all woken at once by a broadcast.
   - ``deliver``: addressed payload; ``id`` is chosen by the sender and is
     unique per sender (the origin of a forwarded FIX message).
   - ``ack``: the receiver persisted ``corr`` (the ``id`` it acknowledges)
@@ -40,6 +43,8 @@ Bodies the broker itself writes (the only bodies it ever looks at):
   (or heartbeat) whose body asks for a lease (``{"lease": NAME}``) is
   welcomed with ``lease_held`` too; a lease passed on later comes as another
   ``welcome`` with ``lease_held: true``.
+* ``heartbeat`` (the answer): ``{"instance"}``, plus ``role`` and ``state``
+  in a broker of a pair, as in its ``broker.heartbeat`` event.
 * ``passive``: ``{"instance", "role", "state"}`` of the broker that refused.
 * ``undeliverable``: ``{"dst", "reason"}``, ``corr`` is the refused ``id``;
   ``reason`` is ``down`` (``dst`` not up), ``busy`` (its queue is full) or,
@@ -272,6 +277,11 @@ def welcome(dst: str, *, corr: str, instance: str, lease_held: bool | None = Non
     if lease_held is not None:
         body[LEASE_HELD] = lease_held
     return Envelope(kind=WELCOME, src=BROKER, dst=dst, corr=corr, body=body)
+
+
+def broker_heartbeat(dst: str, body: dict[str, Any]) -> Envelope:
+    """The broker's answer to an actor's heartbeat: ``body`` names its instance (and pair state)."""
+    return Envelope(kind=HEARTBEAT, src=BROKER, dst=dst, body=body)
 
 
 def passive(dst: str, *, corr: str, instance: str, role: str, state: str) -> Envelope:

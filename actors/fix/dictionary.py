@@ -14,23 +14,27 @@ that format and keeps its semantics:
 * FIX 5.x application dictionaries have an empty header and trailer: those
   come from the FIXT.1.1 transport dictionary.
 
-Everything the validator needs per message type (allowed tags, required tags,
-groups, dictionary order) is computed once here, at load time, because
-validation runs on every inbound message.
+Everything the validator needs per message type (required tags, groups,
+dictionary order) is computed once here, at load time, because validation
+runs on every inbound message; the set of allowed tags of a level is made
+the first time it is asked for, since a process sees few message types.
 
-This module parses text only; reading the file is the caller's job, which
-keeps ``actors.fix`` free of I/O.
+The XML is read into plain tables (``Tables``: tuples, ints and strings,
+``actors.fix.dictionary_xml``) and the lookup tables are built from those,
+so a program can keep the plain tables in a cache and skip the XML parse
+(``actors.shell.dictionaries``). This module reads no file, which keeps
+``actors.fix`` free of I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping, Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from types import MappingProxyType
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from actors.fix import tags as T
 
@@ -93,12 +97,37 @@ class Layout:
 
     members: tuple[Member, ...]
     order: tuple[int, ...] = dataclasses.field(repr=False)
-    tags: frozenset[int] = dataclasses.field(repr=False)
     required: tuple[int, ...] = dataclasses.field(repr=False)
     groups: Mapping[int, GroupDef] = dataclasses.field(repr=False)
-    position: Mapping[int, int] = dataclasses.field(repr=False)
-    #: Every tag at this level and inside its groups, recursively.
-    all_tags: frozenset[int] = dataclasses.field(repr=False)
+    _tags: frozenset[int] | None = dataclasses.field(default=None, init=False, repr=False)
+
+    # The tables below are derived from ``order`` when asked for: kept for every
+    # level of FIX.4.4 they were two thirds of its memory, and a process only
+    # ever asks for those of the few message types it sees.
+
+    @property
+    def tags(self) -> frozenset[int]:
+        """The tags at this level; made on first use and kept (validation asks once per message)."""
+        tags = self._tags
+        if tags is None:
+            # Copied from a set: a frozenset built from a tuple keeps the slack of every resize on the way.
+            tags = frozenset(set(self.order))
+            object.__setattr__(self, "_tags", tags)
+        return tags
+
+    @property
+    def position(self) -> Mapping[int, int]:
+        """Each tag's place in dictionary order (made on each call: only ``canonical_body`` asks)."""
+        return MappingProxyType({tag: index for index, tag in enumerate(self.order)})
+
+    @property
+    def all_tags(self) -> frozenset[int]:
+        """Every tag at this level and inside its groups, recursively (made on each call: only
+        loading and compiling a validation plan ask)."""
+        found = set(self.order)
+        for group in self.groups.values():
+            found |= group.layout.all_tags
+        return frozenset(found)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -285,7 +314,27 @@ def _read_entries(
     return entries, i, problem
 
 
-# ---------------------------------------------------------------- loading
+# ---------------------------------------------------------------- plain tables
+
+#: The version of the ``Tables`` layout below; a cache holding another one is rebuilt.
+TABLES_FORMAT: Final = 1
+
+#: A level's fields: the tags in dictionary order, the required ones in ascending
+#: order, and (NumInGroup tag, index in the groups table) for each repeating group.
+PlainLayout: TypeAlias = "tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int], ...]]"
+#: A field: number, name, XML type (upper case), (enum, description) pairs.
+PlainField: TypeAlias = "tuple[int, str, str, tuple[tuple[str, str], ...]]"
+#: A repeating group: its NumInGroup tag and the layout of one entry; a group
+#: refers only to groups before it in the table.
+PlainGroup: TypeAlias = "tuple[int, PlainLayout]"
+#: A message: MsgType, name, category ("admin" or "app"), body layout.
+PlainMessage: TypeAlias = "tuple[str, str, str, PlainLayout]"
+#: A whole dictionary in builtin containers, ints and strings only (what ``marshal`` keeps):
+#: (TABLES_FORMAT, fix type, major, minor, servicepack, fields, groups, header, trailer, messages).
+Tables: TypeAlias = (
+    "tuple[int, str, int, int, int, tuple[PlainField, ...], tuple[PlainGroup, ...], "
+    "PlainLayout, PlainLayout, tuple[PlainMessage, ...]]"
+)
 
 
 def parse_dictionary(xml_text: str, source: str) -> DataDictionary:
@@ -295,221 +344,124 @@ def parse_dictionary(xml_text: str, source: str) -> DataDictionary:
     name). Raises DictionaryError for malformed XML, missing sections or
     attributes, and references to undefined fields or components.
     """
+    # Imported here: a dictionary built from cached tables needs neither the reader nor the XML parser.
+    from actors.fix.dictionary_xml import read_tables
+
+    return from_tables(read_tables(xml_text, source), source)
+
+
+def from_tables(tables: Tables, source: str) -> DataDictionary:
+    """The dictionary the plain tables describe (from ``actors.fix.dictionary_xml.read_tables`` or a cache).
+
+    Equal tag tuples and equal members are kept once, and names are
+    interned: one gateway process holds one or two dictionaries for its
+    whole life, and FIX.4.4's layouts repeat the same components in dozens
+    of messages. Raises DictionaryError when the tables do not have the
+    expected shape (a cache written by another version, or damaged).
+    """
+    if type(tables) is not tuple or len(tables) != 10 or tables[0] != TABLES_FORMAT:
+        raise DictionaryError(f"{source}: the dictionary tables are not in format {TABLES_FORMAT}")
     try:
-        root = ET.fromstring(xml_text)
-    except ET.ParseError as exc:
-        raise DictionaryError(f"{source}: not well-formed XML: {exc}") from None
-    return _Loader(root, source).load()
+        return _Builder(source).build(tables)
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
+        raise DictionaryError(f"{source}: the dictionary tables are malformed ({type(exc).__name__}: {exc})") from None
 
 
-class _Loader:
-    """One load: the XML tree, the fields and components found so far."""
+_NO_GROUPS: Final[Mapping[int, GroupDef]] = MappingProxyType({})
+_NO_ENUMS: Final[frozenset[bytes]] = frozenset()
 
-    def __init__(self, root: ET.Element, source: str) -> None:
-        self.root = root
+
+class _Builder:
+    """One build: the fields and groups so far, and the one copy of each repeated tuple and member."""
+
+    def __init__(self, source: str) -> None:
         self.source = source
         self.fields: dict[int, FieldDef] = {}
-        self.by_name: dict[str, FieldDef] = {}
-        self.components: dict[str, ET.Element] = {}
-        self.groups: dict[int, GroupDef] = {}
+        self.groups: list[GroupDef] = []
+        self.tuples: dict[tuple[int, ...], tuple[int, ...]] = {}
+        self.members: dict[tuple[int, bool, int], Member] = {}
+        self.member_tuples: dict[tuple[Member, ...], tuple[Member, ...]] = {}
 
-    def fail(self, problem: str) -> DictionaryError:
-        return DictionaryError(f"{self.source}: {problem}")
-
-    def load(self) -> DataDictionary:
-        root = self.root
-        if root.tag != "fix":
-            raise self.fail(f"the root element is <{root.tag}>, expected <fix>")
-        fix_type = root.get("type", "FIX")
+    def build(self, tables: Tables) -> DataDictionary:
+        _, fix_type, major, minor, servicepack, fields, groups, header_plain, trailer_plain, messages_plain = tables
         if fix_type not in ("FIX", "FIXT"):
-            raise self.fail(f"<fix type={fix_type!r}> must be FIX or FIXT")
-        major = self.number_attr(root, "major", "<fix>")
-        minor = self.number_attr(root, "minor", "<fix>")
-        servicepack = self.number_attr(root, "servicepack", "<fix>", default=0)
+            raise ValueError(f"fix type {fix_type!r}")
         legacy_char = fix_type == "FIX" and (major, minor) < (4, 2)
-        self.read_fields(self.section("fields"), legacy_char)
-        self.read_components()
-        header = self.layout_of(self.optional_section("header"), "<header>")
-        trailer = self.layout_of(self.optional_section("trailer"), "<trailer>")
-        messages = self.read_messages(self.section("messages"))
+        for number, name, xml_type, values in fields:
+            self.fields[number] = self.field(number, name, xml_type, values, legacy_char)
+        for count_tag, plain in groups:
+            layout = self.layout(plain)
+            self.groups.append(GroupDef(count_tag, self.fields[count_tag].name, layout.order[0], layout))
+        header = self.layout(header_plain)
+        trailer = self.layout(trailer_plain)
+        messages = {
+            msg_type: MessageDef(sys.intern(msg_type), name, sys.intern(category), self.layout(plain))
+            for msg_type, name, category, plain in messages_plain
+        }
+        if not messages:
+            raise ValueError("no message")
         return DataDictionary(
             source=self.source,
-            fix_type=fix_type,
+            fix_type=sys.intern(fix_type),
             major=major,
             minor=minor,
             servicepack=servicepack,
-            fields=MappingProxyType(dict(self.fields)),
-            fields_by_name=MappingProxyType(dict(self.by_name)),
+            fields=MappingProxyType(self.fields),
+            fields_by_name=MappingProxyType({definition.name: definition for definition in self.fields.values()}),
             header=header,
             trailer=trailer,
             messages=MappingProxyType(messages),
             msg_types=frozenset(messages),
-            header_tags=header.all_tags | T.HEADER_TAGS,
-            trailer_tags=trailer.all_tags | T.TRAILER_TAGS,
+            header_tags=frozenset(set(header.all_tags | T.HEADER_TAGS)),
+            trailer_tags=frozenset(set(trailer.all_tags | T.TRAILER_TAGS)),
         )
 
-    # -- sections and attributes
+    def field(self, number: int, name: str, xml_type: str, values: tuple[tuple[str, str], ...],
+              legacy_char: bool) -> FieldDef:
+        if type(number) is not int or type(name) is not str or type(xml_type) is not str:
+            raise TypeError(f"field {number!r}")
+        values = tuple((sys.intern(enum), description) for enum, description in values)
+        return FieldDef(
+            number=number,
+            name=sys.intern(name),
+            type=sys.intern(xml_type),
+            values=values,
+            syntax=sys.intern(_syntax_of(xml_type, legacy_char)),
+            enums=frozenset({enum.encode("latin-1") for enum, _ in values}) if values else _NO_ENUMS,
+            is_data=xml_type in DATA_TYPES,
+            is_multi_value=xml_type in MULTI_VALUE_TYPES,
+        )
 
-    def section(self, name: str) -> ET.Element:
-        found = self.root.find(name)
+    def layout(self, plain: PlainLayout) -> Layout:
+        order_plain, required_plain, group_refs = plain
+        order = self.ints(order_plain)
+        required = self.ints(required_plain)
+        group_index = dict(group_refs)
+        if not all(0 <= index < len(self.groups) for index in group_index.values()):
+            raise IndexError("a group that is not defined before its use")
+        groups = {tag: self.groups[index] for tag, index in group_index.items()}
+        is_required = set(required)
+        members = tuple(self.member(tag, tag in is_required, group_index.get(tag, -1)) for tag in order)
+        return Layout(
+            members=self.member_tuples.setdefault(members, members),
+            order=order,
+            required=required,
+            groups=MappingProxyType(groups) if groups else _NO_GROUPS,
+        )
+
+    def member(self, tag: int, required: bool, group_index: int) -> Member:
+        key = (tag, required, group_index)
+        found = self.members.get(key)
         if found is None:
-            raise self.fail(f"<{name}> section not found")
+            group = self.groups[group_index] if group_index >= 0 else None
+            found = self.members[key] = Member(tag, self.fields[tag].name, required, group)
         return found
 
-    def optional_section(self, name: str) -> ET.Element | None:
-        return self.root.find(name)
-
-    def attr(self, element: ET.Element, name: str, where: str) -> str:
-        value = element.get(name)
-        if value is None:
-            raise self.fail(f"{where} has no {name!r} attribute")
-        return value
-
-    def number_attr(self, element: ET.Element, name: str, where: str, default: int | None = None) -> int:
-        value = element.get(name)
-        if value is None:
-            if default is not None:
-                return default
-            raise self.fail(f"{where} has no {name!r} attribute")
-        if not value.isdigit():
-            raise self.fail(f"{where} {name}={value!r} is not a number")
-        return int(value)
-
-    # -- fields
-
-    def read_fields(self, section: ET.Element, legacy_char: bool) -> None:
-        for element in section:
-            if element.tag != "field":
-                continue
-            name = self.attr(element, "name", "<field>")
-            number = self.number_attr(element, "number", f"<field name={name!r}>")
-            xml_type = self.attr(element, "type", f"<field name={name!r}>").upper()
-            if name in self.by_name:
-                raise self.fail(f"field name {name!r} is defined twice")
-            if number in self.fields:
-                raise self.fail(f"field number {number} is defined twice ({self.fields[number].name}, {name})")
-            values = tuple(self.read_values(element, name))
-            definition = FieldDef(
-                number=number,
-                name=name,
-                type=xml_type,
-                values=values,
-                syntax=_syntax_of(xml_type, legacy_char),
-                enums=frozenset(enum.encode("latin-1") for enum, _ in values),
-                is_data=xml_type in DATA_TYPES,
-                is_multi_value=xml_type in MULTI_VALUE_TYPES,
-            )
-            self.fields[number] = definition
-            self.by_name[name] = definition
-
-    def read_values(self, element: ET.Element, field_name: str) -> Iterator[tuple[str, str]]:
-        for value in element:
-            if value.tag == "value":
-                enum = self.attr(value, "enum", f"<value> of field {field_name!r}")
-                yield enum, value.get("description", "")
-
-    def lookup(self, name: str, where: str) -> FieldDef:
-        definition = self.by_name.get(name)
-        if definition is None:
-            raise self.fail(f"{where} refers to field {name!r}, which <fields> does not define")
-        return definition
-
-    # -- components, groups and layouts
-
-    def read_components(self) -> None:
-        section = self.optional_section("components")
-        if section is None:
-            return
-        for element in section:
-            if element.tag != "component":
-                continue
-            name = self.attr(element, "name", "<component>")
-            if name in self.components:
-                raise self.fail(f"component {name!r} is defined twice")
-            self.components[name] = element
-
-    def layout_of(self, element: ET.Element | None, where: str) -> Layout:
-        members: list[Member] = []
-        if element is not None:
-            self.collect(element, where, True, (), members, set())
-        return _make_layout(members)
-
-    def collect(
-        self,
-        element: ET.Element,
-        where: str,
-        chain_required: bool,
-        stack: tuple[str, ...],
-        out: list[Member],
-        seen: set[int],
-    ) -> None:
-        """Append the members of ``element`` to ``out``, expanding components in place.
-
-        A tag reached twice at one level (two components sharing a field)
-        keeps its first place.
-        """
-        for child in element:
-            kind = child.tag
-            if kind not in ("field", "group", "component"):
-                continue
-            name = self.attr(child, "name", f"<{kind}> in {where}")
-            required = chain_required and child.get("required", "N") in ("Y", "y")
-            if kind == "component":
-                self.expand_component(name, where, required, stack, out, seen)
-                continue
-            definition = self.lookup(name, where)
-            group = self.group_of(child, definition, where, stack) if kind == "group" else None
-            if definition.number in seen:
-                continue
-            seen.add(definition.number)
-            out.append(Member(definition.number, name, required, group))
-
-    def expand_component(
-        self,
-        name: str,
-        where: str,
-        required: bool,
-        stack: tuple[str, ...],
-        out: list[Member],
-        seen: set[int],
-    ) -> None:
-        component = self.components.get(name)
-        if component is None:
-            raise self.fail(f"{where} refers to component {name!r}, which <components> does not define")
-        if name in stack:
-            raise self.fail(f"component {name!r} contains itself ({' -> '.join((*stack, name))})")
-        self.collect(component, f"component {name!r}", required, (*stack, name), out, seen)
-
-    def group_of(self, element: ET.Element, count: FieldDef, where: str, stack: tuple[str, ...]) -> GroupDef:
-        """The group an element defines; built once per element, since components repeat them."""
-        cached = self.groups.get(id(element))
-        if cached is not None:
-            return cached
-        members: list[Member] = []
-        self.collect(element, f"group {count.name!r} in {where}", True, stack, members, set())
-        if not members:
-            raise self.fail(f"group {count.name!r} in {where} has no fields")
-        group = GroupDef(count.number, count.name, members[0].tag, _make_layout(members))
-        self.groups[id(element)] = group
-        return group
-
-    # -- messages
-
-    def read_messages(self, section: ET.Element) -> dict[str, MessageDef]:
-        messages: dict[str, MessageDef] = {}
-        for element in section:
-            if element.tag != "message":
-                continue
-            msg_type = self.attr(element, "msgtype", "<message>")
-            name = element.get("name", msg_type)
-            if msg_type in messages:
-                raise self.fail(f"MsgType {msg_type!r} is defined twice")
-            category = element.get("msgcat") or ("admin" if msg_type in T.ADMIN_MSG_TYPES else "app")
-            where = f"message {name!r} (35={msg_type})"
-            messages[msg_type] = MessageDef(msg_type, name, category, self.layout_of(element, where))
-        if not messages:
-            raise self.fail("<messages> defines no message")
-        return messages
+    def ints(self, values: tuple[int, ...]) -> tuple[int, ...]:
+        if not all(type(value) is int for value in values):
+            raise TypeError("a tag that is not a number")
+        values = tuple(values)
+        return self.tuples.setdefault(values, values)
 
 
 def _syntax_of(xml_type: str, legacy_char: bool) -> str:
@@ -518,20 +470,3 @@ def _syntax_of(xml_type: str, legacy_char: bool) -> str:
     if xml_type == "TIME":
         return "UTCTIMESTAMP"
     return xml_type
-
-
-def _make_layout(members: list[Member]) -> Layout:
-    order = tuple(member.tag for member in members)
-    groups = {member.tag: member.group for member in members if member.group is not None}
-    all_tags = set(order)
-    for group in groups.values():
-        all_tags |= group.layout.all_tags
-    return Layout(
-        members=tuple(members),
-        order=order,
-        tags=frozenset(order),
-        required=tuple(sorted(member.tag for member in members if member.required)),
-        groups=MappingProxyType(groups),
-        position=MappingProxyType({tag: index for index, tag in enumerate(order)}),
-        all_tags=frozenset(all_tags),
-    )

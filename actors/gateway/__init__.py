@@ -2,7 +2,8 @@
 
 The session actor (one process per FIX session), exactly-once forwarding
 between paired sessions, the actor's bus client, the topology (YAML read
-once into typed settings), the coordinator and its pure pair policy, and
+once into typed settings; the document kept in the cache folder between
+starts, ``yaml_document``), the coordinator and its pure pair policy, and
 the listener program that serves a topology's shared ports.
 
 Room rule: imports ``actors.shell`` (and through it fix and store) and

@@ -81,7 +81,6 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-import zmq.auth
 
 from actors.fix.timefmt import Instant
 from actors.gateway.outbox import (
@@ -153,7 +152,7 @@ def load_curve_keys(principal: str, secret_file: Path, server_file: Path) -> Cur
     """
     try:
         mode = os.stat(secret_file).st_mode
-        public_key, secret_key = zmq.auth.load_certificate(secret_file)
+        public_key, secret_key = _load_certificate(secret_file)
     except (OSError, ValueError) as exc:
         raise KeyFileError(f"cannot read the secret key of {principal!r} in {secret_file} ({_why(exc)}); "
                            f"{_KEY_FIX}") from None
@@ -164,7 +163,7 @@ def load_curve_keys(principal: str, secret_file: Path, server_file: Path) -> Cur
         raise KeyFileError(f"{secret_file}: other users may read this secret key (mode {stat.S_IMODE(mode):04o}); "
                            f"chmod 600 {secret_file}")
     try:
-        server_key, _ = zmq.auth.load_certificate(server_file)
+        server_key, _ = _load_certificate(server_file)
     except (OSError, ValueError) as exc:
         raise KeyFileError(f"cannot read the broker's public key in {server_file} ({_why(exc)}); copy the broker's "
                            ".key file there (made by `fixmesh keys create broker --dir DIR`)") from None
@@ -174,15 +173,31 @@ def load_curve_keys(principal: str, secret_file: Path, server_file: Path) -> Cur
 def load_public_key(principal: str, public_file: Path) -> bytes:
     """The public key (Z85) in ``public_file`` (``<principal>.key``); ``KeyFileError`` names the file and the fix."""
     try:
-        public_key, _ = zmq.auth.load_certificate(public_file)
+        public_key, _ = _load_certificate(public_file)
     except (OSError, ValueError) as exc:
         raise KeyFileError(f"cannot read the public key of {principal!r} in {public_file} ({_why(exc)}); "
                            f"{_KEY_FIX}") from None
     return public_key
 
 
+def _load_certificate(path: Path) -> tuple[bytes, bytes | None]:
+    """pyzmq's key-file reader, imported by a bus with keys only: ``zmq.auth`` costs every actor 0.7 MB resident."""
+    from zmq.auth import load_certificate
+
+    return load_certificate(path)
+
+
 def _why(exc: Exception) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def _subscriptions(name: str, watch: Iterable[str] | None) -> list[str]:
+    """The event topics (prefixes) a client subscribes to: everything, or what a watching outbox acts on."""
+    if watch is None:
+        return [protocol.ACTOR_TOPICS, protocol.BROKER_TOPICS]
+    peers = sorted(set(watch) - {name})
+    return [protocol.actor_topic(name, "down"), *(protocol.actor_topic(peer, "up") for peer in peers),
+            protocol.broker_topic("started"), protocol.broker_topic("switch")]
 
 
 class BusClient:
@@ -214,9 +229,13 @@ class BusClient:
         recovers (its heartbeat is answered with a ``welcome`` by a restarted
         broker, and retransmits are timed) but learns of peers and restarts later.
         ``ack_delay_s`` > 0 holds acks back that long for a deliver to carry them.
-        ``watch`` names the actors whose ``actor.<name>.*`` events this client needs (the peers it
-        delivers to); None means every actor. An actor that hears every other actor's heartbeat
-        pays for the whole deployment: with 100 actors that is 10,000 events a second in all.
+        ``watch`` names the peers this client delivers to; None means every actor and every event.
+        A watching client subscribes to no heartbeat at all, only to what its outbox acts on: its
+        peers' ``up`` (resend to them), its own ``down`` (say hello again) and the broker's ``started``
+        and ``switch``; the broker's liveness and instance come in its answer to each of the client's
+        own heartbeats. An actor that heard every other actor's heartbeat paid for the whole deployment
+        (with 100 actors, 10,000 events a second in all), and one that heard ``broker.heartbeat`` woke
+        with every other actor of its broker, in the same millisecond, every second.
         ``curve``: the keys of a bus with keys (all three sockets become CURVE clients); None: an open bus.
         ``backup``: the other broker of a pair (the endpoints above are the primary's); the client moves
         between them (see the module's header). ``lease``: the lease the client asks the broker for (the
@@ -274,9 +293,7 @@ class BusClient:
                 curve.apply(self.sub)
             self.sub.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE_FRAMES)
             self.sub.connect(xpub_endpoint)
-            actors = [protocol.ACTOR_TOPICS] if watch is None else \
-                [protocol.actor_topic(n, "") for n in sorted({name, *watch})]
-            for prefix in (*actors, protocol.BROKER_TOPICS):
+            for prefix in _subscriptions(name, watch):
                 self.subscribe(prefix)
 
         self._send_hello(start_s)

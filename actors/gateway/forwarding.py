@@ -14,11 +14,13 @@ sent twice. Anything else arrived out of order (the bus may deliver a later
 message before an earlier one that was bounced while B was down): it is
 dropped without acknowledgement, and A sends both again, in order.
 
-B persists the last accepted number per origin epoch in a journal written
-*before* it stores the outgoing message, together with the outgoing MsgSeqNum
-it is about to use; on restart an entry counts only if B's store holds that
-outgoing number, so a crash between the two writes neither loses nor repeats
-a message.
+B persists the last accepted number per origin epoch in a journal, together
+with the outgoing MsgSeqNum it used; the message is stored with a note naming
+the forward, so one sync makes the message and its acceptance durable
+together (``Journal``). On restart a journal line counts only if B's store
+holds that outgoing number, and the store's notes past the journal's last
+checkpoint supply the lines a power cut took, so a crash at any point
+neither loses nor repeats a message.
 
 While the receiving session is not logged on to its counterparty (a
 Driven whose venue session is still connecting or reconnecting), forwards
@@ -39,7 +41,7 @@ import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from actors.fix.timefmt import Instant
 
@@ -154,24 +156,67 @@ class Acceptance:
 REJECTED = -1
 
 
+class NotedStore(Protocol):
+    """What the journal reads of the session's store: the notes stored with its outgoing messages."""
+
+    @property
+    def next_sender_seq(self) -> int: ...
+
+    @property
+    def creation_time_ns(self) -> int: ...
+
+    def get_notes(self, begin: int, end: int) -> list[tuple[int, bytes]]: ...
+
+
+#: The first word of a checkpoint line: ``@ 0 <store creation ns> <out_seq>`` (four words, as every line).
+_CHECKPOINT = b"@"
+
+
 class Journal:
-    """Append-only record of accepted forwards: ``session epoch seq out_seq`` per line."""
+    """Record of accepted forwards: ``session epoch seq out_seq`` per line, with checkpoints.
+
+    What makes an accepted forward durable is the store, not this file: the
+    message a forward became is stored with a note naming the forward
+    (``note``), and the one sync that must precede the send makes both
+    durable together. This file's lines are buffered by the process and
+    written and synced at a checkpoint (``checkpoint``, every few seconds, and
+    at close), which then appends ``@ 0 <store creation ns> <out_seq>``:
+    every line for an outgoing number up to ``out_seq`` of that store
+    sequence is on disk. Loading reads the lines, then the notes the store
+    holds after the last checkpoint: whatever a kill -9 or a power cut took
+    from this file is there. A forward settled by rejection has no stored message, so
+    its line is synced at once (``record_rejected``, then ``sync``).
+    """
 
     def __init__(self, path: Path, fsync: bool) -> None:
         self.path = path
         self._fsync = fsync
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(path, "a+b")  # noqa: SIM115  (kept open for the life of the actor)
+        #: Lines written since the last checkpoint.
+        self._dirty = False
 
-    def load(self, next_sender_seq: int) -> Acceptance:
-        """Entries whose outgoing number the store holds (``< next_sender_seq``)."""
+    @staticmethod
+    def note(forward: Forward) -> bytes:
+        """What the store keeps with the message ``forward`` becomes: ``session epoch seq``."""
+        return f"{forward.origin.session} {forward.origin.epoch} {forward.seq}".encode()
+
+    def load(self, store: NotedStore) -> Acceptance:
+        """Lines whose outgoing number the store holds, plus the notes it holds past the last checkpoint."""
         self._file.seek(0)
+        next_sender_seq = store.next_sender_seq
         accepted: dict[Origin, int] = {}
         rejected: set[tuple[Origin, int]] = set()
+        #: The first outgoing number whose line may be missing: 1 without a checkpoint of this sequence.
+        notes_from = 1
         for number, line in enumerate(self._file.read().splitlines(), 1):
             parts = line.split()
             if len(parts) != 4 or not all(p.lstrip(b"-").isdigit() for p in parts[1:]):
                 log.warning("%s line %d: unreadable entry ignored (%r)", self.path, number, line[:80])
+                continue
+            if parts[0] == _CHECKPOINT:
+                if int(parts[2]) == store.creation_time_ns:
+                    notes_from = int(parts[3]) + 1
                 continue
             origin = Origin(parts[0].decode(), int(parts[1]))
             seq, out_seq = int(parts[2]), int(parts[3])
@@ -179,38 +224,74 @@ class Journal:
                 rejected.add((origin, seq))  # counts whatever the store holds: nothing was to be sent
             if out_seq < next_sender_seq and seq > accepted.get(origin, 0):
                 accepted[origin] = seq
-        self._compact(accepted, rejected)
+        found = 0
+        for out_seq, note in store.get_notes(notes_from, next_sender_seq - 1):
+            words = note.split()
+            if len(words) != 3 or not words[1].isdigit() or not words[2].isdigit():
+                log.warning("%s: note of stored message %d unreadable, ignored (%r)", self.path, out_seq, note[:80])
+                continue
+            origin, seq = Origin(words[0].decode(), int(words[1])), int(words[2])
+            if seq > accepted.get(origin, 0):
+                accepted[origin] = seq
+                found += 1
+        if found:
+            log.warning("%s: %d accepted forward(s) missing from the file were found in the store's notes",
+                        self.path, found)
+        self._compact(accepted, rejected, store.creation_time_ns, next_sender_seq - 1)
         return Acceptance(accepted, rejected)
 
     def record(self, forward: Forward, out_seq: int) -> None:
+        """The forward went out as ``out_seq`` (its message is stored with ``note(forward)``)."""
         line = f"{forward.origin.session} {forward.origin.epoch} {forward.seq} {out_seq}\n"
         self._file.write(line.encode())
-        self._file.flush()
+        self._dirty = True
 
     def record_rejected(self, forward: Forward) -> None:
-        """The forward is settled by a rejection to its origin (written and synced before the rejection leaves)."""
+        """The forward is settled by a rejection to its origin (``sync`` before the rejection leaves)."""
         self.record(forward, REJECTED)
 
     def sync(self) -> None:
+        """Everything written so far on disk (without a checkpoint line)."""
+        self._file.flush()
         if self._fsync:
             os.fsync(self._file.fileno())
 
-    def close(self) -> None:
+    def checkpoint(self, creation_time_ns: int, last_out_seq: int) -> None:
+        """Sync the lines written so far, then say so: they cover the numbers up to ``last_out_seq``.
+
+        A no-op when nothing was written since the last one. The checkpoint line itself waits for
+        the next sync: without it, loading reads the store's notes from the one before.
+        """
+        if not self._dirty:
+            return
+        self.sync()
+        self._file.write(b"%s 0 %d %d\n" % (_CHECKPOINT, creation_time_ns, last_out_seq))
+        self._file.flush()
+        self._dirty = False
+
+    def close(self, creation_time_ns: int | None = None, last_out_seq: int | None = None) -> None:
+        """Close; with the store's sequence, checkpoint first so the next load reads no notes."""
+        if creation_time_ns is not None and last_out_seq is not None:
+            self.checkpoint(creation_time_ns, last_out_seq)
+            self.sync()
         self._file.close()
 
-    def _compact(self, accepted: dict[Origin, int], rejected: set[tuple[Origin, int]]) -> None:
-        """Keep one line per origin epoch, and the rejected forwards, so the journal stays small."""
+    def _compact(self, accepted: dict[Origin, int], rejected: set[tuple[Origin, int]],
+                 creation_time_ns: int, last_out_seq: int) -> None:
+        """Keep one line per origin epoch, the rejected forwards and a checkpoint, so the journal stays small."""
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as out:
             for origin, seq in sorted(rejected, key=lambda r: (r[0].session, r[0].epoch, r[1])):
                 out.write(f"{origin.session} {origin.epoch} {seq} {REJECTED}\n".encode())
             for origin, seq in accepted.items():
                 out.write(f"{origin.session} {origin.epoch} {seq} 0\n".encode())
+            out.write(b"%s 0 %d %d\n" % (_CHECKPOINT, creation_time_ns, last_out_seq))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.path)
         self._file.close()
         self._file = open(self.path, "a+b")  # noqa: SIM115
+        self._dirty = False
 
 
 _Item = TypeVar("_Item")

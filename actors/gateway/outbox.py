@@ -453,6 +453,8 @@ class Outbox:
             self._on_undeliverable(env, into)
         elif kind == protocol.PASSIVE:
             self._on_passive(env.body, now_s)
+        elif kind == protocol.HEARTBEAT and env.src == protocol.BROKER:
+            self._on_broker_news(env.body if isinstance(env.body, dict) else {}, now_s)
         else:
             log.warning("%s dropped a %s from %s: not a kind the broker sends to actors", self.name, kind, env.src)
 
@@ -473,15 +475,19 @@ class Outbox:
                 log.warning("%s: the broker reported this actor down; saying hello again", self.name)
                 self._need_hello(now_s)
         elif topic.startswith(protocol.BROKER_TOPICS):
-            instance = event.get("instance")
-            if self.broker_instance is not None and isinstance(instance, str) and instance != self.broker_instance \
-                    and self.welcomed:
-                log.info("%s: broker restarted (instance %s, was %s); saying hello again",
-                         self.name, instance, self.broker_instance)
-                self._need_hello(now_s)
-            elif self.welcomed and instance == self.broker_instance and event.get("state") in _NOT_SERVING:
-                self._on_passive(event, now_s)
+            self._on_broker_news(event, now_s)
         return decoded
+
+    def _on_broker_news(self, event: dict[str, Any], now_s: float) -> None:
+        """A ``broker.*`` event or the broker's answer to a heartbeat: a new instance, or one that stopped serving."""
+        instance = event.get("instance")
+        if self.broker_instance is not None and isinstance(instance, str) and instance != self.broker_instance \
+                and self.welcomed:
+            log.info("%s: broker restarted (instance %s, was %s); saying hello again",
+                     self.name, instance, self.broker_instance)
+            self._need_hello(now_s)
+        elif self.welcomed and instance == self.broker_instance and event.get("state") in _NOT_SERVING:
+            self._on_passive(event, now_s)
 
     def _forget(self, src: str, ids: Iterable[str], acked: list[str]) -> None:
         outbox = self._outbox

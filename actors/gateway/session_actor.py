@@ -54,6 +54,7 @@ from actors.gateway.stats import STATS_INTERVAL_S, Every, SessionCounters
 from actors.gateway.throttling import Delayed, Rejected, SessionThrottles
 from actors.gateway.throttling import Verdict as Throttled
 from actors.gateway.topology import ConfigError, SessionSettings, Topology, resolve_credentials
+from actors.gateway.trace import OrderTrace
 from actors.gateway.vocabulary import (
     REJECTED,
     AnswerLogon,
@@ -102,6 +103,9 @@ _RESTAMPED = frozenset({T.BEGIN_STRING, T.BODY_LENGTH, T.MSG_TYPE, T.MSG_SEQ_NUM
 #: How long an ack to the peer waits for a forward going back to carry it (see ``actors.gateway.bus``):
 #: an order's ack rides on its ExecutionReport, which in a gateway comes back within this time.
 ACK_DELAY_S = 0.002
+#: How often the forwarding journal's file is synced and checkpointed (``Journal.checkpoint``): a restart
+#: reads the store's notes of at most about this long.
+JOURNAL_CHECKPOINT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +230,7 @@ class SessionActor:
         self.store = self.host.open_store(spec)
         self.journal = Journal(settings.journal_path,
                                fsync=settings.store.durability is not Durability.OS_BUFFER)
-        self.acceptance = self.journal.load(self.store.next_sender_seq)
+        self.acceptance = self.journal.load(self.store)
         self.chain = Chain()
         self.reject_chain = Chain()
         #: Tells this process from the one before it (the coordinator notices restarts by it).
@@ -239,6 +243,9 @@ class SessionActor:
         self.counters = SessionCounters()
         #: Receipt times (UTC ns) of the forwards this bus batch sends, observed once it is written.
         self._forwarded: list[int] = []
+        #: Opt-in timestamps of each order's steps (``FIXMESH_TRACE_DIR``); the batch's forwards, traced once written.
+        self.trace = OrderTrace.from_environment(self.name)
+        self._traced: list[str | None] = []
         self._switch_after_disconnect: str | None = None
         #: Forward ids awaiting the peer's ack -> incoming MsgSeqNum.
         self.awaiting: dict[str, int] = {}
@@ -259,6 +266,8 @@ class SessionActor:
         self.hooks = ActorHooks(settings, credentials, peer_ip=self._peer_ip)
         self.driver = self.host.add_session(spec, self, hooks=self.hooks, store=self.store,
                                             admit=self._admit if self.admission is not None else None)
+        if self.trace is not None:
+            self.driver.before_write = self._trace_sent
         if not settings.schedule.non_stop:
             self.loop.add_timer_source(ScheduleGuard(self.driver, settings.schedule))
         broker = topology.broker
@@ -269,6 +278,7 @@ class SessionActor:
             self.loop.add_reader(sock, self._on_bus)
         self.loop.add_timer_source(self.bus)
         self.loop.add_timer_source(Every(STATS_INTERVAL_S, self._publish_stats))
+        self.loop.add_timer_source(Every(JOURNAL_CHECKPOINT_S, self._checkpoint_journal))
         #: Rate limits on application messages (``throttle:``, ``actors.gateway.throttling``); None: none.
         self.throttles: SessionThrottles[tuple[Envelope, Forward]] | None = None
         if settings.throttle is not None:
@@ -299,12 +309,16 @@ class SessionActor:
     def _on_closed(self) -> None:
         """The session is down (its last state published): close the bus and the journal."""
         self.bus.close()
-        self.journal.close()
+        self.journal.close(self.store.creation_time_ns, self.store.next_sender_seq - 1)
+        if self.trace is not None:
+            self.trace.close()
 
     # ------------------------------------------------ the driver's application
 
     def on_message(self, driver: SessionDriver, message: Message) -> bool | None:
         """An application message from our counterparty: forward it to the peer (throttle permitting)."""
+        if self.trace is not None:
+            self.trace.mark("fix_in", message.get(CL_ORD_ID))
         if self.throttles is None:
             return self._forward(message, clock.now().utc_ns)
         now = clock.now()
@@ -341,6 +355,8 @@ class SessionActor:
         forward_id = origin.message_id(seq)
         self.awaiting[forward_id] = seq
         self.backlog.append((peer, forward_id, forward.to_wire()))
+        if self.trace is not None:
+            self.trace.mark("bus_out", message.get(CL_ORD_ID))  # before: the peer may read it before the send returns
         self._drain_backlog()
         return False
 
@@ -458,8 +474,6 @@ class SessionActor:
                         log.debug("%s: reply %s ignored", self.name, env.corr)
                 except (ValueError, TypeError) as exc:
                     log.warning("%s: dropped %s from %s: %s", self.name, env.kind, env.src, exc)
-            if acks:
-                self.journal.sync()  # the journal before the store: see actors.gateway.forwarding
         if self._forwarded:
             self._observe_forwarded()
         for env in acks:
@@ -474,6 +488,8 @@ class SessionActor:
         ``Waiting``, the throttle's queue keeps forwards in arrival order without judging their chain (each
         one's predecessor may still be waiting in it); they are judged when they leave it.
         """
+        if self.trace is not None and not admitted:
+            self.trace.mark("bus_in", _cl_ord_id(forward))
         verdict = self.acceptance.judge(forward)
         if self.throttles is not None and not admitted and verdict is not Verdict.DUPLICATE \
                 and self.throttles.outbound(env.id, forward.msg_type, (env, forward), clock.now()) \
@@ -487,13 +503,15 @@ class SessionActor:
             self._send_rejection(env, forward, expired_text(self.settings, None), repeat=True)
             return False  # acknowledged when its origin has the rejection
         if verdict is Verdict.ACCEPT:
-            # Inside the bus batch the driver numbers the message now and stores it when the batch
-            # ends, so the journal line naming that number is written before the stored message.
-            out_seq = self.driver.send(forward.msg_type, forward.body, forward.header)
+            # The message is stored with a note naming the forward: the batch's one store sync makes
+            # both durable before the message is written (actors.gateway.forwarding, ``Journal``).
+            out_seq = self.driver.send(forward.msg_type, forward.body, forward.header, note=Journal.note(forward))
             self.journal.record(forward, out_seq)
             self.acceptance.accept(forward)
             if forward.received_ns is not None:
                 self._forwarded.append(forward.received_ns)
+            if self.trace is not None:
+                self._traced.append(_cl_ord_id(forward))
         return True
 
     def _send_throttled(self, items: list[tuple[Envelope, Forward]]) -> None:
@@ -507,8 +525,6 @@ class SessionActor:
             for env, forward in items:
                 if self._on_forward(env, forward, admitted=admitted):
                     acks.append(env)
-            if acks:
-                self.journal.sync()
         if self._forwarded:
             self._observe_forwarded()
         for env in acks:
@@ -597,6 +613,10 @@ class SessionActor:
         rejection_id = self._forward_rejection(peer, message, forward.seq, text, Origin(f"{self.name}.expired", epoch),
                                                prev)
         self.rejecting[rejection_id] = env
+
+    def _checkpoint_journal(self) -> None:
+        """Sync the forwarding journal's file now and then, so a restart reads few of the store's notes."""
+        self.journal.checkpoint(self.store.creation_time_ns, self.store.next_sender_seq - 1)
 
     def _on_ack(self, forward_id: str) -> None:
         seq = self.awaiting.pop(forward_id, None)
@@ -694,6 +714,13 @@ class SessionActor:
     def _publish_stats(self) -> None:
         self.bus.publish(stats_topic(self.name), self.stats().to_body())
 
+    def _trace_sent(self) -> None:
+        """The forwards of the batch are durable and about to be written: ``fix_out`` (the driver calls it)."""
+        assert self.trace is not None
+        for cl_ord_id in self._traced:
+            self.trace.mark("fix_out", cl_ord_id)
+        self._traced.clear()
+
     def _observe_forwarded(self) -> None:
         """The forwards of the batch just written: their latency from the peer's receipt (one clock read)."""
         self.counters.forwarded(self._forwarded, clock.now().utc_ns)
@@ -719,6 +746,14 @@ class _ExpiryTimer:
 
     def on_timer(self) -> None:
         self.on_expiry()
+
+
+def _cl_ord_id(forward: Forward) -> str | None:
+    """The ClOrdID of a forwarded message, for the trace."""
+    for tag, value in forward.body:
+        if tag == CL_ORD_ID:
+            return value.decode("ascii", "replace")
+    return None
 
 
 def host_spec(topology: Topology, settings: SessionSettings) -> HostSpec:

@@ -12,7 +12,6 @@ Names are QuickFIX's settings in snake_case where one exists
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
@@ -20,12 +19,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from actors.fix.config import BEGIN_STRINGS, DEFAULT_QUALIFIER_TAG, Role, SessionConfig
 from actors.fix.validation import ValidationOptions
 from actors.gateway.bus import BrokerAddress, CurveKeys, KeyFileError, load_curve_keys, load_public_key
 from actors.gateway.credentials import Credentials, CredentialsError, PasswordHash
+from actors.gateway.yaml_document import DocumentError, read_document
 from actors.shell.acceptor import DEFAULT_MAX_PENDING_CONNECTIONS
 from actors.shell.admission import AdmissionRules, parse_network
 from actors.shell.host import StoreSpec
@@ -418,13 +416,17 @@ class _Section:
 
     def _typo_of(self, name: str) -> str | None:
         unknown = [k for k in self.data if isinstance(k, str) and k not in self.used]
-        close = difflib.get_close_matches(name, unknown, n=1, cutoff=0.75)
+        from difflib import get_close_matches  # error paths only: an actor that starts never loads it
+
+        close = get_close_matches(name, unknown, n=1, cutoff=0.75)
         return close[0] if close else None
 
     def finish(self) -> None:
         unknown = sorted(str(k) for k in set(self.data) - self.used)
         if unknown:
-            guess = difflib.get_close_matches(unknown[0], sorted(self.used), n=1, cutoff=0.6)
+            from difflib import get_close_matches
+
+            guess = get_close_matches(unknown[0], sorted(self.used), n=1, cutoff=0.6)
             hint = f"did you mean {guess[0]!r}?" if guess else f"the keys here are: {', '.join(sorted(self.used))}"
             raise self.error(unknown[0], f"unknown key; {hint}")
 
@@ -442,11 +444,9 @@ def load_topology(path: str | Path) -> Topology:
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read the topology file ({exc.strerror}); check the path") from None
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(f"{file}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raw = read_document(file, text)  # PyYAML is imported only when the document is not cached
+    except DocumentError as exc:
+        raise ConfigError(f"{file}: {exc}") from None
     top = _Section(file, "", raw)
     top.used.update(("broker", "defaults", "sessions", "pairs", "runtime_dir", "secret_tags", "bus", "hosts",
                      "programs"))
@@ -545,7 +545,9 @@ def _place(top: _Section, topology: Topology) -> Topology:
             raise ConfigError(f"{file}: {key}: missing; with several hosts ({names}) every program says where it "
                               "runs: add runs_on: HOST")
         if given not in hosts:
-            guess = difflib.get_close_matches(given, list(hosts), n=1, cutoff=0.6)
+            from difflib import get_close_matches
+
+            guess = get_close_matches(given, list(hosts), n=1, cutoff=0.6)
             hint = f"did you mean {guess[0]!r}?" if guess else "add it under hosts: with its address, or fix the name"
             raise ConfigError(f"{file}: {key}: no host named {given!r} (the hosts are {names}); {hint}")
         return given

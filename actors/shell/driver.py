@@ -8,7 +8,8 @@ need I/O:
   its ``Send`` output is executed; the batch reaches the transport only after
   ``store.sync_messages()`` (group commit: one fsync per batch in BATCH mode),
   and ``store.sync()`` makes the sequence state durable after the write, so
-  that its fsync does not delay the batch;
+  that its fsync does not delay the batch: by the driver's timer,
+  ``SLOT_SYNC_INTERVAL_S`` after the first batch it has not synced;
 * one message at a time: the session stops after each application message
   it delivers (``Session.more_input``), the application sees it and may
   answer, and only then is the next message of the same read handled, so
@@ -78,6 +79,10 @@ RESEND_LOW_WATER_BYTES = 1 << 20
 #: Bytes of new messages held behind a resend answer, at most; beyond, the peer is not reading what it
 #: asked for: it is disconnected, as the transport does at the same bound (its messages are stored).
 MAX_HELD_BYTES = 64 << 20
+#: The sequence slot (the incoming number) is synced at most this often, not after every batch: the
+#: messages are already durable (``sync_messages``), and a slot older than its log only makes the
+#: counterparty resend, as PossDup, what arrived in the last interval before a power cut.
+SLOT_SYNC_INTERVAL_S = 1.0
 
 
 class Transport(Protocol):
@@ -171,6 +176,13 @@ class SessionDriver:
         self.resend_low_water_bytes = RESEND_LOW_WATER_BYTES
         self.max_held_bytes = MAX_HELD_BYTES
         self._stored = False
+        #: When the sequence slot is to be synced next (monotonic s); None while nothing waits for it.
+        self._slot_sync_due_s: float | None = None
+        #: Called when a batch's messages are durable, just before they are written (the order trace's
+        #: ``fix_out``, ``actors.gateway.trace``); None: nothing to call.
+        self.before_write: Callable[[], None] | None = None
+        #: Notes to store with messages ``send`` numbered in this batch (MsgSeqNum -> note).
+        self._notes: dict[int, bytes] = {}
         #: Messages by MsgType, resends, gap fills and store sync times (``actors.shell.traffic``).
         self.traffic = Traffic()
 
@@ -211,26 +223,38 @@ class SessionDriver:
         self.run(self.session.connection_lost(self._now(), reason))
 
     def next_deadline(self) -> float | None:
-        return self.session.next_deadline()
+        deadline = self.session.next_deadline()
+        due = self._slot_sync_due_s
+        if due is not None and (deadline is None or due < deadline):
+            return due
+        return deadline
 
     def on_timer(self) -> None:
-        self.run(self.session.on_timer(self._now()))
+        now = self._now()
+        if self._slot_sync_due_s is not None and now.mono_s >= self._slot_sync_due_s:
+            self._sync_slot()
+        self.run(self.session.on_timer(now))
 
     # -------------------------------------------------------------- intents
 
     def send(
-        self, msg_type: str, body: list[tuple[int, bytes]], header: list[tuple[int, bytes]] | None = None
+        self, msg_type: str, body: list[tuple[int, bytes]], header: list[tuple[int, bytes]] | None = None,
+        note: bytes = b"",
     ) -> int:
         """Send an application message; returns the MsgSeqNum it goes out with.
 
         Outside a batch the message is stored and written before this returns.
         While a batch runs (from ``on_message``, or inside ``batch()``) it is
         numbered now but stored and written when the batch ends, after what
-        the batch numbered before it; a caller may therefore record the
-        number elsewhere first (the gateway's forwarding journal does, so that
-        the journal line precedes the stored message).
+        the batch numbered before it.
+
+        ``note`` is stored with the message (``MessageStore.save_outgoing``), so
+        it is on disk exactly when the message is: the gateway notes which
+        forward the message came from, and needs no sync of its own for it.
         """
         seq = self.session.next_sender
+        if note:
+            self._notes[seq] = note
         self.run(self.session.send(msg_type, body, self._now(), header))
         return seq
 
@@ -329,7 +353,12 @@ class SessionDriver:
     def _execute(self, output: Output) -> None:
         if isinstance(output, Send):
             if output.store:
-                self.store.save_outgoing(output.seq, output.data if output.stored is None else output.stored)
+                data = output.data if output.stored is None else output.stored
+                note = self._notes.pop(output.seq, None) if self._notes else None
+                if note is None:
+                    self.store.save_outgoing(output.seq, data)
+                else:
+                    self.store.save_outgoing(output.seq, data, note)
                 self._stored = True
                 sent = self.traffic.sent
                 sent[output.msg_type] = sent.get(output.msg_type, 0) + 1
@@ -494,6 +523,8 @@ class SessionDriver:
     def _flush(self) -> None:
         """Make what was stored durable, write it, then sync the rest: one sync of each per batch (group commit)."""
         stored = self._stored
+        if self._notes:
+            self._notes.clear()  # a number the session did not use for a message (not logged on) is given again
         if stored:
             started_s = clock.monotonic_s()
             self.store.sync_messages()
@@ -502,10 +533,21 @@ class SessionDriver:
         if self._pending:
             data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
             self._pending.clear()
+            if self.before_write is not None:
+                self.before_write()
             if self.transport is not None:
                 self.transport.write(data)
-        if stored:
-            self.store.sync()
+        if stored and self._slot_sync_due_s is None:
+            self._slot_sync_due_s = self._now().mono_s + SLOT_SYNC_INTERVAL_S
+
+    def _sync_slot(self) -> None:
+        """Sync what the batches left for later (the sequence slot), ``SLOT_SYNC_INTERVAL_S`` after the first of them.
+
+        Never inline: a batch's write is followed by the reply to it, not by a sync; and asking the clock
+        once per interval, not per batch, keeps a batch of one message as cheap as before.
+        """
+        self._slot_sync_due_s = None
+        self.store.sync()
 
     def _close(self, reason: str) -> None:
         """Write what is due (a final Logout), then close the transport."""

@@ -226,7 +226,8 @@ class Initiator:
         self.loop.add_writer(sock, self._connect_done)
 
     def _open_socket(self) -> socket.socket:
-        family, kind, proto, _name, address = socket.getaddrinfo(*self.address, type=socket.SOCK_STREAM)[0]
+        host, port = self.address
+        family, kind, proto, _name, address = socket.getaddrinfo(lookup_name(host), port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
         sock.setblocking(False)
         code = sock.connect_ex(address)
@@ -345,3 +346,18 @@ class Initiator:
         if handshake is not None:
             self._handshake = None
             handshake.abort()
+
+
+def lookup_name(host: str) -> str | bytes:
+    """``host`` as ``socket.getaddrinfo`` is given it: the ASCII bytes of an ASCII name or address.
+
+    ``getaddrinfo`` encodes a ``str`` host with the ``idna`` codec, whose import loads
+    ``unicodedata`` (about 0.2 MB resident for the life of the actor). For an ASCII name the codec
+    gives its ASCII bytes, once its labels pass the length check (1 to 63 characters, the last
+    may be empty: RFC 1035 2.3.4); so such a name is encoded here, and any other (non-ASCII, or
+    a label the codec refuses, with its error) is left to the codec as before.
+    """
+    labels = host.split(".")
+    if host.isascii() and all(0 < len(label) < 64 for label in labels[:-1]) and len(labels[-1]) < 64:
+        return host.encode("ascii")
+    return host

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 NS_PER_S = 1_000_000_000
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -45,11 +48,10 @@ class Schedule:
     time_zone: str = "UTC"
 
     def __post_init__(self) -> None:
-        try:
-            ZoneInfo(self.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ScheduleError(f"time_zone {self.time_zone!r} is not an IANA time zone (e.g. Europe/London)") \
-                from None
+        # zoneinfo (and the sysconfig it reads its search path from, 0.5 MB) is loaded only for a
+        # zone other than the default: every session has a schedule, most are non-stop in UTC.
+        if self.time_zone != "UTC":
+            _check_time_zone(self.time_zone)
         if (self.start_day is None) != (self.end_day is None):
             raise ScheduleError("start_day and end_day go together (a weekly window); give both or neither")
         if not self.days:
@@ -97,6 +99,8 @@ class Schedule:
     # ---------------------------------------------------------------- internals
 
     def _windows_around(self, utc_ns: int) -> list[Window]:
+        from zoneinfo import ZoneInfo
+
         zone = ZoneInfo(self.time_zone)
         today = datetime.fromtimestamp(utc_ns / NS_PER_S, tz=UTC).astimezone(zone).date()
         windows = []
@@ -122,6 +126,15 @@ class Schedule:
         start = _utc_ns(datetime.combine(day, self.start_time, zone))
         end = _utc_ns(datetime.combine(day + timedelta(days=span_days), self.end_time, zone))
         return Window(start, end)
+
+
+def _check_time_zone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(f"time_zone {name!r} is not an IANA time zone (e.g. Europe/London)") from None
 
 
 def _hhmm(t: time) -> str:

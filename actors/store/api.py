@@ -75,8 +75,12 @@ class MessageStore(Protocol):
         """UTC epoch ns when the sequence was created or last reset (for daily resets)."""
         ...
 
-    def save_outgoing(self, seq: int, data: bytes) -> None:
-        """Store a message before it is sent; next_sender_seq becomes ``seq + 1``."""
+    def save_outgoing(self, seq: int, data: bytes, note: bytes = b"") -> None:
+        """Store a message before it is sent; next_sender_seq becomes ``seq + 1``.
+
+        ``note``: a few bytes of the caller's about this message, made durable with it by the same
+        sync and read back with ``get_notes`` (the gateway notes which forward a message came from).
+        """
         ...
 
     def save_incoming(self, seq: int, data: bytes) -> None:
@@ -94,6 +98,10 @@ class MessageStore(Protocol):
         more. A long range is read this way part by part (``read_outgoing_parts``), so that a
         ResendRequest for a million messages never has them all in memory at once.
         """
+        ...
+
+    def get_notes(self, begin: int, end: int) -> list[tuple[int, bytes]]:
+        """``(seq, note)`` of the outgoing messages of ``begin..end`` saved with a note, ascending."""
         ...
 
     def reset(self, creation_time_ns: int) -> None:

@@ -47,7 +47,7 @@ from actors.store.records import (
     decode_slots,
     encode_record,
     encode_slot,
-    payload_if_valid,
+    record_if_valid,
     slot_offset,
 )
 
@@ -137,18 +137,20 @@ class FileStore:
     def outgoing_count(self) -> int:
         return len(self._index)
 
-    def save_outgoing(self, seq: int, data: bytes) -> None:
+    def save_outgoing(self, seq: int, data: bytes, note: bytes = b"") -> None:
         self._check_writable()
         check_seq("seq", seq)
         check_data(data)
-        if len(data) > MAX_MESSAGE_BYTES:
+        record = encode_record(seq, data, note)
+        length = len(record) - RECORD_HEADER_SIZE
+        if length > MAX_MESSAGE_BYTES:
             raise ValueError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
         offset = self._log_size
-        self._append(self._out_fd, encode_record(seq, data))
-        self._log_size = offset + RECORD_HEADER_SIZE + len(data)
+        self._append(self._out_fd, record)
+        self._log_size = offset + len(record)
         self._log_records += 1
-        self._index.put(seq, offset, len(data))
-        self._pending += INDEX_ENTRY.pack(seq, offset, len(data))
+        self._index.put(seq, offset, length)
+        self._pending += INDEX_ENTRY.pack(seq, offset, length)
         if len(self._pending) >= INDEX_FLUSH_BYTES:
             self._flush_index()
         self._next_sender = seq + 1
@@ -184,6 +186,14 @@ class FileStore:
         With ``limit`` a damaged record (left out, as a gap) does not shorten the part: reading goes
         on past it, so that a short part always means the end of the range.
         """
+        return self._read_range(begin, end, limit, notes=False)
+
+    def get_notes(self, begin: int, end: int) -> list[tuple[int, bytes]]:
+        """The notes saved with the outgoing messages of ``begin..end`` (``save_outgoing``), ascending."""
+        return self._read_range(begin, end, None, notes=True)
+
+    def _read_range(self, begin: int, end: int, limit: int | None, *, notes: bool) -> list[tuple[int, bytes]]:
+        """``(seq, message)`` of ``begin..end``, or ``(seq, note)`` of the noted ones with ``notes``."""
         self._check_open()
         i, j = self._index.span(begin, end)
         result: list[tuple[int, bytes]] = []
@@ -192,7 +202,7 @@ class FileStore:
             if stop <= i:
                 break
             run_end = self._run_end(i, stop)
-            self._read_run(i, run_end, result)
+            self._read_run(i, run_end, result, notes)
             i = run_end
         return result
 
@@ -291,6 +301,11 @@ class FileStore:
             layout.check_identity(self._root, identity, self._session_id)
             for path in layout.remove_other_generations(self._root, identity.generation):
                 log.info("removed %s: left over from an interrupted create or reset", path)
+            if identity.version != layout.FORMAT_VERSION:
+                identity = Identity(identity.session_id, identity.creation_time_ns, identity.generation)
+                layout.write_identity(self._root, identity, durable=self._durability is not Durability.OS_BUFFER)
+                log.info("store of %r at %s relabelled format version %d", self._session_id, self._root,
+                         identity.version)
             return identity
         return self._create_store(now_ns)
 
@@ -500,20 +515,24 @@ class FileStore:
             k += 1
         return k
 
-    def _read_run(self, i: int, k: int, result: list[tuple[int, bytes]]) -> None:
+    def _read_run(self, i: int, k: int, result: list[tuple[int, bytes]], notes: bool) -> None:
         seqs, offsets, lengths = self._index.seqs, self._index.offsets, self._index.lengths
         start = offsets[i]
         size = offsets[k - 1] + RECORD_HEADER_SIZE + lengths[k - 1] - start
         buf = os.pread(self._out_fd, size, start)
         for t in range(i, k):
-            payload = payload_if_valid(buf, offsets[t] - start, seqs[t], lengths[t])
-            if payload is None:
+            record = record_if_valid(buf, offsets[t] - start, seqs[t], lengths[t])
+            if record is None:
                 log.warning(
                     "%s: record of seq %d at offset %d is damaged; treated as missing (gap fill)",
                     layout.data_path(self._root, self._identity.generation, OUT_LOG), seqs[t], offsets[t],
                 )
                 continue
-            result.append((seqs[t], payload))
+            note, message = record
+            if not notes:
+                result.append((seqs[t], message))
+            elif note:
+                result.append((seqs[t], note))
 
     # -- state checks and cleanup ------------------------------------------------------
 

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +37,11 @@ log = logging.getLogger("fixmesh.store")
 IDENTITY_NAME = "store.json"
 LOCK_NAME = "lock"
 FORMAT_NAME = "fixmesh-store"
-FORMAT_VERSION = 1
+#: Version 2 added noted outgoing records (``records.NOTED``). Version 1 stores are read and, when
+#: opened for writing, relabelled 2 before anything is appended, so an older release refuses them
+#: instead of taking a noted record for a torn tail.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 OUT_LOG = "out.log"
 OUT_INDEX = "out.idx"
@@ -77,6 +80,7 @@ class Identity:
     session_id: str
     creation_time_ns: int
     generation: int
+    version: int = FORMAT_VERSION
 
 
 def read_identity(root: Path) -> Identity | None:
@@ -97,14 +101,14 @@ def read_identity(root: Path) -> Identity | None:
             f"or remove the whole store with `python -m actors.store reset` if its messages may be lost"
         ) from exc
     fmt, version, session_id, creation_time_ns, generation = fields
-    if fmt != FORMAT_NAME or version != FORMAT_VERSION:
+    if fmt != FORMAT_NAME or version not in READABLE_VERSIONS:
         raise StoreIdentityError(
             f"{path} is format {fmt!r} version {version!r}; this fixmesh reads {FORMAT_NAME!r} "
-            f"version {FORMAT_VERSION}: run the fixmesh release that wrote it"
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}: run the fixmesh release that wrote it"
         )
     if not isinstance(session_id, str) or not isinstance(creation_time_ns, int) or not isinstance(generation, int):
         raise StoreCorruptError(f"{path} has fields of the wrong type; restore it from a backup")
-    return Identity(session_id, creation_time_ns, generation)
+    return Identity(session_id, creation_time_ns, generation, version)
 
 
 def check_identity(root: Path, identity: Identity, session_id: str) -> None:
@@ -223,6 +227,8 @@ def remove_store(directory: str | os.PathLike[str], session_id: str) -> bool:
         os.replace(root, doomed)
     finally:
         os.close(lock_fd)
+    import shutil  # here: an operator's reset only; shutil maps libbz2 and liblzma in every actor
+
     shutil.rmtree(doomed)
     fsync_dir(root.parent)
     log.info("removed the store of session %r at %s", session_id, root)

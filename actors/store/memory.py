@@ -21,6 +21,7 @@ class MemoryStore:
         "_next_sender",
         "_next_target",
         "_outgoing",
+        "_notes",
         "_out_seqs",
         "_incoming",
         "_closed",
@@ -35,6 +36,7 @@ class MemoryStore:
         self._next_sender = 1
         self._next_target = 1
         self._outgoing: dict[int, bytes] = {}
+        self._notes: dict[int, bytes] = {}
         #: The outgoing numbers in order, so that a part of a long range is found by bisection.
         self._out_seqs: list[int] = []
         self._incoming: dict[int, bytes] = {}
@@ -56,7 +58,7 @@ class MemoryStore:
     def creation_time_ns(self) -> int:
         return self._creation_time_ns
 
-    def save_outgoing(self, seq: int, data: bytes) -> None:
+    def save_outgoing(self, seq: int, data: bytes, note: bytes = b"") -> None:
         self._check_open()
         check_seq("seq", seq)
         check_data(data)
@@ -66,6 +68,10 @@ class MemoryStore:
         elif seq not in self._outgoing:
             insort(seqs, seq)
         self._outgoing[seq] = bytes(data)
+        if note:
+            self._notes[seq] = bytes(note)
+        else:
+            self._notes.pop(seq, None)
         self._next_sender = seq + 1
 
     def save_incoming(self, seq: int, data: bytes) -> None:
@@ -95,6 +101,11 @@ class MemoryStore:
         outgoing = self._outgoing
         return [(s, outgoing[s]) for s in seqs[i:j]]
 
+    def get_notes(self, begin: int, end: int) -> list[tuple[int, bytes]]:
+        """The notes saved with the outgoing messages of ``begin..end``, ascending."""
+        self._check_open()
+        return _select(self._notes, begin, end)
+
     def get_incoming(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         """The incoming journal in ``begin..end``; empty unless ``keep_incoming``."""
         self._check_open()
@@ -103,6 +114,7 @@ class MemoryStore:
     def reset(self, creation_time_ns: int) -> None:
         self._check_open()
         self._outgoing.clear()
+        self._notes.clear()
         self._out_seqs.clear()
         self._incoming.clear()
         self._next_sender = 1

@@ -6,7 +6,10 @@ without trusting anything but its own bytes:
 * log record (outgoing log and incoming journal):
   ``seq u64 | length u32 | crc32 u32 | payload`` where the CRC covers the
   first 12 header bytes and the payload, so a torn write or a stray zero page
-  is always detected;
+  is always detected. An outgoing record may carry a note for its writer
+  (the gateway's forwarding journal names the forward a message came from,
+  so both reach the disk with one sync): the top bit of ``seq`` (``NOTED``)
+  is set and the payload is ``note length u16 | note | message``;
 * index entry: ``seq i64 | offset i64 | length i64``, one per log record in
   log order; it carries no CRC because every read checks the log record it
   points at;
@@ -26,6 +29,11 @@ from dataclasses import dataclass
 RECORD_HEADER = struct.Struct("<QII")
 RECORD_PREFIX = struct.Struct("<QI")
 RECORD_HEADER_SIZE = RECORD_HEADER.size
+#: Set in a record's ``seq`` field when its payload starts with a note (sequence numbers use 63 bits).
+NOTED = 1 << 63
+_NOTE_LENGTH = struct.Struct("<H")
+#: A note is a few words for the record's writer, never a message.
+MAX_NOTE_BYTES = 0xFFFF
 #: A FIX message larger than this is not a message; the bound keeps a corrupt
 #: length field from asking for gigabytes.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -41,10 +49,25 @@ SEQ_FILE_SIZE = 2 * SLOT_SIZE
 _READ_CHUNK = 1 << 20
 
 
-def encode_record(seq: int, data: bytes) -> bytes:
+def encode_record(seq: int, data: bytes, note: bytes = b"") -> bytes:
+    """One log record; with a ``note`` the payload is the note, then ``data`` (``split_payload``)."""
+    if note:
+        if len(note) > MAX_NOTE_BYTES:
+            raise ValueError(f"a note of {len(note)} bytes exceeds {MAX_NOTE_BYTES}")
+        seq |= NOTED
+        data = _NOTE_LENGTH.pack(len(note)) + note + data
     length = len(data)
     crc = zlib.crc32(data, zlib.crc32(RECORD_PREFIX.pack(seq, length)))
     return RECORD_HEADER.pack(seq, length, crc) + data
+
+
+def split_payload(raw_seq: int, payload: bytes) -> tuple[bytes, bytes]:
+    """``(note, message)`` of a record whose header ``seq`` field is ``raw_seq``; the note is empty if none."""
+    if not raw_seq & NOTED:
+        return b"", payload
+    (size,) = _NOTE_LENGTH.unpack_from(payload)
+    start = _NOTE_LENGTH.size
+    return payload[start : start + size], payload[start + size :]
 
 
 def record_crc_ok(buf: bytes | memoryview, pos: int, length: int, crc: int) -> bool:
@@ -54,21 +77,25 @@ def record_crc_ok(buf: bytes | memoryview, pos: int, length: int, crc: int) -> b
     return zlib.crc32(body, zlib.crc32(view[pos : pos + RECORD_PREFIX.size])) == crc
 
 
-def read_record(fd: int, offset: int, expect_seq: int, expect_length: int) -> bytes | None:
-    """The payload at ``offset`` if the record there is intact and is the one expected."""
+def read_record(fd: int, offset: int, expect_seq: int, expect_length: int) -> tuple[bytes, bytes] | None:
+    """``(note, message)`` at ``offset`` if the record there is intact and is the one expected."""
     size = RECORD_HEADER_SIZE + expect_length
     buf = os.pread(fd, size, offset)
-    return payload_if_valid(buf, 0, expect_seq, expect_length)
+    return record_if_valid(buf, 0, expect_seq, expect_length)
 
 
-def payload_if_valid(buf: bytes, pos: int, expect_seq: int, expect_length: int) -> bytes | None:
+def record_if_valid(buf: bytes, pos: int, expect_seq: int, expect_length: int) -> tuple[bytes, bytes] | None:
+    """``(note, message)`` of the record at ``pos`` in ``buf`` if it is intact and numbered ``expect_seq``.
+
+    ``expect_length`` is the whole payload's (note included), as the index holds it.
+    """
     if len(buf) - pos < RECORD_HEADER_SIZE + expect_length:
         return None
-    seq, length, crc = RECORD_HEADER.unpack_from(buf, pos)
-    if seq != expect_seq or length != expect_length or not record_crc_ok(buf, pos, length, crc):
+    raw_seq, length, crc = RECORD_HEADER.unpack_from(buf, pos)
+    if raw_seq & ~NOTED != expect_seq or length != expect_length or not record_crc_ok(buf, pos, length, crc):
         return None
     start = pos + RECORD_HEADER_SIZE
-    return bytes(buf[start : start + length])
+    return split_payload(raw_seq, bytes(buf[start : start + length]))
 
 
 class RecordReader:
@@ -85,7 +112,7 @@ class RecordReader:
         self.valid_end = start
 
     def __iter__(self) -> Iterator[tuple[int, int, bytes]]:
-        """Yield ``(seq, offset, payload)`` in file order."""
+        """Yield ``(seq, offset, payload)`` in file order; a noted record's payload holds its note too."""
         buf = b""
         buf_start = self.valid_end
         while True:
@@ -96,8 +123,9 @@ class RecordReader:
                 if len(buf) < RECORD_HEADER_SIZE:
                     return
                 continue
-            seq, length, crc = RECORD_HEADER.unpack_from(buf, rel)
-            if seq == 0 or seq >= 1 << 63 or length > MAX_MESSAGE_BYTES:
+            raw_seq, length, crc = RECORD_HEADER.unpack_from(buf, rel)
+            seq = raw_seq & ~NOTED
+            if seq == 0 or length > MAX_MESSAGE_BYTES:
                 return
             need = RECORD_HEADER_SIZE + length
             if available < need:
@@ -133,8 +161,8 @@ def classify_tail(fd: int, offset: int, end: int) -> bool:
     remaining = end - offset
     if remaining < RECORD_HEADER_SIZE:
         return True
-    seq, length, _crc = RECORD_HEADER.unpack(os.pread(fd, RECORD_HEADER_SIZE, offset))
-    if seq >= 1 and length <= MAX_MESSAGE_BYTES and offset + RECORD_HEADER_SIZE + length >= end:
+    raw_seq, length, _crc = RECORD_HEADER.unpack(os.pread(fd, RECORD_HEADER_SIZE, offset))
+    if raw_seq & ~NOTED >= 1 and length <= MAX_MESSAGE_BYTES and offset + RECORD_HEADER_SIZE + length >= end:
         return True
     return _all_zero(fd, offset, end)
 

@@ -23,7 +23,9 @@ into the commands as given, so a relative one is relative to that folder.
 ``--fixmesh`` is the command's path (default ``fixmesh``, found on PATH),
 ``--user`` the user supervisord runs the programs as. supervisorctl's
 password is ``FIXMESH_SUPERVISOR_PASSWORD`` from supervisord's environment
-(and from supervisorctl's).
+(and from supervisorctl's). Every program gets ``FIXMESH_CACHE_DIR`` set to
+``<root>/var/cache`` (what it derives from the data dictionaries and the
+topology, kept between starts): a program's user may have no writable home.
 
 ``check`` loads the topology (every mistake is one line naming the file, the
 key and the fix), lists each host's programs and connects to each bus
@@ -59,6 +61,7 @@ from actors.gateway.topology import (
     endpoint_address,
     load_topology,
 )
+from actors.shell.plain_cache import CACHE_DIR_ENV
 from actors.tools.settings_digest import DIGEST_ENV, program_digest
 
 #: The folder programs run in, unless ``--root`` says otherwise: supervisord expands it from its environment.
@@ -72,6 +75,9 @@ PRIORITY = {"broker": 10, "listener": 15, "session": 20, "coordinator": 25, "mon
 #: Seconds supervisord waits after SIGTERM before SIGKILL: a session logs out first (``logout_timeout``).
 STOP_WAIT_S = 10
 DEFAULT_CHECK_TIMEOUT_S = 2.0
+#: The programs' cache folder (``actors.shell.plain_cache``), under the folder they run in, beside the stores
+#: of the example topology (``var/``): a program's user may have no writable home.
+CACHE_DIR = "var/cache"
 COMMENT_WIDTH = 98
 
 
@@ -225,7 +231,7 @@ def render(topology: Topology, host: str, options: RenderOptions) -> str:
             f"stopwaitsecs={p.stop_wait_s}",
             "redirect_stderr=true",
             f"stdout_logfile={root}/var/log/{p.name}.log",
-            f'environment={DIGEST_ENV}="{program_digest(topology, p.name)}"',
+            f'environment={DIGEST_ENV}="{program_digest(topology, p.name)}",{CACHE_DIR_ENV}="{root}/{CACHE_DIR}"',
         ]
     return "\n".join(lines) + "\n"
 

@@ -237,6 +237,11 @@ def test_hello_is_welcomed_and_announced(broker: BrokerProcess, ctx: zmq.Context
     assert welcome.body["heartbeat_interval_s"] == protocol.HEARTBEAT_INTERVAL_S
     _, _, up = watcher.wait_topic("actor.alice.up")
     assert up["actor"] == "alice" and isinstance(up["time_ns"], int)
+    # Each heartbeat of an actor that is up is answered, with the instance: its liveness at its own pace.
+    alice.send(protocol.HEARTBEAT)
+    answer = alice.expect(protocol.HEARTBEAT)
+    assert answer.src == protocol.BROKER and answer.dst == "alice"
+    assert answer.body["instance"] == welcome.body["instance"]
     alice.close()
     watcher.close()
 

@@ -22,6 +22,7 @@ import zmq
 from actors.fix.timefmt import Instant
 from actors.gateway import bus
 from actors.gateway.bus import BusClient, Outcome
+from actors.gateway.outbox import BROKER_SILENCE_S
 from broker import protocol
 from broker.protocol import Envelope
 from tests.integration.test_broker import WAIT_S, BrokerProcess, BusEndpoints, Watcher
@@ -195,18 +196,24 @@ def test_a_delayed_ack_leaves_at_once_when_many_are_owed(
     pump.until(lambda: a.pending == 0, what="a full envelope of acks")
 
 
-def test_a_watching_client_hears_only_its_peers_and_itself(
+def test_a_watching_client_hears_no_heartbeat_and_knows_its_broker_alive_by_its_answers(
         broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
-    """An actor that watches its peer is not woken by the heartbeats of the rest of the deployment."""
+    """An actor that watches its peer is woken by no heartbeat event, the broker's included (every actor of
+    the broker would wake with it, at once); the broker answers each of its heartbeats instead."""
     heard: list[str] = []
     a = connect("a", watch=["b"], on_event=lambda topic, _: heard.append(topic))
     b, c = connect("b"), connect("c")
     pump = Pump(a, b, c)
     pump.welcomed()
-    pump.until(lambda: "actor.b.heartbeat" in heard and "broker.heartbeat" in heard, what="b's heartbeat at a")
-    pump.run_for(1.2)  # c has published its heartbeat by now
-    actors = {topic.split(".")[1] for topic in heard if topic.startswith("actor.")}
-    assert actors <= {"a", "b"} and "b" in actors, heard
+    pump.until(lambda: "actor.b.up" in heard, what="b's up at a")
+    # Longer than the silence after which a client leaves its broker: only the answers keep a there.
+    pump.run_for(BROKER_SILENCE_S + 1.0)
+    assert a.welcomed and a.broker_instance is not None
+    assert not [topic for topic in heard if topic.endswith(".heartbeat")], heard
+    assert {topic.split(".")[1] for topic in heard if topic.startswith("actor.")} == {"b"}, heard
+    # Each side still hears what its outbox acts on: b going away and coming back is resent to.
+    assert a.deliver("b", "m-1", b"x") is Outcome.SENT
+    pump.until(lambda: a.pending == 0, what="b's ack")
 
 
 def test_command_and_reply(broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:

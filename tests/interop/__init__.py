@@ -10,7 +10,6 @@ with the tail of its log.
 
 from __future__ import annotations
 
-import random
 import socket
 import sys
 from collections.abc import Sequence
@@ -18,62 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.children import Child, ChildFailed, Children, wait_until
+from bench.ports import HOST
+from bench.ports import free_port as free_port  # re-exported: the tests take their ports from here
+from bench.ports import free_ports as free_ports
 from tests.acceptance import conformance_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-HOST = "127.0.0.1"
 POLL_S = 0.05
-_RNG = random.SystemRandom()
 
 
 def spec_file(name: str) -> Path | None:
     """A QuickFIX data dictionary from the shared conformance data, or None when it is not there."""
     path = conformance_dir() / "spec" / name
     return path if path.is_file() else None
-
-
-def _ephemeral_floor() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_port() -> int:
-    """A free port below the kernel's ephemeral range, for a listener to bind a moment later.
-
-    A port the kernel hands out for binding can be handed out again, before
-    the listener binds it, as the local port of any outgoing connection (the
-    tests start dozens of processes that connect), and a client reconnecting
-    to an unbound loopback port can even connect to itself on it. Ports
-    outside the ephemeral range (as in production, 5570-5572) are never
-    given to outgoing connections, so neither can happen.
-    """
-    floor = _ephemeral_floor()
-    low = 20000 if floor > 21000 else 1024
-    for _ in range(100):
-        port = _RNG.randrange(low, floor)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port below the ephemeral range")
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free ports: each ``free_port`` probe releases its port, so two calls can pick the same one
-    (a gateway whose broker got one port for two sockets failed to start, in about one suite run in twenty)."""
-    ports: list[int] = []
-    for _ in range(100 * count):
-        if len(ports) == count:
-            break
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    assert len(ports) == count, f"no {count} distinct free ports below the ephemeral range"
-    return ports
 
 
 #: The children of a test, and the waits on them, are the benchmark's (``bench.children``): started, watched

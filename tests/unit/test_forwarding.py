@@ -8,8 +8,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.gateway.forwarding import Acceptance, Chain, Forward, Journal, Origin, Verdict
+from actors.store.memory import MemoryStore
 
 A = Origin("client", 1000)
+
+
+def store_at(next_sender: int) -> MemoryStore:
+    """A store whose next outgoing number is ``next_sender`` and that holds no notes."""
+    store = MemoryStore("venue", now_ns=1)
+    if next_sender > 1:
+        store.set_next_sender_seq(next_sender)
+    return store
 
 
 def fwd(seq: int, prev: int | None, origin: Origin = A) -> Forward:
@@ -73,7 +82,7 @@ def test_journal_keeps_only_entries_whose_outgoing_message_was_stored(tmp_path: 
     journal.record(fwd(4, 3), out_seq=7)
     journal.close()
     reopened = Journal(tmp_path / "j", fsync=False)
-    acc = reopened.load(next_sender_seq=7)  # the store holds 5 and 6, not 7
+    acc = reopened.load(store_at(7))  # the store holds 5 and 6, not 7
     assert acc.accepted == {A: 3}
     reopened.close()
-    assert Journal(tmp_path / "j", fsync=False).load(next_sender_seq=100).accepted == {A: 3}
+    assert Journal(tmp_path / "j", fsync=False).load(store_at(100)).accepted == {A: 3}

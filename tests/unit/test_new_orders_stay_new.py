@@ -11,10 +11,19 @@ from pathlib import Path
 
 from actors.fix.timefmt import Instant
 from actors.gateway.forwarding import REJECTED, Forward, Journal, Origin, Verdict, Waiting
+from actors.store.memory import MemoryStore
 
 A = Origin("client", 1000)
 B = Origin("client", 2000)
 T0_NS = 1_700_000_000_000_000_000
+
+
+def store_at(next_sender: int) -> MemoryStore:
+    """A store whose next outgoing number is ``next_sender`` and that holds no notes."""
+    store = MemoryStore("venue", now_ns=1)
+    if next_sender > 1:
+        store.set_next_sender_seq(next_sender)
+    return store
 
 
 def at(s: float) -> Instant:
@@ -105,16 +114,16 @@ def test_received_ns_travels_on_the_wire_and_older_senders_are_understood() -> N
 def test_a_rejected_forward_is_settled_across_a_restart_and_remembered_as_rejected(tmp_path: Path) -> None:
     path = tmp_path / "venue.forwarded"
     journal = Journal(path, fsync=False)
-    acc = journal.load(next_sender_seq=1)
+    acc = journal.load(store_at(1))
     journal.record_rejected(fwd(1, None))
     acc.reject(fwd(1, None))
     journal.record(fwd(2, 1), 1)  # sent as the venue session's MsgSeqNum 1 ...
     journal.close()
     # ... but the store never held it (a crash before the store): only the rejection counts.
-    acc = Journal(path, fsync=False).load(next_sender_seq=1)
+    acc = Journal(path, fsync=False).load(store_at(1))
     assert acc.judge(fwd(1, None)) is Verdict.DUPLICATE and acc.was_rejected(fwd(1, None))
     assert acc.judge(fwd(2, 1)) is Verdict.ACCEPT and not acc.was_rejected(fwd(2, 1))
     # Compaction keeps the rejected line: a second restart still knows.
     assert f"client 1000 1 {REJECTED}" in path.read_text()
-    again = Journal(path, fsync=False).load(next_sender_seq=1)
+    again = Journal(path, fsync=False).load(store_at(1))
     assert again.was_rejected(fwd(1, None)) and again.judge(fwd(1, None)) is Verdict.DUPLICATE

@@ -310,6 +310,23 @@ def test_a_broker_event_with_a_new_instance_brings_a_hello() -> None:
     assert not outbox.welcomed and outbox.hello(T0 + 0.6) is not None
 
 
+def test_the_brokers_answer_to_a_heartbeat_tells_a_restart_and_a_broker_that_stopped_serving() -> None:
+    """A session actor subscribes to no ``broker.heartbeat``: the answers to its own heartbeats say the same."""
+    outbox = welcomed("i1")
+    receive(outbox, protocol.broker_heartbeat(NAME, {"instance": "i1"}).encode(), T0 + 0.5)
+    assert outbox.welcomed
+    receive(outbox, protocol.broker_heartbeat(NAME, {"instance": "i2"}).encode(), T0 + 0.6)
+    assert not outbox.welcomed and outbox.hello(T0 + 0.6) is not None
+    stopped = paired()
+    receive(stopped, protocol.broker_heartbeat(NAME, {"instance": "i1", "state": "passive"}).encode(), T0 + 1)
+    assert not stopped.welcomed and stopped.switch(T0 + 1) == 1
+    # Only the broker answers heartbeats: one from an actor is not the broker's word.
+    other = welcomed("i1")
+    forged = Envelope(kind=protocol.HEARTBEAT, src="mallory", dst=NAME, body={"instance": "i9"}).encode()
+    receive(other, forged, T0 + 0.5)
+    assert other.welcomed and other.broker_instance == "i1"
+
+
 def test_the_heartbeat_goes_every_interval_its_envelope_only_while_welcomed() -> None:
     utc_ns = 1_700_000_000_000_000_000
     outbox = new()

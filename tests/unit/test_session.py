@@ -13,6 +13,7 @@ from actors.fix.session import Session
 from actors.fix.states import TRANSITIONS
 from actors.fix.states import SessionState as S
 from actors.fix.timefmt import Instant, TimestampFormatter
+from actors.shell.driver import SLOT_SYNC_INTERVAL_S
 from actors.store import MemoryStore
 from tests.pair import FakeClock, RecordingApp, SessionPair, app_payloads, make_config, send_orders
 
@@ -146,7 +147,8 @@ def test_messages_sent_while_disconnected_arrive_after_logon() -> None:
 
 
 def test_a_batch_is_written_after_its_messages_are_synced_and_before_the_sequence_state_is() -> None:
-    """Persist before send; the sequence state's fsync comes after the write, off the message's path."""
+    """Persist before send; the sequence state's fsync comes after the write, off the message's path: once,
+    by the driver's timer, ``SLOT_SYNC_INTERVAL_S`` after the first batch that left it."""
     events: list[str] = []
 
     class RecordingStore(MemoryStore):
@@ -168,9 +170,22 @@ def test_a_batch_is_written_after_its_messages_are_synced_and_before_the_sequenc
         write(data)
 
     end.write = recording_write  # type: ignore[method-assign]
+    driver = pair.initiator.driver
+    if driver.next_deadline() is not None:  # the Logon's batch left the sequence state for the timer
+        pair.clock.advance(max(0.0, driver.next_deadline() - pair.clock.mono_s))
+        driver.on_timer()
     events.clear()
-    pair.initiator.driver.send("D", [(11, b"1"), (55, b"X")])
-    assert events == ["sync_messages", "write", "sync"]
+    driver.send("D", [(11, b"1"), (55, b"X")])
+    driver.send("D", [(11, b"2"), (55, b"X")])
+    # The messages are synced before each write; the sequence state waits for the driver's timer ...
+    assert events == ["sync_messages", "write", "sync_messages", "write"]
+    due = driver.next_deadline()
+    assert due is not None and due <= pair.clock.mono_s + SLOT_SYNC_INTERVAL_S
+    pair.clock.advance(due - pair.clock.mono_s)
+    events.clear()
+    driver.on_timer()
+    # ... which syncs it once for both batches, with nothing more to write.
+    assert events == ["sync"]
 
 
 def test_resend_merges_session_messages_and_vetoed_ones_into_gap_fills() -> None:
