@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +32,7 @@ from actors.shell import plain_cache
 from actors.shell.dictionaries import dictionary_cache, read_dictionary
 from actors.shell.plain_cache import MAGIC, PlainCache
 from tests.unit.test_dictionary import SPEC_FILES, spec_dir
-
-ROOT = Path(__file__).resolve().parents[2]
-
+from tests.unit.test_lean_imports import loaded_by
 
 # ---------------------------------------------------------------- a dictionary as plain data
 
@@ -248,18 +244,10 @@ def test_the_tables_hold_only_what_marshal_keeps() -> None:
 
 def test_a_warm_start_loads_neither_the_xml_reader_nor_the_xml_parser(tmp_path: Path) -> None:
     path = spec("FIX44.xml")
-    code = ("import sys\n"
-            "from actors.shell.dictionaries import load_dictionary\n"
+    code = ("from actors.shell.dictionaries import load_dictionary\n"
             f"dd = load_dictionary({str(path)!r})\n"
-            "assert dd.messages['D'].layout.required == (11, 40, 54, 60)\n"
-            "print(','.join(sorted(m for m in ('actors.fix.dictionary_xml', 'xml.etree.ElementTree', 'pyexpat')"
-            " if m in sys.modules)))\n")
+            "assert dd.messages['D'].layout.required == (11, 40, 54, 60)")
     env = {**os.environ, plain_cache.CACHE_DIR_ENV: str(tmp_path)}
-
-    def loaded() -> str:
-        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=60, check=True)
-        return done.stdout.strip()
-
-    assert loaded() == "actors.fix.dictionary_xml,pyexpat,xml.etree.ElementTree"  # cold: parsed, and cached
-    assert loaded() == ""  # warm
+    xml = ("actors.fix.dictionary_xml", "pyexpat", "xml.etree.ElementTree")
+    assert loaded_by(code, xml, env) == list(xml)  # cold: parsed, and cached
+    assert loaded_by(code, xml, env) == []  # warm

@@ -18,10 +18,11 @@ from actors.shell.initiator import lookup_name
 OPENSSL_MODULES = ("ssl", "_ssl", "hashlib", "_hashlib", "hmac")
 
 
-def loaded_by(code: str, watched: tuple[str, ...]) -> list[str]:
-    """Which of ``watched`` a fresh interpreter has imported after running ``code``."""
+def loaded_by(code: str, watched: tuple[str, ...], env: dict[str, str] | None = None) -> list[str]:
+    """Which of ``watched`` a fresh interpreter (in ``env``, if given) has imported after running ``code``."""
     probe = f"{code}\nimport sys\nprint(','.join(m for m in {watched!r} if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60,
+                          check=True)
     return [m for m in done.stdout.strip().split(",") if m]
 
 

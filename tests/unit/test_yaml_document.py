@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import yaml
 from actors.gateway.topology import ConfigError, load_topology
 from actors.gateway.yaml_document import DocumentError, load_document, yaml_cache
 from actors.shell.plain_cache import CACHE_DIR_ENV, PlainCache
+from tests.unit.test_lean_imports import loaded_by
 from tests.unit.test_settings import MINIMAL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,17 +130,9 @@ def test_an_edited_topology_is_read_again(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_a_warm_start_reads_the_topology_without_pyyaml(tmp_path: Path) -> None:
-    code = ("import sys\n"
-            "from actors.gateway.topology import load_topology\n"
+    code = ("from actors.gateway.topology import load_topology\n"
             f"topology = load_topology({str(DEMO)!r})\n"
-            "assert topology.session('client').peer == 'venue'\n"
-            "print('yaml' in sys.modules)\n")
+            "assert topology.session('client').peer == 'venue'")
     env = {**os.environ, CACHE_DIR_ENV: str(tmp_path)}
-
-    def loads_yaml() -> str:
-        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=60, check=True)
-        return done.stdout.strip()
-
-    assert loads_yaml() == "True"  # cold: parsed, and cached
-    assert loads_yaml() == "False"  # warm
+    assert loaded_by(code, ("yaml",), env) == ["yaml"]  # cold: parsed, and cached
+    assert loaded_by(code, ("yaml",), env) == []  # warm
