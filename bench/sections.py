@@ -182,7 +182,7 @@ def floor(work: Path, sizes: Sizes, runs: int = 3) -> dict[str, Any]:
         direct = procs.python("zmq-echo", "bench.busfloor", "--direct", "tcp://127.0.0.1:0")
         endpoint = procs.wait_for(direct, "listening", 20)["endpoint"]
         zmq_direct = summary_us(busfloor.round_trips_direct(endpoint, n, warmup))
-        ports = dict(zip(("router", "xsub", "xpub"), free_ports(3), strict=True))
+        ports = broker_ports()
         start_broker(procs, ports)
         router = f"tcp://127.0.0.1:{ports['router']}"
         bus_echo = procs.python("bus-echo", "bench.busfloor", "--broker", router, "--name", "bench-echo")
@@ -229,9 +229,14 @@ class Gateway:
         return {"broker": self.broker, "handler": self.handler, "driven": self.driven}
 
 
+def broker_ports() -> dict[str, int]:
+    """Three distinct free ports for a broker's ROUTER, XSUB and XPUB."""
+    return dict(zip(("router", "xsub", "xpub"), free_ports(3), strict=True))
+
+
 def topology_text(store: Path, dictionary: Path | None, sessions: str,
                   durability: str = "batch") -> tuple[str, dict[str, int]]:
-    ports = dict(zip(("router", "xsub", "xpub"), free_ports(3), strict=True))
+    ports = broker_ports()
     text = TOPOLOGY.format(**ports, store=store, durability=durability, sessions=sessions,
                            dictionary=f"  data_dictionary: {dictionary}\n" if dictionary else "")
     return text, ports
