@@ -52,7 +52,7 @@ from actors.gateway.trace import TRACE_DIR_ENV
 from bench import hosts_scale, report, sections, targets
 from bench.fixmsg import default_dictionary
 from bench.latency import load
-from bench.procs import STARTED
+from bench.procs import STARTED, WORLD_PRIORITIES
 from bench.report import Row, mb, rate, ratio, us, verdict
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "bench.json"
@@ -540,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
             run_section("recovery", results, lambda: sections.recovery(work / "recovery", sizes, dictionary, log))
         info["loadavg_end"] = os.getloadavg()
         info["seconds"] = round(time.monotonic() - started, 1)
+        info["world_priority"] = " or ".join(sorted(WORLD_PRIORITIES)) or "no latency client or venue ran"
         info["other_cpu_s"], info["steal_s"] = report.CpuAccount.now().other_since(cpu_start)
         png = plot(results, args.json) if "routed" in wanted else None
         rows = build_rows(results, sizes)
@@ -576,7 +577,7 @@ def print_table(rows: list[Row], info: dict[str, Any], mode: str, dictionary: Pa
     print(f"load average {info['loadavg_start'][0]:.2f} at start; other processes used {other_core:.0%} of a core "
           f"during the run, the hypervisor took {info['steal_s']:.1f} s; write+fdatasync "
           f"{info['fdatasync_us_p50']:.0f} us; validation: {Path(dictionary).name if dictionary else 'none'} on every "
-          f"side; latency clients and venues at nice {info['world_nice']}; {info['seconds']:.0f} s")
+          f"side; latency clients and venues at {info['world_priority']}; {info['seconds']:.0f} s")
     if other_core > BUSY_OTHER_CORE:
         print(f"WARNING: the machine was busy (other processes used {other_core:.0%} of a core): "
               "compare ratios from one run, not figures across runs")

@@ -32,7 +32,7 @@ from typing import Any
 from bench import sections
 from bench.deployment import Deployment
 from bench.netns import Hosts, NamespacesUnavailable
-from bench.procs import WORLD_NICE, Proc, Procs
+from bench.procs import Proc, Procs
 from bench.report import Row, rate, ratio, us
 
 HOSTS = ("bus", "edge", "exch")
@@ -101,8 +101,8 @@ def _run(work: Path, hosts: Hosts, pairs: int, sizes: sections.Sizes, dictionary
     python = sys.executable
     with Procs(work) as procs:
         def start(name: str, host: str, *args: str, world: bool = False) -> Proc:
-            """``world``: the venue or the client, run at ``WORLD_NICE`` (the namespaces share the cores)."""
-            return procs.start(name, hosts.command(host, [python, "-m", *args]), nice=WORLD_NICE if world else 0)
+            """``world``: the venue or the client, run at the world's priority (the namespaces share the cores)."""
+            return procs.start(name, hosts.command(host, [python, "-m", *args]), world=world)
 
         venue = start("venue", "exch", "bench.responder", "--port", str(VENUE_PORT), "--sender", "VENUE",
                       *[arg for i in range(1, pairs + 1) for arg in ("--target", f"GW{i}")],

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.latency import percentile
-from bench.procs import WORLD_NICE
 
 
 @dataclass
@@ -62,8 +61,6 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(), "python": sys.version.split()[0], "quickfix": quickfix_version,
         "session_core": core, "loadavg_start": os.getloadavg(), "fdatasync_us_p50": fdatasync_us(),
         "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-        # Lowering a nice value needs root (CAP_SYS_NICE); without it the clients and venues run at 0.
-        "world_nice": WORLD_NICE if os.geteuid() == 0 else 0,
     }
 
 

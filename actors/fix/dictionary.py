@@ -64,8 +64,11 @@ class FieldDef:
     number: int
     name: str
     type: str
-    #: (enum, description) pairs in dictionary order; empty when not enumerated.
-    values: tuple[tuple[str, str], ...]
+    #: The enumerated values in dictionary order; empty when not enumerated.
+    enum_values: tuple[str, ...]
+    #: Their descriptions, joined by ``DESCRIPTION_SEPARATOR``: one string instead of one per
+    #: value, as only a tool reads them (``values``).
+    descriptions: str
     syntax: str
     #: The enumerated values as wire bytes, for the per-message check.
     enums: frozenset[bytes] = dataclasses.field(repr=False, compare=False)
@@ -73,6 +76,13 @@ class FieldDef:
     is_data: bool = dataclasses.field(default=False, repr=False, compare=False)
     #: MultipleValueString family: each space-separated value is checked against ``enums``.
     is_multi_value: bool = dataclasses.field(default=False, repr=False, compare=False)
+
+    @property
+    def values(self) -> tuple[tuple[str, str], ...]:
+        """(enum, description) pairs in dictionary order; empty when not enumerated."""
+        if not self.enum_values:
+            return ()
+        return tuple(zip(self.enum_values, self.descriptions.split(DESCRIPTION_SEPARATOR), strict=True))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -317,13 +327,16 @@ def _read_entries(
 # ---------------------------------------------------------------- plain tables
 
 #: The version of the ``Tables`` layout below; a cache holding another one is rebuilt.
-TABLES_FORMAT: Final = 1
+TABLES_FORMAT: Final = 2
+#: Joins a field's value descriptions in the tables and in ``FieldDef`` (XML text holds no NUL).
+DESCRIPTION_SEPARATOR: Final = "\0"
 
 #: A level's fields: the tags in dictionary order, the required ones in ascending
 #: order, and (NumInGroup tag, index in the groups table) for each repeating group.
 PlainLayout: TypeAlias = "tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int], ...]]"
-#: A field: number, name, XML type (upper case), (enum, description) pairs.
-PlainField: TypeAlias = "tuple[int, str, str, tuple[tuple[str, str], ...]]"
+#: A field: number, name, XML type (upper case), enumerated values, their descriptions joined
+#: by ``DESCRIPTION_SEPARATOR``.
+PlainField: TypeAlias = "tuple[int, str, str, tuple[str, ...], str]"
 #: A repeating group: its NumInGroup tag and the layout of one entry; a group
 #: refers only to groups before it in the table.
 PlainGroup: TypeAlias = "tuple[int, PlainLayout]"
@@ -387,8 +400,8 @@ class _Builder:
         if fix_type not in ("FIX", "FIXT"):
             raise ValueError(f"fix type {fix_type!r}")
         legacy_char = fix_type == "FIX" and (major, minor) < (4, 2)
-        for number, name, xml_type, values in fields:
-            self.fields[number] = self.field(number, name, xml_type, values, legacy_char)
+        for number, name, xml_type, values, descriptions in fields:
+            self.fields[number] = self.field(number, name, xml_type, values, descriptions, legacy_char)
         for count_tag, plain in groups:
             layout = self.layout(plain)
             self.groups.append(GroupDef(count_tag, self.fields[count_tag].name, layout.order[0], layout))
@@ -416,18 +429,21 @@ class _Builder:
             trailer_tags=frozenset(set(trailer.all_tags | T.TRAILER_TAGS)),
         )
 
-    def field(self, number: int, name: str, xml_type: str, values: tuple[tuple[str, str], ...],
+    def field(self, number: int, name: str, xml_type: str, values: tuple[str, ...], descriptions: str,
               legacy_char: bool) -> FieldDef:
         if type(number) is not int or type(name) is not str or type(xml_type) is not str:
             raise TypeError(f"field {number!r}")
-        values = tuple((sys.intern(enum), description) for enum, description in values)
+        if type(descriptions) is not str or descriptions.count(DESCRIPTION_SEPARATOR) != max(0, len(values) - 1):
+            raise ValueError(f"field {number}: {len(values)} values and their descriptions do not match")
+        values = tuple(sys.intern(enum) for enum in values)
         return FieldDef(
             number=number,
             name=sys.intern(name),
             type=sys.intern(xml_type),
-            values=values,
+            enum_values=values,
+            descriptions=descriptions,
             syntax=sys.intern(_syntax_of(xml_type, legacy_char)),
-            enums=frozenset({enum.encode("latin-1") for enum, _ in values}) if values else _NO_ENUMS,
+            enums=frozenset({enum.encode("latin-1") for enum in values}) if values else _NO_ENUMS,
             is_data=xml_type in DATA_TYPES,
             is_multi_value=xml_type in MULTI_VALUE_TYPES,
         )

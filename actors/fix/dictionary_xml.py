@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from actors.fix import tags as T
 from actors.fix.dictionary import (
+    DESCRIPTION_SEPARATOR,
     TABLES_FORMAT,
     DictionaryError,
     PlainField,
@@ -122,7 +123,9 @@ class _Reader:
             self.numbers.add(number)
             self.by_name[name] = number
             self.name_of[number] = name
-            self.fields.append((number, name, xml_type, tuple(self.read_values(element, name))))
+            values = tuple(self.read_values(element, name))
+            self.fields.append((number, name, xml_type, tuple(enum for enum, _ in values),
+                                DESCRIPTION_SEPARATOR.join(description for _, description in values)))
 
     def read_values(self, element: ET.Element, field_name: str) -> Iterator[tuple[str, str]]:
         for value in element:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _builtin_sha256() -> Callable[[bytes], Any]:
+def _builtin_sha256() -> Callable[[bytes | memoryview], Any]:
     """CPython's own SHA-256 (``_sha256``; ``_sha2`` from 3.12), not ``hashlib``'s.
 
     ``hashlib`` loads OpenSSL's libcrypto, about 3.5 MB resident in every

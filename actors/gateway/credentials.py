@@ -20,8 +20,6 @@ Rules:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import os
 from dataclasses import dataclass
@@ -75,6 +73,9 @@ class PasswordHash:
     @classmethod
     def parse(cls, text: str) -> PasswordHash:
         """Read ``scrypt$N$r$p$<salt>$<key>``; CredentialsError says what is wrong."""
+        import base64  # with binascii, about 0.15 MB: loaded only by a session that has credentials
+        import binascii
+
         parts = text.strip().split("$")
         if len(parts) != 6 or parts[0] != SCHEME:
             raise CredentialsError("expected 'scrypt$N$r$p$<salt>$<key>' as printed by `fixmesh credentials hash`")
@@ -94,7 +95,8 @@ class PasswordHash:
 
     def text(self) -> str:
         """The form the topology keeps: ``scrypt$N$r$p$<salt>$<key>``."""
-        b64 = base64.b64encode
+        from base64 import b64encode as b64
+
         return f"{SCHEME}${self.n}${self.r}${self.p}${b64(self.salt).decode()}${b64(self.key).decode()}"
 
     def matches(self, password: bytes) -> bool:

@@ -11,6 +11,7 @@ import of the XML parser. The result is the same dictionary either way
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import cast
@@ -40,18 +41,16 @@ def dictionary_cache(cache_dir: Path | None) -> PlainCache | None:
 
 def read_dictionary(file: Path, cache: PlainCache | None) -> DataDictionary:
     """The dictionary in ``file``: built from its cached tables, or parsed (and its tables then cached)."""
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise DictionaryFileError(f"data dictionary {file}: cannot read it ({exc.strerror}); check the path") from None
     source = str(file)
     if cache is not None:
-        cached = cache.get(file, data)
+        # Only the key is taken from the file here: its whole text is read on a miss only.
+        cached = cache.lookup(file, _read(file, cache.file_key))
         if cached is not None:
             try:
                 return from_tables(cast(Tables, cached), source)  # from_tables checks the shape
             except DictionaryError as exc:
                 cache.damaged(file, cache.entry_path(file), str(exc))
+    data = _read(file, Path.read_bytes)
     # Imported here: a process whose tables are cached never loads the XML reader.
     from actors.fix.dictionary_xml import read_tables
 
@@ -60,3 +59,10 @@ def read_dictionary(file: Path, cache: PlainCache | None) -> DataDictionary:
     if cache is not None:
         cache.put(file, data, tables)
     return dictionary
+
+
+def _read(file: Path, read: Callable[[Path], bytes]) -> bytes:
+    try:
+        return read(file)
+    except OSError as exc:
+        raise DictionaryFileError(f"data dictionary {file}: cannot read it ({exc.strerror}); check the path") from None

@@ -39,6 +39,7 @@ import logging
 import marshal
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ MAGIC = b"fixmesh plain cache 1\n"
 MAX_ENTRIES = 256
 _DIGEST_SIZE = 32
 _HEADER_SIZE = len(MAGIC) + 2 * _DIGEST_SIZE
+_CHUNK_BYTES = 64 * 1024
 
 
 def default_cache_dir() -> Path | None:
@@ -85,12 +87,31 @@ class PlainCache:
 
     def key(self, data: bytes) -> bytes:
         """What an entry must have been derived from to be used: the source's bytes, the kind, this Python."""
+        return self._key((data,))
+
+    def file_key(self, source: Path) -> bytes:
+        """``key`` of the bytes in ``source``, read a chunk at a time (OSError if it cannot be read).
+
+        A process that finds its entry never holds the whole source in memory: a transient copy
+        of a 300 kB dictionary would stay in its heap's high-water mark for as long as it runs.
+        """
+        with open(source, "rb") as file:
+            return self._key(iter(lambda: file.read(_CHUNK_BYTES), b""))
+
+    def _key(self, chunks: Iterable[bytes]) -> bytes:
         python = f"{self.kind} {self.version} marshal {marshal.version} python {sys.version_info[:2]}\n"
-        digest: bytes = sha256(python.encode() + data).digest()
-        return digest
+        digest = sha256(python.encode())
+        for chunk in chunks:
+            digest.update(chunk)
+        key: bytes = digest.digest()
+        return key
 
     def get(self, source: Path, data: bytes) -> object | None:
         """The value derived from ``data`` (the bytes of ``source``), or None: missing, stale or damaged."""
+        return self.lookup(source, self.key(data))
+
+    def lookup(self, source: Path, key: bytes) -> object | None:
+        """The value of the entry of ``source`` derived under ``key``, or None: missing, stale or damaged."""
         path = self.entry_path(source)
         try:
             entry = path.read_bytes()
@@ -101,11 +122,11 @@ class PlainCache:
             log.warning("%s: cannot read the cached %s at %s (%s); deriving them", source, self.kind, path,
                         exc.strerror or exc)
             return None
-        payload = entry[_HEADER_SIZE:]
+        payload = memoryview(entry)[_HEADER_SIZE:]  # not a copy
         if entry[:len(MAGIC)] != MAGIC or entry[len(MAGIC) + _DIGEST_SIZE:_HEADER_SIZE] != sha256(payload).digest():
             self.damaged(source, path, "its digest does not match")
             return None
-        if entry[len(MAGIC):len(MAGIC) + _DIGEST_SIZE] != self.key(data):
+        if entry[len(MAGIC):len(MAGIC) + _DIGEST_SIZE] != key:
             log.info("%s: the cached %s at %s are stale (the file or Python changed); deriving them again",
                      source, self.kind, path)
             return None

@@ -149,14 +149,20 @@ def test_a_damaged_entry_is_derived_again_with_a_warning(damage: Any, tmp_path: 
     assert cache.get(path, path.read_bytes()) is not None, "the damaged entry was not replaced"
 
 
-def test_an_entry_that_checks_out_but_does_not_build_is_derived_again(tmp_path: Path,
+@pytest.mark.parametrize("fields, header", [
+    (((38, "OrderQty", "QTY", (), ""),), "bad"),  # a header that is not a layout
+    (((40, "OrdType", "CHAR", ("1", "2"), "MARKET"),), ((), (), ())),  # two values, one description
+], ids=["header", "descriptions"])
+def test_an_entry_that_checks_out_but_does_not_build_is_derived_again(tmp_path: Path, fields: object,
+                                                                      header: object,
                                                                       caplog: pytest.LogCaptureFixture) -> None:
     """Tables in the wrong shape under a valid digest (a writer's bug): refused by from_tables, derived again."""
     path = spec("FIX42.xml")
     data = path.read_bytes()
     cache = dictionary_cache(tmp_path)
     assert cache is not None
-    cache.put(path, data, (TABLES_FORMAT, "FIX", 4, 2, 0, ((38, "OrderQty", "QTY", ()),), (), "bad", (), ()))
+    heartbeat = ("0", "Heartbeat", "admin", ((), (), ()))
+    cache.put(path, data, (TABLES_FORMAT, "FIX", 4, 2, 0, fields, (), header, ((), (), ()), (heartbeat,)))
     with caplog.at_level(logging.WARNING, logger="fixmesh.cache"):
         dd = read_dictionary(path, cache)
     assert describe(dd) == describe(parse_dictionary(data.decode("utf-8"), str(path)))

@@ -39,9 +39,11 @@ def test_a_session_actor_and_a_broker_import_no_openssl() -> None:
 #: document), ``difflib`` (misspelt keys only), ``zoneinfo`` and the ``sysconfig`` it reads its
 #: path from (schedules in another zone than UTC only), ``argparse`` (its options are read by
 #: ``actors.gateway.program``), ``shutil`` with the ``bz2`` and ``lzma`` it maps (a store's reset
-#: only), ``zmq.auth`` (a bus with keys only). About 4 MB resident in each actor.
+#: only), ``zmq.auth`` (a bus with keys only), ``base64`` and ``binascii`` (logon credentials only).
+#: About 4 MB resident in each actor.
 IDLE_ACTOR_NEVER_LOADS = ("actors.fix.dictionary_xml", "xml.etree.ElementTree", "pyexpat", "yaml", "difflib",
-                          "zoneinfo", "sysconfig", "argparse", "shutil", "bz2", "lzma", "unicodedata", "zmq.auth")
+                          "zoneinfo", "sysconfig", "argparse", "shutil", "bz2", "lzma", "unicodedata", "zmq.auth",
+                          "base64", "binascii")
 
 
 def test_a_session_actor_imports_only_what_an_idle_session_runs() -> None:
