@@ -17,7 +17,7 @@ Two halves (STYLE principles 1-3, and the uvicorn-over-h11 shape):
 
 An actor owns its loop (STYLE principle 3), so ``BusClient`` never blocks and
 never starts a thread: the actor polls ``sockets`` with its other sockets,
-calls ``handle_readable()`` when one is readable and ``on_timer()`` at
+calls ``handle_readable(sock)`` when one is readable and ``on_timer()`` at
 ``next_deadline()``. Time comes from the ``now`` callable, so tests step it.
 
 Sockets, all connected to the broker:
@@ -349,7 +349,7 @@ class BusClient:
 
     @property
     def sockets(self) -> tuple[zmq.Socket[bytes], ...]:
-        """The sockets to poll for reading; call ``handle_readable`` when any is readable."""
+        """The sockets to poll for reading; call ``handle_readable`` with the one that is readable."""
         return (self.dealer,) if self.sub is None else (self.dealer, self.sub)
 
     def next_deadline(self) -> float:
@@ -372,23 +372,29 @@ class BusClient:
             self.flush_acks()
         self._retransmit(now_s)
 
-    def handle_readable(self) -> list[Envelope]:
+    def handle_readable(self, sock: zmq.Socket[bytes] | None = None) -> list[Envelope]:
         """Process what arrived; returns the ``deliver``, ``command`` and ``reply`` envelopes for the actor,
-        and the ``undeliverable`` answers to its commands. Delivers must be acked (``ack``) once persisted."""
+        and the ``undeliverable`` answers to its commands. Delivers must be acked (``ack``) once persisted.
+
+        ``sock``: the one of ``sockets`` the loop found readable, the only one read; None reads both.
+        Reading a socket ends with a receive that finds nothing, a raised ``zmq.Again`` and a system
+        call in libzmq: an actor's SUB socket rarely has an event, and is not read at every deliver.
+        """
         now_s = self._now().mono_s
         core = self._core
         received = self._received
         for_actor: list[Envelope] = []
         received.for_actor = for_actor
-        recv = self.dealer.recv
         heard = False
-        for _ in range(MAX_BATCH):
-            try:
-                frame = recv(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            heard = True
-            core.receive(frame, now_s, received)
+        if sock is None or sock is self.dealer:
+            recv = self.dealer.recv
+            for _ in range(MAX_BATCH):
+                try:
+                    frame = recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                heard = True
+                core.receive(frame, now_s, received)
         if received.acked:
             try:
                 if self._on_ack is not None:
@@ -403,7 +409,7 @@ class BusClient:
                         self._on_undeliverable(env)
             finally:
                 received.undeliverable.clear()
-        if self.sub is not None:
+        if self.sub is not None and (sock is None or sock is self.sub):
             for _ in range(MAX_BATCH):
                 try:
                     frames = self.sub.recv_multipart(zmq.NOBLOCK)

@@ -28,6 +28,7 @@ for supervisord to restart it; SIGTERM logs out and exits 0.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
@@ -35,7 +36,7 @@ import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 from actors.fix import tags as T
 from actors.fix.config import Role
@@ -94,6 +95,9 @@ from actors.shell.tls_settings import TlsConfigError
 from actors.store import Durability
 from broker import protocol
 from broker.protocol import Envelope
+
+if TYPE_CHECKING:
+    import zmq
 
 log = logging.getLogger("fixmesh.actor")
 
@@ -275,7 +279,7 @@ class SessionActor:
                              ack_delay_s=ACK_DELAY_S, watch=[settings.peer] if settings.peer else [], curve=bus_keys,
                              backup=broker.backup_address)
         for sock in self.bus.sockets:
-            self.loop.add_reader(sock, self._on_bus)
+            self.loop.add_reader(sock, functools.partial(self._on_bus, sock))
         self.loop.add_timer_source(self.bus)
         self.loop.add_timer_source(Every(STATS_INTERVAL_S, self._publish_stats))
         self.loop.add_timer_source(Every(JOURNAL_CHECKPOINT_S, self._checkpoint_journal))
@@ -455,13 +459,14 @@ class SessionActor:
 
     # ------------------------------------------------------------------- bus
 
-    def _on_bus(self) -> None:
-        """One bus batch: forwards are stored and synced together, then acknowledged (group commit)."""
+    def _on_bus(self, sock: zmq.Socket[bytes] | None = None) -> None:
+        """One bus batch (from ``sock``, None: every bus socket): forwards are stored and synced together, then
+        acknowledged (group commit)."""
         if self.waiting and not self._holding():
             self._release_waiting()  # what waited goes before what arrives now
         acks: list[Envelope] = []
         with self.driver.batch():
-            for env in self.bus.handle_readable():
+            for env in self.bus.handle_readable(sock):
                 try:
                     if env.kind == protocol.DELIVER:
                         if self._holding():

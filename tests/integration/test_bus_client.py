@@ -216,6 +216,31 @@ def test_a_watching_client_hears_no_heartbeat_and_knows_its_broker_alive_by_its_
     pump.until(lambda: a.pending == 0, what="b's ack")
 
 
+def test_a_client_reads_only_the_socket_the_loop_found_readable(
+        broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
+    """An actor reads its SUB socket only when it has an event, not at every deliver."""
+    heard: list[str] = []
+    a = connect("a", on_event=lambda topic, _: heard.append(topic))
+    b = connect("b")
+    pump = Pump(a, b)
+    pump.welcomed()
+    a.subscribe("test.")
+    pump.until(lambda: (b.publish("test.probe", {}), "test.probe" in heard)[1], what="a's subscription")
+    pump.run_for(0.2)  # the probes still on their way
+    heard.clear()
+    assert b.deliver("a", "m-1", b"x") is Outcome.SENT
+    b.publish("test.event", {})
+    stop_at = time.monotonic() + WAIT_S
+    while not (a.dealer.poll(0) and a.sub.poll(0)) and time.monotonic() < stop_at:
+        time.sleep(0.01)
+    assert a.dealer.poll(0) and a.sub.poll(0), "the deliver and the event did not both arrive"
+
+    assert [env.id for env in a.handle_readable(a.dealer)] == ["m-1"]
+    assert heard == [] and a.sub.poll(0), "the SUB socket was read with the DEALER"
+    assert a.handle_readable(a.sub) == []
+    assert heard == ["test.event"]
+
+
 def test_command_and_reply(broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
     def answer(client: BusClient, env: Envelope) -> None:
         if env.kind == protocol.COMMAND:
