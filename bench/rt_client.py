@@ -202,12 +202,12 @@ class Runner:
         # The cyclic collector pauses the client for about a millisecond now and then: a send due then
         # goes late. A phase makes no cycles worth collecting; they are collected after it.
         gc.disable()
+        between = functools.partial(self.send_due, phase)
         try:
             phase.begin()
             while not phase.all_sent:
                 sent = self.send_due(phase)
                 due = phase.next_due_s()
-                between = functools.partial(self.send_due, phase)
                 if spec.kind == "paced":
                     self.turn(0.0 if sent >= MAX_SENDS_PER_WAKE else min(0.05, due if due is not None else 0.05),
                               between)
