@@ -24,32 +24,15 @@ import quickfix as fix
 
 from bench.procs import emit
 from bench.qf_app import BenchApplication
+from bench.qf_settings import one_session_settings
 
 SENDER_ID, RECEIVER_ID = "QFI", "QFA"
 
 
-def settings_text(role: str, port: int, work_dir: Path, dictionary: str | None, sender: str, target: str,
-                  heartbeat_s: int = 30) -> str:
-    lines = [
-        "[DEFAULT]",
-        f"ConnectionType={role}",
-        f"FileStorePath={work_dir / 'store'}",
-        "NonStopSession=Y",
-        f"HeartBtInt={heartbeat_s}",
-        "ReconnectInterval=1",
-        "SocketReuseAddress=Y",
-        "SocketNodelay=Y",
-        "[SESSION]",
-        "BeginString=FIX.4.4",
-        f"SenderCompID={sender}",
-        f"TargetCompID={target}",
-    ]
-    if role == "initiator":
-        lines += ["SocketConnectHost=127.0.0.1", f"SocketConnectPort={port}"]
-    else:
-        lines += ["SocketAcceptHost=127.0.0.1", f"SocketAcceptPort={port}"]
-    lines += ["UseDataDictionary=Y", f"DataDictionary={dictionary}"] if dictionary else ["UseDataDictionary=N"]
-    return "\n".join(lines) + "\n"
+def settings_text(role: str, port: int, work_dir: Path, dictionary: str | None, sender: str, target: str) -> str:
+    """One FIX.4.4 session on the loopback, its store in ``work_dir``, no file log (it would be timed too)."""
+    return one_session_settings(role=role, begin_string="FIX.4.4", sender=sender, target=target, host="127.0.0.1",
+                                port=port, store_dir=work_dir / "store", dictionary=dictionary)
 
 
 def engine(role: str, app: fix.Application, settings_path: Path, store: str) -> fix.Initiator | fix.Acceptor:

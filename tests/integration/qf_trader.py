@@ -30,6 +30,8 @@ from typing import Any, TextIO
 
 import quickfix as fix
 
+from bench.qf_settings import one_session_settings
+
 log = logging.getLogger("qf_trader")
 
 #: How often the main thread looks at the stop flag.
@@ -107,27 +109,9 @@ class Scripted(fix.Application):
 
 
 def settings_text(args: argparse.Namespace, work_dir: Path) -> str:
-    lines = [
-        "[DEFAULT]",
-        "ConnectionType=initiator",
-        f"FileStorePath={work_dir / 'store'}",
-        f"FileLogPath={work_dir / 'log'}",
-        "NonStopSession=Y",
-        "HeartBtInt=30",
-        "ReconnectInterval=1",
-        "SocketNodelay=Y",
-        "[SESSION]",
-        f"BeginString={args.begin_string}",
-        f"SenderCompID={args.sender}",
-        f"TargetCompID={args.target}",
-        f"SocketConnectHost={args.host}",
-        f"SocketConnectPort={args.port}",
-    ]
-    if args.data_dictionary:
-        lines += ["UseDataDictionary=Y", f"DataDictionary={args.data_dictionary}"]
-    else:
-        lines.append("UseDataDictionary=N")
-    return "\n".join(lines) + "\n"
+    return one_session_settings(
+        role="initiator", begin_string=args.begin_string, sender=args.sender, target=args.target, host=args.host,
+        port=args.port, store_dir=work_dir / "store", log_dir=work_dir / "log", dictionary=args.data_dictionary)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,6 +26,8 @@ from typing import TextIO
 
 import quickfix as fix
 
+from bench.qf_settings import one_session_settings
+
 log = logging.getLogger("qf_peer")
 
 #: How often the main thread looks at the stop flag and the disconnect trigger.
@@ -98,42 +100,11 @@ class Recorder(fix.Application):
 
 def settings_text(args: argparse.Namespace, work_dir: Path) -> str:
     """QuickFIX settings for one always-on session; a data dictionary only when given."""
-    lines = [
-        "[DEFAULT]",
-        f"ConnectionType={args.role}",
-        f"FileStorePath={work_dir / 'store'}",
-        f"FileLogPath={work_dir / 'log'}",
-        "NonStopSession=Y",
-        f"HeartBtInt={args.heartbeat}",
-        "ReconnectInterval=1",
-        "SocketReuseAddress=Y",
-        "SocketNodelay=Y",
-        "[SESSION]",
-        f"BeginString={args.begin_string}",
-        f"SenderCompID={args.sender}",
-        f"TargetCompID={args.target}",
-    ]
-    if args.role == "initiator":
-        lines += [f"SocketConnectHost={args.host}", f"SocketConnectPort={args.port}"]
-    else:
-        lines += [f"SocketAcceptHost={args.host}", f"SocketAcceptPort={args.port}"]
-    lines += _dictionary_settings(args)
-    return "\n".join(lines) + "\n"
-
-
-def _dictionary_settings(args: argparse.Namespace) -> list[str]:
-    if args.begin_string == "FIXT.1.1":
-        lines = [f"DefaultApplVerID={args.default_appl_ver_id}"]
-        if args.data_dictionary and args.transport_dictionary:
-            return lines + [
-                "UseDataDictionary=Y",
-                f"TransportDataDictionary={args.transport_dictionary}",
-                f"AppDataDictionary={args.data_dictionary}",
-            ]
-        return lines + ["UseDataDictionary=N"]
-    if args.data_dictionary:
-        return ["UseDataDictionary=Y", f"DataDictionary={args.data_dictionary}"]
-    return ["UseDataDictionary=N"]
+    return one_session_settings(
+        role=args.role, begin_string=args.begin_string, sender=args.sender, target=args.target, host=args.host,
+        port=args.port, store_dir=work_dir / "store", log_dir=work_dir / "log", heartbeat_s=args.heartbeat,
+        dictionary=args.data_dictionary, transport_dictionary=args.transport_dictionary,
+        default_appl_ver_id=args.default_appl_ver_id)
 
 
 def new_order_single(args: argparse.Namespace, cl_ord_id: int) -> fix.Message:
