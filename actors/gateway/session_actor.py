@@ -459,9 +459,8 @@ class SessionActor:
 
     # ------------------------------------------------------------------- bus
 
-    def _on_bus(self, sock: zmq.Socket[bytes] | None = None) -> None:
-        """One bus batch (from ``sock``, None: every bus socket): forwards are stored and synced together, then
-        acknowledged (group commit)."""
+    def _on_bus(self, sock: zmq.Socket[bytes]) -> None:
+        """One bus batch from ``sock``: forwards are stored and synced together, then acknowledged (group commit)."""
         if self.waiting and not self._holding():
             self._release_waiting()  # what waited goes before what arrives now
         acks: list[Envelope] = []

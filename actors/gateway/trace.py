@@ -29,8 +29,6 @@ from typing import TextIO
 
 #: The environment variable naming the folder of the trace files; unset or empty: no tracing.
 TRACE_DIR_ENV = "FIXMESH_TRACE_DIR"
-#: The ClOrdID (11): the key an order and its ExecutionReports share.
-CL_ORD_ID = 11
 
 
 class OrderTrace:

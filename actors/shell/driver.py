@@ -354,11 +354,7 @@ class SessionDriver:
         if isinstance(output, Send):
             if output.store:
                 data = output.data if output.stored is None else output.stored
-                note = self._notes.pop(output.seq, None) if self._notes else None
-                if note is None:
-                    self.store.save_outgoing(output.seq, data)
-                else:
-                    self.store.save_outgoing(output.seq, data, note)
+                self.store.save_outgoing(output.seq, data, self._notes.pop(output.seq, b"") if self._notes else b"")
                 self._stored = True
                 sent = self.traffic.sent
                 sent[output.msg_type] = sent.get(output.msg_type, 0) + 1
