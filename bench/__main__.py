@@ -15,9 +15,13 @@ runs, stops every process it started by its pid, and prints one table:
 3. the routed pair: client -> Handler -> broker -> Driven -> venue ->
    ExecutionReport back, paced at 1,000 and 5,000 orders/s and closed loop
    (maximum sustained rate); QuickFIX's and fixmesh's direct (unrouted)
-   round trip at 1,000/s; a latency histogram PNG next to the JSON;
+   round trip at 1,000/s; a latency histogram PNG next to the JSON; and the
+   same path through two pass-through actors (``bench.relay``: the broker
+   and a process per session, no session work, no store), what the shape
+   alone costs;
 4. resident memory of the broker, the Handler and the Driven, idle and
-   under load, and their CPU per 1,000 orders;
+   under load, and their CPU per 1,000 orders (and the pass-through
+   actors');
 5. scale: 1, 10 and 50 Handler/Driven pairs behind one broker at one total
    rate shared by all pairs: answered orders/s, round trip, resident memory
    of all the actors and their CPU per 1,000 orders; and 30 pairs spread
@@ -217,7 +221,7 @@ def _phase(res: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
 
 
 def routed_rows(res: dict[str, Any] | None, os_buffer: dict[str, Any] | None, qf: dict[str, Any] | None,
-                fm: dict[str, Any] | None, floor_res: dict[str, Any] | None) -> list[Row]:
+                fm: dict[str, Any] | None, floor_res: dict[str, Any] | None, shape: dict[str, Any] | None) -> list[Row]:
     rows = []
     floor_p50 = floor_res.get("p50") if floor_res and "error" not in floor_res else None
     qf_phase, fm_phase = _phase(qf, "r1000"), _phase(fm, "r1000")
@@ -257,20 +261,24 @@ def routed_rows(res: dict[str, Any] | None, os_buffer: dict[str, Any] | None, qf
     row.result = _max(res)
     rows.append(row)
 
-    err = _error(os_buffer)
-    unloaded = _phase(os_buffer, "r200")
-    for name, label in (("r200", "routed round trip @200/s, stores os_buffer (no fsync)"),
-                        ("r1000", "routed round trip @1,000/s, stores os_buffer (no fsync)")):
-        row = Row(f"routed.{name}-os_buffer", "3 routed", label)
-        phase = _phase(os_buffer, name)
-        row.result = err or _lat(phase)
-        if phase:
-            row.result += _sustained(phase, unloaded["latency_us"]["p50"] if unloaded else None)
-            _compare(row, name, phase, qf_p99, floor_p50)
+    for res_of, key, what, most in (
+            (os_buffer, "os_buffer", "routed round trip @{rate}, stores os_buffer (no fsync)",
+             "routed maximum sustained rate, stores os_buffer"),
+            (shape, "shape", "pass-through actors @{rate} (broker + two relays, no session work)",
+             "pass-through actors maximum sustained rate (closed loop)")):
+        err = _error(res_of)
+        unloaded = _phase(res_of, "r200")
+        for name, paced in (("r200", "200/s"), ("r1000", "1,000/s")):
+            row = Row(f"routed.{name}-{key}", "3 routed", what.format(rate=paced))
+            phase = _phase(res_of, name)
+            row.result = err or _lat(phase)
+            if phase:
+                row.result += _sustained(phase, unloaded["latency_us"]["p50"] if unloaded else None)
+                _compare(row, name, phase, qf_p99, floor_p50)
+            rows.append(row)
+        row = Row(f"routed.max-{key}", "3 routed", most)
+        row.result = _max(res_of)
         rows.append(row)
-    row = Row("routed.max-os_buffer", "3 routed", "routed maximum sustained rate, stores os_buffer")
-    row.result = _max(os_buffer)
-    rows.append(row)
     return rows
 
 
@@ -308,7 +316,7 @@ def _max(res: dict[str, Any] | None) -> str:
     return f"{rate(phase['achieved_per_s'])} with {phase['window']} in flight, p50 {us(phase['latency_us']['p50'])}"
 
 
-def memory_rows(res: dict[str, Any] | None) -> list[Row]:
+def memory_rows(res: dict[str, Any] | None, shape: dict[str, Any] | None) -> list[Row]:
     rows = []
     err = _error(res)
     for name, label in (("broker", "broker"), ("handler", "Handler actor"), ("driven", "Driven actor")):
@@ -322,8 +330,16 @@ def memory_rows(res: dict[str, Any] | None) -> list[Row]:
             row.target = f"idle < {TARGET_IDLE_MB:g} MB"
             row.verdict = verdict(idle is not None and idle / 1024 < TARGET_IDLE_MB)
         rows.append(row)
-    row = Row("memory.cpu", "4 memory", "CPU per 1,000 orders @1,000/s (broker/Handler/Driven)")
-    phase = _phase(res, "r1000")
+    rows.append(_cpu_row("memory.cpu", "CPU per 1,000 orders @1,000/s (broker/Handler/Driven)", res))
+    rows.append(_cpu_row("memory.cpu-shape", "CPU per 1,000 orders @1,000/s, pass-through actors (broker/relay/relay)",
+                         shape))
+    return rows
+
+
+def _cpu_row(key: str, label: str, res: dict[str, Any] | None) -> Row:
+    """The CPU of the broker and the two actors of a run's 1,000/s phase, per 1,000 orders answered."""
+    row = Row(key, "4 memory", label)
+    err, phase = _error(res), _phase(res, "r1000")
     if err or not phase or "cpu_s" not in phase:
         row.result = err or "-"
     else:
@@ -331,8 +347,7 @@ def memory_rows(res: dict[str, Any] | None) -> list[Row]:
         cpu = phase["cpu_s"]
         row.result = " / ".join("-" if cpu.get(n) is None else f"{cpu[n] * per_k * 1000:.0f} ms"
                                 for n in ("broker", "handler", "driven"))
-    rows.append(row)
-    return rows
+    return row
 
 
 def _pairs(n: int) -> str:
@@ -354,8 +369,9 @@ def _scale_note(phase: dict[str, Any], one_pair_p50_us: float | None) -> str:
     return note
 
 
-def scale_rows(res: dict[str, Any] | None, sizes: sections.Sizes) -> list[Row]:
-    """Three rows per measure, one per size, so that 1, 10 and 50 pairs read one under the other."""
+def scale_rows(res: dict[str, Any] | None, sizes: sections.Sizes, shape: dict[str, Any] | None) -> list[Row]:
+    """Three rows per measure, one per size, so that 1, 10 and 50 pairs read one under the other; then the
+    largest size through pass-through actors (``shape``)."""
     err = _error(res) if res is not None and "error" in res else None
     runs: dict[int, dict[str, Any] | str] = {}
     for n in sizes.scale_pairs:
@@ -386,6 +402,12 @@ def scale_rows(res: dict[str, Any] | None, sizes: sections.Sizes) -> list[Row]:
                 if compared is not None:
                     row.reference, row.ratio = compared
             rows.append(row)
+    largest = max(sizes.scale_pairs)
+    row = Row("scale.shape.round_trip", "5 scale", f"{_pairs(largest)} of pass-through actors (no session work) "
+              f"@{rate_total:,.0f}/s in total: answered, round trip")
+    phase = _phase(shape, "run")
+    row.result = _error(shape) or (f"{rate(phase['achieved_per_s'])}, {_lat(phase, with_999=False)}" if phase else "-")
+    rows.append(row)
     return rows
 
 
@@ -444,8 +466,9 @@ def recovery_rows(res: dict[str, Any] | None, sizes: sections.Sizes) -> list[Row
 def build_rows(results: dict[str, Any], sizes: sections.Sizes) -> list[Row]:
     return (codec_rows(results.get("codec")) + engine_rows(results.get("engine")) + floor_rows(results.get("floor"))
             + routed_rows(results.get("routed"), results.get("routed_os_buffer"), results.get("qf_direct"),
-                          results.get("fm_direct"), results.get("floor"))
-            + memory_rows(results.get("routed")) + scale_rows(results.get("scale"), sizes)
+                          results.get("fm_direct"), results.get("floor"), results.get("shape"))
+            + memory_rows(results.get("routed"), results.get("shape"))
+            + scale_rows(results.get("scale"), sizes, results.get("scale_shape"))
             + hosts_scale.rows(results.get("scale_hosts"), (results.get("scale") or {}).get("1"), sizes, _scale_note)
             + recovery_rows(results.get("recovery"), sizes) + targets.rows(results))
 
@@ -532,8 +555,10 @@ def main(argv: list[str] | None = None) -> int:
                 phases=[sizes.warm, f"r200=paced:200:{sizes.paced_200_s}",
                         f"r1000=paced:1000:{sizes.paced_1000_s}",
                         f"max=closed:{sizes.closed_window}:{sizes.closed_count}"]))
+            run_section("shape", results, lambda: sections.shape_floor(work / "shape", sizes, dictionary))
         if "scale" in wanted:
             run_section("scale", results, lambda: sections.scale(work / "scale", sizes, dictionary, log))
+            run_section("scale_shape", results, lambda: sections.scale_shape(work / "scale-shape", sizes, dictionary))
             run_section("scale_hosts", results,
                         lambda: hosts_scale.measure(work / "scale-hosts", sizes, dictionary, log))
         if "recovery" in wanted:
@@ -576,7 +601,8 @@ def print_table(rows: list[Row], info: dict[str, Any], mode: str, dictionary: Pa
     other_core = info["other_cpu_s"] / max(1.0, info["seconds"])
     print(f"load average {info['loadavg_start'][0]:.2f} at start; other processes used {other_core:.0%} of a core "
           f"during the run, the hypervisor took {info['steal_s']:.1f} s; write+fdatasync "
-          f"{info['fdatasync_us_p50']:.0f} us; validation: {Path(dictionary).name if dictionary else 'none'} on every "
+          f"{info['fdatasync_us_p50']:.0f} us; idle cores: {info['cpu_idle']}; "
+          f"validation: {Path(dictionary).name if dictionary else 'none'} on every "
           f"side; latency clients and venues at {info['world_priority']}; {info['seconds']:.0f} s")
     if other_core > BUSY_OTHER_CORE:
         print(f"WARNING: the machine was busy (other processes used {other_core:.0%} of a core): "

@@ -291,3 +291,19 @@ def wait_listening(port: int, timeout_s: float, procs: Procs) -> None:
         if time.monotonic() > deadline:
             raise BenchError(f"nothing listens on {HOST}:{port} after {timeout_s:g} s")
         time.sleep(POLL_S)
+
+
+def connect(port: int, timeout_s: float, host: str = HOST) -> socket.socket:
+    """A blocking TCP connection with TCP_NODELAY to ``host:port``, tried until ``timeout_s`` (the
+    listener may still be starting)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            sock = socket.create_connection((host, port), timeout=1.0)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(None)
+            return sock
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

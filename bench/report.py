@@ -60,6 +60,7 @@ def machine() -> dict[str, Any]:
         "nproc": os.cpu_count(), "cpu_model": model, "ram_gb": round(mem_kb / 1024 / 1024, 1),
         "kernel": platform.release(), "python": sys.version.split()[0], "quickfix": quickfix_version,
         "session_core": core, "loadavg_start": os.getloadavg(), "fdatasync_us_p50": fdatasync_us(),
+        "cpu_idle": cpu_idle(),
         "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
     }
 
@@ -95,6 +96,26 @@ class CpuAccount:
         """(CPU seconds of other processes, CPU seconds stolen by the hypervisor) since ``start``."""
         other = (self.machine_busy_s - start.machine_busy_s) - (self.own_s - start.own_s)
         return max(0.0, other), self.steal_s - start.steal_s
+
+
+def cpu_idle(sys_root: Path = Path("/sys")) -> str:
+    """How an idle core waits for work: the cpuidle driver and, on a virtual machine's ``haltpoll``, how
+    long it polls before it halts.
+
+    Every hop of a routed order wakes a process that may sit on an idle core. A core that halts at once
+    leaves to the hypervisor and must be woken through it: on the 2-core machine of 2026-11-30 the raw
+    TCP floor was p50 69 us with no halt polling and 14 us with 200 us of it, the bus floor 413 against
+    152 us (``docs/performance.md``). Two runs compare only with the same setting, so the report says it.
+    """
+    try:
+        text = (sys_root / "devices/system/cpu/cpuidle/current_driver").read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
+    try:
+        poll_ns = int((sys_root / "module/haltpoll/parameters/guest_halt_poll_ns").read_text())
+    except (OSError, ValueError):
+        return text
+    return f"{text}, halt polling {poll_ns / 1000:g} us" if poll_ns else f"{text}, no halt polling"
 
 
 def fdatasync_us(n: int = 200) -> float:
@@ -215,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
           f"session core {m.get('session_core', 'pure Python')}, QuickFIX {m['quickfix']}; "
           f"load average {m['loadavg_start'][0]:.2f} at start; other processes "
           f"{m.get('other_cpu_s', 0.0) / max(1.0, m['seconds']):.0%} of a core during the run; "
-          f"write+fdatasync {m['fdatasync_us_p50']:.0f} us; {m['seconds']:.0f} s\n")
+          f"write+fdatasync {m['fdatasync_us_p50']:.0f} us; idle cores: {m.get('cpu_idle', 'unknown')}; "
+          f"{m['seconds']:.0f} s\n")
     print(markdown(data["rows"]))
     return 0
 

@@ -47,7 +47,7 @@ from bench.fixmsg import (
     session,
 )
 from bench.latency import Phase, PhaseSpec
-from bench.procs import emit
+from bench.procs import connect, emit
 
 #: Orders sent per wake-up at most, so replies are read between bursts.
 MAX_SENDS_PER_WAKE = 256
@@ -91,20 +91,6 @@ class Client:
             self.connected = output.new is SessionState.CONNECTED
             if output.old is SessionState.CONNECTED:
                 self.closed = True
-
-
-def connect(port: int, timeout_s: float, host: str = "127.0.0.1") -> socket.socket:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            sock = socket.create_connection((host, port), timeout=1.0)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.settimeout(None)
-            return sock
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 class ClientSession:

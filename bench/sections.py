@@ -391,6 +391,84 @@ def routed(work: Path, sizes: Sizes, dictionary: Path | None, durability: str = 
             "rss_after_kb": after}
 
 
+@dataclass
+class Relays:
+    """The broker and N pairs of pass-through actors (``bench.relay``) in front of one venue; pair i's
+    client side listens on ``client_ports[i - 1]``. Keys as the gateway's actors (``handler{i}``,
+    ``driven{i}``), so their CPU and memory group the same way."""
+
+    actors: dict[str, Proc]
+    client_ports: list[int]
+
+
+def start_relays(procs: Procs, pairs: int, dictionary: Path | None) -> Relays:
+    """A venue answering ``TRADER{i}`` as ``GATEWAY`` (the relays pass the client's bytes unchanged), the
+    broker, and ``pairs`` relay pairs: the venue side's first (they connect when their client's Logon
+    comes), then the client side's."""
+    venue = procs.python("venue", "bench.responder", "--port", "0", "--sender", "GATEWAY",
+                         *[arg for i in range(1, pairs + 1) for arg in ("--target", f"TRADER{i}")],
+                         *dd_args(dictionary), world=True)
+    venue_port = procs.wait_for(venue, "listening", 30)["port"]
+    while True:  # the broker's ports apart from the clients'
+        client_ports, ports = free_ports(pairs), broker_ports()
+        if not set(client_ports) & set(ports.values()):
+            break
+    actors = {"broker": start_broker(procs, ports)}
+    router = f"tcp://127.0.0.1:{ports['router']}"
+
+    def relay(name: str, peer: str, *side: str) -> Proc:
+        return procs.python(f"relay-{name}", "bench.relay", "--broker", router, "--name", name, "--peer", peer, *side)
+
+    for i in range(1, pairs + 1):
+        actors[f"driven{i}"] = relay(f"driven{i}", f"handler{i}", "--connect", str(venue_port))
+    for i in range(1, pairs + 1):
+        procs.wait_for(actors[f"driven{i}"], "ready", 30.0 + pairs)
+    for i, port in enumerate(client_ports, 1):
+        actors[f"handler{i}"] = relay(f"handler{i}", f"driven{i}", "--listen", str(port))
+    for i in range(1, pairs + 1):
+        procs.wait_for(actors[f"handler{i}"], "listening", 30.0 + pairs)
+    return Relays(actors, client_ports)
+
+
+def shape_floor(work: Path, sizes: Sizes, dictionary: Path | None) -> dict[str, Any]:
+    """Client -> relay -> broker -> relay -> venue -> back (``bench.relay``): the routed pair's phases
+    through actors that pass bytes and do no session work; CPU of broker and relays."""
+    phases = [sizes.warm, f"r200=paced:200:{sizes.paced_200_s}", f"r1000=paced:1000:{sizes.paced_1000_s}",
+              f"max=closed:{sizes.closed_window}:{sizes.closed_count}"]
+    out = work / "latencies"
+    out.mkdir(parents=True, exist_ok=True)
+    with Procs(work) as procs:
+        relays = start_relays(procs, 1, dictionary)
+        actors = relays.actors
+        sampler = Sampler({"broker": actors["broker"], "handler": actors["handler1"], "driven": actors["driven1"]})
+        client = procs.python("client", "bench.rt_client", "--port", str(relays.client_ports[0]),
+                              "--sender", "TRADER1", "--target", "GATEWAY", "--out-dir", str(out),
+                              *dd_args(dictionary), *[f"--phase={p}" for p in phases], world=True)
+        results = run_client(procs, client, phases, sampler, 120.0 + sizes.closed_count / 200.0)
+    return {"phases": results}
+
+
+def scale_shape(work: Path, sizes: Sizes, dictionary: Path | None) -> dict[str, Any]:
+    """The scale section's largest size through pass-through actors: N relay pairs at the same total
+    rate, so that its tail reads beside the gateway's (what N pairs of processes cost, no session work)."""
+    pairs = max(sizes.scale_pairs)
+    out = work / "latencies"
+    out.mkdir(parents=True, exist_ok=True)
+    rate = sizes.scale_rate
+    phases = [f"warm=paced:{rate:g}:{sizes.scale_warm_s:g}", f"run=paced:{rate:g}:{sizes.scale_s:g}"]
+    with Procs(work) as procs:
+        relays = start_relays(procs, pairs, dictionary)
+        sampler = Sampler(relays.actors)
+        client = procs.python("client", "bench.multi_client", "--target", "GATEWAY", "--out-dir", str(out),
+                              *[arg for i, port in enumerate(relays.client_ports, 1)
+                                for arg in ("--session", f"TRADER{i}@{port}")],
+                              *dd_args(dictionary), *[f"--phase={p}" for p in phases], world=True)
+        results = run_client(procs, client, phases, sampler, 60.0 + sizes.scale_s)
+    for phase in results.values():
+        phase["cpu_s"] = _groups(phase["cpu_s"])
+    return {"pairs": pairs, "rate": rate, "phases": results}
+
+
 def direct(work: Path, sizes: Sizes, dictionary: Path | None, engine: str) -> dict[str, Any]:
     """Client <-> venue without the gateway: QuickFIX on both sides, or fixmesh on both sides."""
     phases = [sizes.warm, f"r1000=paced:1000:{sizes.paced_1000_s}"]

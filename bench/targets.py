@@ -40,7 +40,9 @@ def _phase(section: Results | None, name: str) -> Results | None:
     return phase if isinstance(phase, dict) else None
 
 
-def _row(key: str, label: str, target: str, measure: Callable[[], tuple[str, bool] | None]) -> Row:
+def _row(key: str, label: str, target: str, measure: Callable[[], tuple[str, bool] | None], *,
+         judged: bool = True) -> Row:
+    """One target's row; ``judged`` False: a reference beside a target, the same ratio with no verdict."""
     row = Row(f"targets.{key}", SECTION, label, target=target)
     try:
         measured = measure()
@@ -50,7 +52,7 @@ def _row(key: str, label: str, target: str, measure: Callable[[], tuple[str, boo
         row.result = "not measured in this run"
     else:
         row.result, ok = measured
-        row.verdict = verdict(ok)
+        row.verdict = verdict(ok) if judged else ""
     return row
 
 
@@ -66,6 +68,7 @@ def _tail(routed: Results | None, phase_name: str) -> tuple[str, bool] | None:
 
 def _median(routed: Results | None, fm_direct: Results | None, floor: Results | None,
             phase_name: str) -> tuple[str, bool] | None:
+    """``routed``: the routed section's results, or the pass-through actors' (the same phases)."""
     phase, direct = _phase(routed, phase_name), _phase(fm_direct, "r1000")
     bus = (floor or {}).get("bus") if isinstance(floor, dict) and "error" not in floor else None
     if phase is None or direct is None or not bus:
@@ -115,7 +118,15 @@ def _fifty_pairs(scale: Results | None) -> tuple[str, bool] | None:
 
 
 def _fifty_pairs_tail(scale: Results | None) -> tuple[str, bool] | None:
-    entry = (scale or {}).get("50") if isinstance(scale, dict) else None
+    return _pairs_tail((scale or {}).get("50") if isinstance(scale, dict) else None)
+
+
+def _fifty_pairs_shape_tail(shape: Results | None) -> tuple[str, bool] | None:
+    """The pass-through actors' run (``bench.sections.scale_shape``), when it had 50 pairs."""
+    return _pairs_tail(shape) if isinstance(shape, dict) and shape.get("pairs") == 50 else None
+
+
+def _pairs_tail(entry: Results | None) -> tuple[str, bool] | None:
     if not isinstance(entry, dict) or "error" in entry:
         return None
     run = entry["phases"]["run"]
@@ -135,6 +146,8 @@ def _engine(engine: Results | None) -> tuple[str, bool] | None:
 def rows(results: Results) -> list[Row]:
     routed, scale = results.get("routed"), results.get("scale")
     fm_direct, floor = results.get("fm_direct"), results.get("floor")
+    #: ``bench.relay``: the routed path's processes doing nothing but pass bytes; what the shape costs.
+    shape = results.get("shape")
     return [
         _row("tail-200", "1. routed tail @200/s, batch stores", f"p99 <= {TAIL_P99_X:g}x p50, p99.9 <= "
              f"{TAIL_P999_X:g}x", lambda: _tail(routed, "r200")),
@@ -144,15 +157,24 @@ def rows(results: Results) -> list[Row]:
              f"<= {ROUTED_P50_X:g}x the sum", lambda: _median(routed, fm_direct, floor, "r200")),
         _row("median-1000", "2. routed p50 @1,000/s against fixmesh direct p50 + bus floor p50",
              f"<= {ROUTED_P50_X:g}x the sum", lambda: _median(routed, fm_direct, floor, "r1000")),
+        _row("median-200-shape", "2. the same for pass-through actors @200/s (no session work, no store)",
+             "reference", lambda: _median(shape, fm_direct, floor, "r200"), judged=False),
+        _row("median-1000-shape", "2. the same for pass-through actors @1,000/s", "reference",
+             lambda: _median(shape, fm_direct, floor, "r1000"), judged=False),
         _row("cpu", "3. CPU per 1,000 orders @1,000/s, broker + Handler + Driven",
              f"<= {CPU_MS_PER_1000:,.0f} ms", lambda: _cpu(routed)),
+        _row("cpu-shape", "3. the same for pass-through actors (broker + relay + relay)", "reference",
+             lambda: _cpu(shape), judged=False),
         _row("max", "3. routed maximum sustained rate, batch stores", f">= {MAX_RATE_PER_S:,.0f}/s",
              lambda: _max_rate(routed)),
+        _row("max-shape", "3. the same for pass-through actors", "reference", lambda: _max_rate(shape), judged=False),
         _row("idle", "4. idle session actor, resident", f"<= {IDLE_ACTOR_MB:g} MB", lambda: _idle_actor(routed)),
         _row("fifty", "4. 50 pairs idle: broker + all actors", f"<= {FIFTY_PAIRS_GB:g} GB",
              lambda: _fifty_pairs(scale)),
         _row("fifty-tail", "4. 50 pairs @300/s in total", f"p99 <= {TAIL_P99_X:g}x p50, no late sends",
              lambda: _fifty_pairs_tail(scale)),
+        _row("fifty-tail-shape", "4. the same for 50 pairs of pass-through actors", "reference",
+             lambda: _fifty_pairs_shape_tail(results.get("scale_shape")), judged=False),
         _row("engine", "5. engine alone, 1 order/call, memory store, against QuickFIX's",
              f">= {ENGINE_X:g}x", lambda: _engine(results.get("engine"))),
     ]

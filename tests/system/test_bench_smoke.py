@@ -38,15 +38,25 @@ def test_smoke_run_prints_every_row(tmp_path: Path) -> None:
         assert row["label"] in result.stdout, f"row {row['key']} not printed"
         assert row["result"] and not row["result"].startswith(("error", "not run")), row
 
-    # Scale: three rows (round trip, memory, CPU) per number of pairs, each with figures, every order answered.
+    # Scale: three rows (round trip, memory, CPU) per number of pairs, each with figures, every order answered;
+    # and the largest size through pass-through actors.
     scale = {row["key"]: row["result"] for row in data["rows"] if row["key"].startswith("scale.")}
-    assert sorted(scale) == sorted(f"scale.{n}.{what}" for n in SMOKE.scale_pairs
-                                   for what in ("round_trip", "memory", "cpu"))
+    assert sorted(scale) == sorted([f"scale.{n}.{what}" for n in SMOKE.scale_pairs
+                                    for what in ("round_trip", "memory", "cpu")] + ["scale.shape.round_trip"])
     for key, text in scale.items():
         assert "TODO" not in text and any(c.isdigit() for c in text), (key, text)
     for n in SMOKE.scale_pairs:
         run = data["results"]["scale"][str(n)]["phases"]["run"]
         assert run["received"] == run["sent"] > 0, (n, run)
+
+    # The pass-through actors (bench.relay) carried every order both ways: one pair's phases, and as many
+    # pairs as the largest scale size.
+    for name in ("r200", "r1000", "max"):
+        phase = data["results"]["shape"]["phases"][name]
+        assert phase["received"] == phase["sent"] > 0, (name, phase)
+    shape = data["results"]["scale_shape"]
+    assert shape["pairs"] == max(SMOKE.scale_pairs), shape
+    assert shape["phases"]["run"]["received"] == shape["phases"]["run"]["sent"] > 0, shape
 
     # Scale over hosts: pairs spread over three network namespaces (the bench runs as root here), every order
     # answered; its rows have figures, not the reason it could not run.
