@@ -48,7 +48,7 @@ from actors.fix.states import OFFLINE, SessionState
 from actors.fix.timefmt import Instant, parse_utc_timestamp
 from actors.gateway.bus import BusClient, Outcome
 from actors.gateway.credentials import REFUSAL_TEXT, Credentials, Failure
-from actors.gateway.forwarding import Chain, Forward, Held, Journal, Origin, Verdict, Waiting
+from actors.gateway.forwarding import Chain, Forward, Journal, Origin, Verdict, Waiting
 from actors.gateway.program import start, topology_parser
 from actors.gateway.rejection import rejection_for
 from actors.gateway.stats import STATS_INTERVAL_S, Every, SessionCounters
@@ -263,6 +263,8 @@ class SessionActor:
             settings.message_ttl_s if settings.enable_message_rejecting and settings.message_ttl_s > 0 else None)
         self._waiting_warned = False
         self.expired_chain = Chain()
+        #: Forwards of this batch judged past their time-to-live: journalled, rejected once the journal is synced.
+        self._expired: list[tuple[Envelope, Forward, float]] = []
         #: Rejections of expired forwards awaiting their origin's ack -> the forward's envelope, acked then.
         self.rejecting: dict[str, Envelope] = {}
         #: Who may connect (allow_from) and who is locked out after refused Logons; acceptors only.
@@ -482,6 +484,7 @@ class SessionActor:
             self._observe_forwarded()
         for env in acks:
             self.bus.ack(env)
+        self._flush_expired()
         self._process_acked()
         self._drain_backlog()
 
@@ -507,6 +510,10 @@ class SessionActor:
             self._send_rejection(env, forward, expired_text(self.settings, None), repeat=True)
             return False  # acknowledged when its origin has the rejection
         if verdict is Verdict.ACCEPT:
+            waited_s = self._outlived(forward)
+            if waited_s is not None:
+                self._reject_expired(env, forward, waited_s)
+                return False  # acknowledged when its origin has the rejection
             # The message is stored with a note naming the forward: the batch's one store sync makes
             # both durable before the message is written (actors.gateway.forwarding, ``Journal``).
             out_seq = self.driver.send(forward.msg_type, forward.body, forward.header, note=Journal.note(forward))
@@ -517,6 +524,34 @@ class SessionActor:
             if self.trace is not None:
                 self._traced.append(_cl_ord_id(forward))
         return True
+
+    def _outlived(self, forward: Forward) -> float | None:
+        """How long ``forward`` has waited since its origin received it, when that is past the time-to-live.
+
+        A Driven's only (the venue must not get a late order): held for the Logon, queued by a throttle
+        on either side, or slowed on the bus, the count is the same. A Handler delivers what the venue
+        sent, however late; rejections carry no receipt time and are never late.
+        """
+        ttl_s = self.waiting.ttl_s
+        if ttl_s is None or not self._holds or forward.received_ns is None:
+            return None
+        waited_s = (clock.now().utc_ns - forward.received_ns) / 1e9
+        return waited_s if waited_s > ttl_s else None
+
+    def _reject_expired(self, env: Envelope, forward: Forward, waited_s: float) -> None:
+        """Decide, in the journal, that ``forward`` is rejected, never sent; ``_flush_expired`` tells its origin."""
+        self.journal.record_rejected(forward)
+        self.acceptance.reject(forward)
+        self._expired.append((env, forward, waited_s))
+
+    def _flush_expired(self) -> None:
+        """The rejections decided in this batch go to their origins, once the decisions are durable."""
+        if not self._expired:
+            return
+        self.journal.sync()
+        expired, self._expired = self._expired, []
+        for env, forward, waited_s in expired:
+            self._send_rejection(env, forward, expired_text(self.settings, waited_s), repeat=False)
 
     def _send_throttled(self, items: list[tuple[Envelope, Forward]]) -> None:
         """Forwards whose outbound throttle wait is over: sent in one batch, then acknowledged."""
@@ -533,6 +568,7 @@ class SessionActor:
             self._observe_forwarded()
         for env in acks:
             self.bus.ack(env)
+        self._flush_expired()
 
     def _hold_throttled(self, items: list[tuple[Envelope, Forward]]) -> None:
         """The session went offline while forwards waited for the throttle: they wait for the Logon instead."""
@@ -579,22 +615,14 @@ class SessionActor:
     def _expire_waiting(self) -> None:
         """Held forwards that outlived the time-to-live go back to their origin as rejected, never sent."""
         now = clock.now()
-        expired = self.waiting.expired(now)
-        if not expired:
-            return
-        rejected: list[Held[Envelope]] = []
-        for h in expired:
+        for h in self.waiting.expired(now):
             verdict = self.acceptance.judge(h.forward)
             if verdict is Verdict.ACCEPT:
-                self.journal.record_rejected(h.forward)
-                self.acceptance.reject(h.forward)
-                rejected.append(h)
+                self._reject_expired(h.item, h.forward, h.age_s(now))
             elif verdict is Verdict.DUPLICATE and self._on_forward(h.item, h.forward):
                 self.bus.ack(h.item)
             # OUT_OF_ORDER: dropped unacknowledged; its repeat is held again and expires at once.
-        self.journal.sync()  # the decision is durable before the rejection can reach the user
-        for h in rejected:
-            self._send_rejection(h.item, h.forward, expired_text(self.settings, h.age_s(now)), repeat=False)
+        self._flush_expired()  # the decisions are durable before a rejection can reach the user
 
     def _send_rejection(self, env: Envelope, forward: Forward, text: str, *, repeat: bool) -> None:
         """Send an expired forward back to its origin as rejected; the forward is acked once the origin has it.

@@ -1,4 +1,4 @@
-"""Throttling under a real supervisord: an inbound flood, a delayed inbound burst, an outbound burst.
+"""Throttling under a real supervisord: an inbound flood, a delayed burst (also past a time-to-live), an outbound burst.
 
 Broker, Handler ``client`` (with a ``throttle:``), Driven ``venue`` and a JSON
 monitor run under supervisord (``tests.system.gateway``); the trader is a
@@ -13,7 +13,9 @@ orders as fast as it can.
   (a TestRequest is answered, the next order is filled, no ResendRequest,
   Reject or Logout); the events and the rate-limited log lines say so.
 * Delay: a burst over the limit is forwarded later at the limit, in order,
-  and what finds the wait full is rejected.
+  and what finds the wait full is rejected; with a time-to-live on the
+  Driven, what the wait made older than it comes back rejected instead of
+  reaching the venue.
 * Outbound: a burst from the venue reaches the trader at the limit, in
   order, every message once, also when the burst is larger than the queue
   (the rest stays with the Driven's bus outbox).
@@ -193,6 +195,47 @@ def test_a_delayed_burst_is_forwarded_at_the_limit_in_order_and_a_full_wait_is_r
         for _, reject in trader.received("j"):
             assert "messages already wait" in (reject.get_str(58) or "")
         wait_until(lambda: {"delay", "reject"} <= throttled_actions(gw), 5, "delay and reject events", children)
+    finally:
+        gw.stop()
+
+
+def test_orders_that_outlive_the_ttl_in_the_throttle_wait_come_back_rejected_and_never_reach_the_venue(
+        tmp_path: Path, children: Children, trader_factory: list[RawInitiator]) -> None:
+    # 30 orders at once through a Handler that lets 10 a second go, to a Driven with a 1.6 s time-to-live:
+    # the first ten leave at once, the last ten after 2 s, past the time-to-live, so the Driven rejects them.
+    limit, burst, ttl_s = 10, 30, 1.6
+    gw = Gateway(tmp_path / "gateway", children,
+                 client_extra=f", throttle: {{inbound: {{rate: {limit}, action: delay, queue_limit: {burst}}}}}",
+                 venue_extra=f", enable_message_rejecting: true, message_ttl: {ttl_s}")
+    gw.start()
+    try:
+        start_venue_sim(tmp_path, children, gw)
+        trader = RawInitiator(gw.ports.handler)
+        trader_factory.append(trader)
+        trader.logon()
+        for n in range(1, burst + 1):
+            trader.order(str(n))
+
+        def outcomes() -> tuple[set[str], set[str]]:
+            """ClOrdIDs the venue answered, and those the gateway rejected (OrderID NONE, OrdStatus 8)."""
+            filled, rejected = set(), set()
+            for _, m in trader.received("8"):
+                (rejected if m.get(37) == b"NONE" and m.get(39) == b"8" else filled).add(m.get_str(11) or "")
+            return filled, rejected
+        trader.wait_count(lambda: len(set.union(*outcomes())), burst, 30, "orders answered")
+        time.sleep(0.5)  # a late report of a rejected order would come now
+        filled, rejected = outcomes()
+        assert not filled & rejected, f"rejected and yet sent to the venue: {sorted(filled & rejected, key=int)}"
+        assert filled | rejected == {str(n) for n in range(1, burst + 1)}
+        assert {str(n) for n in range(1, limit + 1)} <= filled, "the first orders left at once"
+        assert {str(n) for n in range(2 * limit + 1, burst + 1)} <= rejected, "orders that waited 2 s were sent"
+        texts = [m.get_str(58) or "" for _, m in trader.received("8") if m.get(37) == b"NONE"]
+        assert all(f"time-to-live ({ttl_s:g} s; the message waited" in t for t in texts), texts
+        rejected_events = [e for e in gw.events() if e.get("topic") == "session.venue.rejected"]
+        wait_until(lambda: len([e for e in gw.events() if e.get("topic") == "session.venue.rejected"])
+                   >= len(rejected), 5, "a rejected event per rejected order", children)
+        print(f"throttled past the time-to-live: {len(filled)} orders reached the venue, {len(rejected)} came back "
+              f"rejected ({len(rejected_events)} events so far)")
     finally:
         gw.stop()
 
