@@ -14,7 +14,8 @@ back. ``python -m bench`` sets it beside the routed pair.
 
 Prints ``{"event": "listening", "port": P}`` (``--listen``) or ``{"event":
 "ready"}`` (``--connect``, which connects when the first bytes come from its
-peer) once welcomed by the broker, and exits when its TCP connection closes.
+peer) once welcomed by the broker, and runs until it is stopped (a closed
+connection is dropped; the venue side connects again for the next bytes).
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ class Relay:
         self.poller.register(conn, zmq.POLLIN)
 
     def serve(self) -> None:
-        """Until the connection closes: its bytes to the peer, the peer's delivers to it, a heartbeat a
-        second (the broker counts a silent actor down after a few), also while waiting for the client."""
+        """Until stopped: the connection's bytes to the peer, the peer's delivers to it, a heartbeat a
+        second (the broker counts a silent actor down after a few), also while no connection is open."""
         next_heartbeat = time.monotonic() + protocol.HEARTBEAT_INTERVAL_S
         while True:
             wait_ms = max(0, int((next_heartbeat - time.monotonic()) * 1000) + 1)
@@ -97,20 +98,31 @@ class Relay:
                     self._from_peer()
                 elif self.server is not None and sock == self.server.fileno():  # a plain socket comes as its fd
                     self._accept()
-                elif not self._to_peer():
-                    return
+                else:
+                    self._to_peer()
             if time.monotonic() >= next_heartbeat:
                 self.dealer.send(self.heartbeat)
                 next_heartbeat = time.monotonic() + protocol.HEARTBEAT_INTERVAL_S
 
-    def _to_peer(self) -> bool:
+    def _to_peer(self) -> None:
         assert self.conn is not None
-        data = self.conn.recv(READ_BYTES)
+        try:
+            data = self.conn.recv(READ_BYTES)
+        except OSError:
+            data = b""
         if not data:
-            return False
+            self._drop()
+            return
         self.dealer.send(Envelope(kind=protocol.DELIVER, src=self.name, dst=self.peer, id=str(next(self.ids)),
                                   body=data).encode())
-        return True
+
+    def _drop(self) -> None:
+        """The connection closed (a client's Logout, the venue's answer to it): dropped, not an exit. The
+        relay runs until it is stopped, as an actor does; the venue side connects again for the next bytes."""
+        assert self.conn is not None
+        self.poller.unregister(self.conn)
+        self.conn.close()
+        self.conn = None
 
     def _from_peer(self) -> None:
         while True:
@@ -121,9 +133,13 @@ class Relay:
             if env.kind != protocol.DELIVER or not isinstance(env.body, bytes):
                 continue
             if self.conn is None:
-                assert self.connect_port is not None, "the listening relay forwards only once its client is in"
+                if self.connect_port is None:
+                    continue  # the client is gone: what the venue still says has nobody to go to
                 self.attach(connect(self.connect_port, CONNECT_TIMEOUT_S))
-            self.conn.sendall(env.body)
+            try:
+                self.conn.sendall(env.body)
+            except OSError:
+                self._drop()
 
 
 def main(argv: list[str] | None = None) -> int:
