@@ -552,9 +552,7 @@ def main(argv: list[str] | None = None) -> int:
             run_section("routed", results, lambda: sections.routed(work / "routed", sizes, dictionary))
             run_section("routed_os_buffer", results, lambda: sections.routed(
                 work / "routed-os-buffer", sizes, dictionary, durability="os_buffer",
-                phases=[sizes.warm, f"r200=paced:200:{sizes.paced_200_s}",
-                        f"r1000=paced:1000:{sizes.paced_1000_s}",
-                        f"max=closed:{sizes.closed_window}:{sizes.closed_count}"]))
+                phases=sections.routed_phases(sizes)))
             run_section("shape", results, lambda: sections.shape_floor(work / "shape", sizes, dictionary))
         if "scale" in wanted:
             run_section("scale", results, lambda: sections.scale(work / "scale", sizes, dictionary, log))

@@ -31,7 +31,8 @@ MESSAGE_BYTES = 200
 TIMEOUT_MS = 5000
 
 
-def _dealer(context: zmq.Context[zmq.Socket[bytes]], endpoint: str, name: str) -> zmq.Socket[bytes]:
+def dealer(context: zmq.Context[zmq.Socket[bytes]], endpoint: str, name: str) -> zmq.Socket[bytes]:
+    """A DEALER named ``name`` on the broker's ROUTER, whose blocking receives give up after ``TIMEOUT_MS``."""
     sock: zmq.Socket[bytes] = context.socket(zmq.DEALER)
     sock.setsockopt(zmq.ROUTING_ID, name.encode())
     sock.setsockopt(zmq.LINGER, 0)
@@ -40,7 +41,7 @@ def _dealer(context: zmq.Context[zmq.Socket[bytes]], endpoint: str, name: str) -
     return sock
 
 
-def _say_hello(sock: zmq.Socket[bytes], name: str) -> None:
+def say_hello(sock: zmq.Socket[bytes], name: str) -> None:
     """Register with the broker and wait for its welcome, as every actor does."""
     sock.send(Envelope(kind=protocol.HELLO, src=name, dst=protocol.BROKER, id=f"{name}-hello").encode())
     while protocol.decode(sock.recv()).kind != protocol.WELCOME:
@@ -58,9 +59,9 @@ def serve_direct(endpoint: str) -> None:
 
 def serve_broker(router_endpoint: str, name: str) -> None:
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sock = _dealer(context, router_endpoint, name)
+    sock = dealer(context, router_endpoint, name)
     sock.setsockopt(zmq.RCVTIMEO, -1)
-    _say_hello(sock, name)
+    say_hello(sock, name)
     emit("ready")
     while True:
         env = protocol.decode(sock.recv())
@@ -82,7 +83,7 @@ def _timed(n: int, warmup: int, one: Callable[[int], None]) -> list[int]:
 def round_trips_direct(endpoint: str, n: int, warmup: int) -> list[int]:
     """Round-trip times in ns of ``n`` frames of ``MESSAGE_BYTES`` through a direct ROUTER echo."""
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sock = _dealer(context, endpoint, "pinger")
+    sock = dealer(context, endpoint, "pinger")
     payload = bytes(MESSAGE_BYTES)
 
     def one(i: int) -> None:
@@ -100,7 +101,7 @@ def round_trips_broker(router_endpoint: str, echo: str, n: int, warmup: int) -> 
     """Round-trip times in ns of ``n`` delivers to the actor ``echo`` and back, through the broker."""
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     name = "bench-pinger"
-    sock = _dealer(context, router_endpoint, name)
+    sock = dealer(context, router_endpoint, name)
     body = bytes(MESSAGE_BYTES)
 
     def one(i: int) -> None:
@@ -109,7 +110,7 @@ def round_trips_broker(router_endpoint: str, echo: str, n: int, warmup: int) -> 
             pass  # a late welcome or an undeliverable (the echo not up yet) is not the reply
 
     try:
-        _say_hello(sock, name)
+        say_hello(sock, name)
         return _timed(n, warmup, one)
     finally:
         sock.close()

@@ -28,6 +28,7 @@ import time
 
 import zmq
 
+from bench import busfloor
 from bench.procs import connect, emit
 from broker import protocol
 from broker.protocol import Envelope
@@ -48,23 +49,13 @@ class Relay:
     def __init__(self, broker: str, name: str, peer: str, connect_port: int | None = None) -> None:
         self.name, self.peer, self.connect_port = name, peer, connect_port
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self.dealer = self.context.socket(zmq.DEALER)
-        self.dealer.setsockopt(zmq.ROUTING_ID, name.encode())
-        self.dealer.setsockopt(zmq.LINGER, 0)
-        self.dealer.connect(broker)
+        self.dealer = busfloor.dealer(self.context, broker, name)
         self.ids = itertools.count(1)
         self.heartbeat = Envelope(kind=protocol.HEARTBEAT, src=name, dst=protocol.BROKER, id=f"{name}-hb").encode()
         self.poller = zmq.Poller()
         self.poller.register(self.dealer, zmq.POLLIN)
         self.conn: socket.socket | None = None
         self.server: socket.socket | None = None
-
-    def hello(self) -> None:
-        """Register with the broker, as every actor does, and wait for the welcome."""
-        self.dealer.send(Envelope(kind=protocol.HELLO, src=self.name, dst=protocol.BROKER,
-                                  id=f"{self.name}-hello").encode())
-        while protocol.decode(self.dealer.recv()).kind != protocol.WELCOME:
-            pass
 
     def listen(self, port: int) -> int:
         """Accept one connection on ``port`` (0: any free one), from within ``serve``; the port."""
@@ -152,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     side.add_argument("--connect", type=int, metavar="PORT", help="connect to the venue")
     args = p.parse_args(argv)
     relay = Relay(args.broker, args.name, args.peer, args.connect)
-    relay.hello()
+    busfloor.say_hello(relay.dealer, args.name)
     if args.connect is not None:
         emit("ready")
     else:

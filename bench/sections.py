@@ -21,7 +21,7 @@ from actors.store import Durability, FileStore
 from bench import busfloor, echo
 from bench.latency import load, percentile, summary_us
 from bench.ports import free_port, free_ports
-from bench.procs import POLL_S, Proc, Procs, wait_listening
+from bench.procs import POLL_S, BenchError, Proc, Procs, wait_listening
 
 HAVE_QUICKFIX = importlib.util.find_spec("quickfix") is not None
 
@@ -234,9 +234,24 @@ def broker_ports() -> dict[str, int]:
     return dict(zip(("router", "xsub", "xpub"), free_ports(3), strict=True))
 
 
-def topology_text(store: Path, dictionary: Path | None, sessions: str,
-                  durability: str = "batch") -> tuple[str, dict[str, int]]:
-    ports = broker_ports()
+#: How many draws ``ports_apart`` makes before it gives up.
+PORT_DRAWS = 20
+
+
+def ports_apart(count: int) -> tuple[list[int], dict[str, int]]:
+    """``count`` free ports for listeners and a broker's three, all different (each draw probes and
+    releases its ports, so two draws can meet)."""
+    for _ in range(PORT_DRAWS):
+        listeners, ports = free_ports(count), broker_ports()
+        if not set(listeners) & set(ports.values()):
+            return listeners, ports
+    raise BenchError(f"no {count} free ports apart from a broker's three in {PORT_DRAWS} draws")
+
+
+def topology_text(store: Path, dictionary: Path | None, sessions: str, durability: str = "batch",
+                  ports: dict[str, int] | None = None) -> tuple[str, dict[str, int]]:
+    """The topology of ``sessions`` behind a broker on ``ports`` (free ones when None), and those ports."""
+    ports = ports or broker_ports()
     text = TOPOLOGY.format(**ports, store=store, durability=durability, sessions=sessions,
                            dictionary=f"  data_dictionary: {dictionary}\n" if dictionary else "")
     return text, ports
@@ -359,12 +374,17 @@ def _minus(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
+def routed_phases(sizes: Sizes, *, r5000: bool = False) -> list[str]:
+    """The latency client's phases of a routed path: warm-up, 200/s, 1,000/s (5,000/s), closed loop."""
+    return [sizes.warm, f"r200=paced:200:{sizes.paced_200_s}", f"r1000=paced:1000:{sizes.paced_1000_s}",
+            *([f"r5000=paced:5000:{sizes.paced_5000_s}"] if r5000 else []),
+            f"max=closed:{sizes.closed_window}:{sizes.closed_count}"]
+
+
 def routed(work: Path, sizes: Sizes, dictionary: Path | None, durability: str = "batch",
            profile_dir: Path | None = None, phases: list[str] | None = None) -> dict[str, Any]:
     """Client -> Handler -> broker -> Driven -> venue -> back, paced and closed loop; actor memory and CPU."""
-    phases = phases or [sizes.warm, f"r200=paced:200:{sizes.paced_200_s}",
-                        f"r1000=paced:1000:{sizes.paced_1000_s}", f"r5000=paced:5000:{sizes.paced_5000_s}",
-                        f"max=closed:{sizes.closed_window}:{sizes.closed_count}"]
+    phases = phases or routed_phases(sizes, r5000=True)
     out = work / "latencies"
     out.mkdir(parents=True, exist_ok=True)
     with Procs(work) as procs:
@@ -409,10 +429,7 @@ def start_relays(procs: Procs, pairs: int, dictionary: Path | None) -> Relays:
                          *[arg for i in range(1, pairs + 1) for arg in ("--target", f"TRADER{i}")],
                          *dd_args(dictionary), world=True)
     venue_port = procs.wait_for(venue, "listening", 30)["port"]
-    while True:  # the broker's ports apart from the clients'
-        client_ports, ports = free_ports(pairs), broker_ports()
-        if not set(client_ports) & set(ports.values()):
-            break
+    client_ports, ports = ports_apart(pairs)
     actors = {"broker": start_broker(procs, ports)}
     router = f"tcp://127.0.0.1:{ports['router']}"
 
@@ -433,8 +450,7 @@ def start_relays(procs: Procs, pairs: int, dictionary: Path | None) -> Relays:
 def shape_floor(work: Path, sizes: Sizes, dictionary: Path | None) -> dict[str, Any]:
     """Client -> relay -> broker -> relay -> venue -> back (``bench.relay``): the routed pair's phases
     through actors that pass bytes and do no session work; CPU of broker and relays."""
-    phases = [sizes.warm, f"r200=paced:200:{sizes.paced_200_s}", f"r1000=paced:1000:{sizes.paced_1000_s}",
-              f"max=closed:{sizes.closed_window}:{sizes.closed_count}"]
+    phases = routed_phases(sizes)
     out = work / "latencies"
     out.mkdir(parents=True, exist_ok=True)
     with Procs(work) as procs:
@@ -556,11 +572,9 @@ def scale_once(work: Path, pairs: int, sizes: Sizes, dictionary: Path | None) ->
                              *[arg for i in range(1, pairs + 1) for arg in ("--target", f"GW{i}")],
                              *dd_args(dictionary), world=True)
         venue_port = procs.wait_for(venue, "listening", 30)["port"]
-        while True:  # the broker's ports are picked apart from the Handlers': all must differ
-            handler_ports = free_ports(pairs)
-            text, ports = topology_text(work / "store", dictionary, scale_topology(pairs, handler_ports, venue_port))
-            if not set(handler_ports) & set(ports.values()):
-                break
+        handler_ports, ports = ports_apart(pairs)
+        text, _ = topology_text(work / "store", dictionary, scale_topology(pairs, handler_ports, venue_port),
+                                ports=ports)
         topology = work / "topology.yaml"
         topology.write_text(text)
         started = time.monotonic()

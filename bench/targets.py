@@ -146,7 +146,7 @@ def _engine(engine: Results | None) -> tuple[str, bool] | None:
 def rows(results: Results) -> list[Row]:
     routed, scale = results.get("routed"), results.get("scale")
     fm_direct, floor = results.get("fm_direct"), results.get("floor")
-    #: ``bench.relay``: the routed path's processes doing nothing but pass bytes; what the shape costs.
+    # ``bench.relay``: the routed path's processes doing nothing but pass bytes; what the shape costs.
     shape = results.get("shape")
     return [
         _row("tail-200", "1. routed tail @200/s, batch stores", f"p99 <= {TAIL_P99_X:g}x p50, p99.9 <= "
