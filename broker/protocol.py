@@ -17,6 +17,13 @@ Two planes, both ZeroMQ over TCP:
     pace: a deployment's actors are not all woken at once by a broadcast.
   - ``deliver``: addressed payload; ``id`` is chosen by the sender and is
     unique per sender (the origin of a forwarded FIX message).
+    A ``deliver`` may carry ``more``: further ``[id, body]`` delivers from
+    the same ``src`` to the same ``dst``, each one as if it had come in an
+    envelope of its own, in order after the first. A sender's delivers of
+    one turn of its loop travel so: one frame through the broker instead of
+    one each. The broker routes it as any deliver (by ``dst``); its
+    ``undeliverable`` names the first id, and the sender keeps the others
+    all the same (they are as refused as the first).
   - ``ack``: the receiver persisted ``corr`` (the ``id`` it acknowledges)
     and every id in ``acks``. A ``deliver`` may carry ``acks`` too: acks
     owed to its ``dst`` ride on it instead of travelling alone.
@@ -161,13 +168,25 @@ class Envelope:
     #: Further ids the sender acknowledges to ``dst`` (on an ``ack`` or a ``deliver``).
     acks: tuple[str, ...] = ()
     v: int = VERSION
+    #: Further delivers to ``dst`` in the same frame, ``(id, body)`` each, after this one (``deliver`` only).
+    more: tuple[tuple[str, Any], ...] = ()
 
     def encode(self) -> bytes:
         data = {"v": self.v, "kind": self.kind, "src": self.src, "dst": self.dst,
                 "id": self.id, "corr": self.corr, "body": self.body}
         if self.acks:
             data["acks"] = self.acks
+        if self.more:
+            data["more"] = self.more
         return msgpack.packb(data, use_bin_type=True)
+
+    def delivers(self) -> list[Envelope]:
+        """A ``deliver`` and those it carries in ``more``, each an envelope of its own, in order."""
+        if not self.more:
+            return [self]
+        src, dst = self.src, self.dst
+        return [Envelope(DELIVER, src, dst, self.id, body=self.body),
+                *(Envelope(DELIVER, src, dst, id, body=body) for id, body in self.more)]
 
     def acknowledged(self) -> list[str]:
         """Every id this envelope acknowledges: ``corr`` of an ``ack``, and ``acks``."""
@@ -202,8 +221,14 @@ def decode(frame: bytes) -> Envelope:
     acks = data.get("acks") or ()
     if not isinstance(acks, list | tuple) or not all(isinstance(a, str) for a in acks):
         raise ProtocolError("envelope acks must be a list of strings")
+    more = data.get("more") or ()
+    if more:
+        if kind != DELIVER or not isinstance(more, list) \
+                or not all(isinstance(m, list) and len(m) == 2 and isinstance(m[0], str) and m[0] for m in more):
+            raise ProtocolError("envelope more must be a list of [id, body] on a deliver")
+        more = tuple((m[0], m[1]) for m in more)
     return Envelope(kind=kind, src=src, dst=dst, id=str(data.get("id") or ""),
-                    corr=str(data.get("corr") or ""), body=data.get("body"), acks=tuple(acks))
+                    corr=str(data.get("corr") or ""), body=data.get("body"), acks=tuple(acks), more=more)
 
 
 # ----------------------------------------------------------------- events

@@ -457,6 +457,24 @@ class BusClient:
         self._core.refused(now_s)
         return Outcome.QUEUED
 
+    def gather(self, dst: str, id: str, body: Any) -> Outcome:
+        """As ``deliver``, but the frame leaves at ``send_gathered``, with the other delivers to ``dst`` gathered
+        by then: the owner calls it at the end of each turn of its loop (``Loop.at_turn_end``)."""
+        if not self._core.gather(dst, id, body, self._now().mono_s):
+            return Outcome.FULL
+        return Outcome.QUEUED
+
+    def send_gathered(self) -> None:
+        """Send what ``gather`` kept, a frame per peer (``more``); a frame the link refuses is tried again soon."""
+        groups = self._core.groups()
+        if not groups:
+            return
+        refused_s: float | None = None
+        for frame, entries in groups:
+            if not self._send(frame):
+                refused_s = self._now().mono_s if refused_s is None else refused_s
+                self._core.refused_group(entries, refused_s)
+
     def ack(self, envelope: Envelope) -> bool:
         """Acknowledge a received deliver (after persisting it); False when the link could not take it,
         in which case the sender retransmits and the actor acks the duplicate. With ``ack_delay_s`` the

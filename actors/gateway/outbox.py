@@ -89,6 +89,10 @@ MAX_RETRANSMIT_AFTER_S = 30.0
 LINK_RETRY_S = 0.1
 #: Acks owed to one peer that make it worth an envelope of their own before the delay is up.
 MAX_ACKS_PER_ENVELOPE = 256
+#: Most delivers one frame of ``groups`` carries, and the size past which a frame is split (well under the
+#: broker's ``MAX_FRAME_BYTES``): a receiver stores and syncs a frame's delivers together.
+MAX_GROUP = 64
+MAX_GROUP_BYTES = 256 * 1024
 #: A welcomed client that hears nothing of its broker this long moves to the other one of a pair: the
 #: broker's own liveness rule, and longer than a broker waits for its peer (``PEER_LIVENESS`` intervals).
 BROKER_SILENCE_S = protocol.HEARTBEAT_INTERVAL_S * protocol.LIVENESS
@@ -151,8 +155,10 @@ class Heartbeat:
 class _Pending:
     dst: str
     id: str
-    #: Encoded once; every retransmission sends these same bytes.
-    frame: bytes
+    body: Any
+    #: Its own frame, encoded once for the first retransmission (a gathered deliver first left in a group)
+    #: and sent as it is at every one after.
+    frame: bytes | None
     due_s: float = 0.0
     attempts: int = 0
 
@@ -188,6 +194,8 @@ class Outbox:
         self.ack_delay_s = ack_delay_s
         self._ids = ids or IdSource()
         self._outbox: dict[str, _Pending] = {}
+        #: Delivers kept by ``gather`` and not yet handed out by ``groups``, in order.
+        self._gathered: list[_Pending] = []
         #: (due_s, tie-break, id); rescheduling leaves stale items, skipped when their due_s is not the entry's.
         self._due: list[tuple[float, int, str]] = []
         self._order = itertools.count()
@@ -273,12 +281,65 @@ class Outbox:
             return Outcome.FULL
         acks = self._take_owed(dst) if self._owed else ()
         frame = Envelope(kind=protocol.DELIVER, src=self.name, dst=dst, id=id, body=body, acks=acks).encode()
-        entry = _Pending(dst, id, frame, attempts=1)
+        entry = _Pending(dst, id, body, frame, attempts=1)
         outbox[id] = entry
         self._schedule(entry, now_s + self._backoff_s(1))
         self._last_kind = _DELIVER
         self._last = entry
         return frame
+
+    def gather(self, dst: str, id: str, body: Any, now_s: float) -> bool:
+        """Keep a deliver like ``deliver`` but send it later, in a group (``groups``); False when the outbox
+        is full (``Outcome.FULL``)."""
+        outbox = self._outbox
+        if len(outbox) >= self.max_outbox and id not in outbox:
+            return False
+        entry = _Pending(dst, id, body, None, attempts=1)
+        outbox[id] = entry
+        self._schedule(entry, now_s + self._backoff_s(1))
+        self._gathered.append(entry)
+        return True
+
+    def groups(self) -> list[tuple[bytes, list[_Pending]]]:
+        """The gathered delivers as frames, one per peer (``more``) and at most ``MAX_GROUP`` delivers or
+        ``MAX_GROUP_BYTES`` each, with the acks owed to the peer; each frame with the delivers it carries,
+        for ``refused_group``. Nothing is gathered afterwards."""
+        if not self._gathered:
+            return []
+        gathered, self._gathered = self._gathered, []
+        self._last_kind = _NOTHING_TO_RETRY
+        outbox = self._outbox
+        by_peer: dict[str, list[_Pending]] = {}
+        for entry in gathered:
+            if outbox.get(entry.id) is entry:  # not acked or replaced meanwhile
+                by_peer.setdefault(entry.dst, []).append(entry)
+        frames: list[tuple[bytes, list[_Pending]]] = []
+        for dst, entries in by_peer.items():
+            for start in range(0, len(entries), MAX_GROUP):
+                self._group_frames(dst, entries[start:start + MAX_GROUP], frames)
+        return frames
+
+    def refused_group(self, entries: list[_Pending], now_s: float) -> None:
+        """The link did not take a frame of ``groups``: its delivers are tried again ``LINK_RETRY_S`` later."""
+        for entry in entries:
+            if self._outbox.get(entry.id) is entry:
+                entry.attempts -= 1
+                self._schedule(entry, now_s + LINK_RETRY_S)
+
+    def _group_frames(self, dst: str, entries: list[_Pending], frames: list[tuple[bytes, list[_Pending]]]) -> None:
+        """One frame for ``entries``, or halves of them while it is larger than ``MAX_GROUP_BYTES``."""
+        first = entries[0]
+        owed = self._owed.get(dst) if self._owed else None
+        frame = Envelope(kind=protocol.DELIVER, src=self.name, dst=dst, id=first.id, body=first.body,
+                         acks=tuple(owed) if owed else (), more=tuple((e.id, e.body) for e in entries[1:])).encode()
+        if len(frame) > MAX_GROUP_BYTES and len(entries) > 1:
+            half = len(entries) // 2
+            self._group_frames(dst, entries[:half], frames)
+            self._group_frames(dst, entries[half:], frames)
+            return
+        if owed:
+            self._take_owed(dst)
+        frames.append((frame, entries))
 
     def retransmit(self, now_s: float) -> bytes | None:
         """The frame of the next deliver due by ``now_s``, or None; call until None (or a refusal)."""
@@ -292,6 +353,9 @@ class Outbox:
             self._schedule(entry, now_s + self._backoff_s(entry.attempts))
             self._last_kind = _RETRANSMIT
             self._last = entry
+            if entry.frame is None:
+                entry.frame = Envelope(kind=protocol.DELIVER, src=self.name, dst=entry.dst, id=entry.id,
+                                       body=entry.body).encode()
             return entry.frame
         self._last_kind = _NOTHING_TO_RETRY
         return None
@@ -441,7 +505,10 @@ class Outbox:
         elif kind in _FOR_ACTOR:
             if env.acks:
                 self._forget(env.src, env.acks, into.acked)
-            into.for_actor.append(env)
+            if env.more:
+                into.for_actor += env.delivers()
+            else:
+                into.for_actor.append(env)
         elif kind == protocol.ACK:
             if env.corr:
                 self._forget(env.src, (env.corr,), into.acked)

@@ -283,6 +283,9 @@ class SessionActor:
         for sock in self.bus.sockets:
             self.loop.add_reader(sock, functools.partial(self._on_bus, sock))
         self.loop.add_timer_source(self.bus)
+        # The turn's forwards leave at its end, or before a store sync would make them wait on the disk.
+        self.loop.at_turn_end(self.bus.send_gathered)
+        self.driver.before_sync = self.bus.send_gathered
         self.loop.add_timer_source(Every(STATS_INTERVAL_S, self._publish_stats))
         self.loop.add_timer_source(Every(JOURNAL_CHECKPOINT_S, self._checkpoint_journal))
         #: Rate limits on application messages (``throttle:``, ``actors.gateway.throttling``); None: none.
@@ -427,7 +430,7 @@ class SessionActor:
         """Hand waiting forwards to the bus, in order, while its outbox has room."""
         while self.backlog:
             peer, forward_id, body = self.backlog[0]
-            if self.bus.deliver(peer, forward_id, body) is Outcome.FULL:
+            if self.bus.gather(peer, forward_id, body) is Outcome.FULL:
                 if not self._backlog_warned:
                     log.warning("%s: bus outbox full (peer %s not acknowledging); %d forward(s) wait in order",
                                 self.name, peer, len(self.backlog))

@@ -181,6 +181,9 @@ class SessionDriver:
         #: Called when a batch's messages are durable, just before they are written (the order trace's
         #: ``fix_out``, ``actors.gateway.trace``); None: nothing to call.
         self.before_write: Callable[[], None] | None = None
+        #: Called before a store sync makes the process wait on the disk: what the loop's turn made so far
+        #: and need not wait for it leaves first (the session actor's gathered delivers); None: nothing.
+        self.before_sync: Callable[[], None] | None = None
         #: Notes to store with messages ``send`` numbered in this batch (MsgSeqNum -> note).
         self._notes: dict[int, bytes] = {}
         #: Messages by MsgType, resends, gap fills and store sync times (``actors.shell.traffic``).
@@ -522,6 +525,8 @@ class SessionDriver:
         if self._notes:
             self._notes.clear()  # a number the session did not use for a message (not logged on) is given again
         if stored:
+            if self.before_sync is not None:
+                self.before_sync()
             started_s = clock.monotonic_s()
             self.store.sync_messages()
             self.traffic.store_sync.observe(clock.monotonic_s() - started_s)
@@ -543,6 +548,8 @@ class SessionDriver:
         once per interval, not per batch, keeps a batch of one message as cheap as before.
         """
         self._slot_sync_due_s = None
+        if self.before_sync is not None:
+            self.before_sync()
         self.store.sync()
 
     def _close(self, reason: str) -> None:

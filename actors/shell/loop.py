@@ -35,6 +35,7 @@ class Loop:
         self._keys: dict[Any, Any] = {}
         self._timers: set[TimerSource] = set()
         self._soon: list[Callback] = []
+        self._turn_end: list[Callback] = []
         self._stopping = False
 
     # ---------------------------------------------------------- registration
@@ -77,6 +78,11 @@ class Loop:
     def call_soon(self, callback: Callback) -> None:
         """Run ``callback`` at the end of this turn of the loop (outside the caller's stack)."""
         self._soon.append(callback)
+
+    def at_turn_end(self, callback: Callback) -> None:
+        """Run ``callback`` at the end of every turn, after the ``call_soon`` callbacks: what a turn's work
+        gathered (the bus's delivers) leaves once, before the loop waits again."""
+        self._turn_end.append(callback)
 
     def add_timer_source(self, source: TimerSource) -> None:
         self._timers.add(source)
@@ -125,6 +131,8 @@ class Loop:
             soon, self._soon = self._soon, []
             for callback in soon:
                 callback()
+        for callback in self._turn_end:
+            callback()
 
     def close(self) -> None:
         for sock in list(self._keys):

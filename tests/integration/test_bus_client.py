@@ -146,6 +146,21 @@ def test_deliver_and_ack_round_trip(broker: BrokerProcess, connect: Callable[...
     assert pump.received["b"] and all(copy == expected for copy in pump.received["b"])
 
 
+def test_gathered_delivers_cross_the_broker_as_one_frame_per_peer_and_each_is_acked(
+        broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
+    a, b, c = connect("a"), connect("b"), connect("c")
+    pump = Pump(a, b, c)
+    pump.welcomed()
+    for dst, id in [("b", "m-1"), ("c", "n-1"), ("b", "m-2"), ("b", "m-3")]:
+        assert a.gather(dst, id, {"n": id}) is Outcome.QUEUED
+    assert a.pending == 4
+    a.send_gathered()
+    pump.until(lambda: a.pending == 0, what="every gathered deliver acked")
+    assert [(e.id, e.body) for e in pump.received["b"]][:3] == [("m-1", {"n": "m-1"}), ("m-2", {"n": "m-2"}),
+                                                              ("m-3", {"n": "m-3"})]
+    assert [e.id for e in pump.received["c"]][:1] == ["n-1"]
+
+
 def test_delayed_acks_ride_on_the_next_deliver_to_their_peer(
         broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
     """b owes a's ack; b's next deliver to a carries it, so no ack envelope travels on its own."""

@@ -78,9 +78,11 @@ def test_a_guessing_address_is_locked_out_then_let_in_again(
         guesser.terminate()
         # Locked: even the right password from that address is closed before its Logon is read.
         assert logon_from("127.0.0.1", flow.gw.ports.handler) == b""
+        # The Handler's output reaches its log file through supervisord, a moment after the socket closed.
+        wait_until(lambda: "refused for session client: address 127.0.0.1 is locked out for" in flow.gw.log("client"),
+                   10, "the locked-out connection's refusal in the Handler's log", flow.children)
         log = flow.gw.log("client")
         assert "127.0.0.1 locked out for 6 s" in log, "the lock-out is not logged"
-        assert "refused for session client: address 127.0.0.1 is locked out for" in log
         assert REFUSAL_TEXT not in log.split("is locked out for")[-1]
         assert len(refusals(flow)) == 3, "a locked-out connection reached the credentials check"
         # Another address is not affected, and the lock ends.

@@ -133,6 +133,21 @@ def test_sends_in_a_batch_are_numbered_at_once_and_stored_and_written_at_its_end
                                                                            first + 2: b"3"}
 
 
+def test_before_sync_is_called_before_a_batch_that_stored_something_waits_on_the_disk() -> None:
+    pair = logged_on_pair()
+    driver = pair.initiator.driver
+    syncs = driver.traffic.store_sync  # one observation per store sync, made when it returns
+    seen: list[int] = []
+    driver.before_sync = lambda: seen.append(syncs.count)
+    with driver.batch():
+        pass
+    assert seen == [], "a batch that stored nothing syncs nothing"
+    before = syncs.count
+    with driver.batch():
+        driver.send("D", order(1))
+    assert seen == [before] and syncs.count == before + 1, "called once, before the sync"
+
+
 def test_a_logout_between_sends_in_a_batch_takes_its_own_number() -> None:
     pair = logged_on_pair()
     side = pair.initiator

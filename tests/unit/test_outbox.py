@@ -19,6 +19,8 @@ from actors.gateway.outbox import (
     BROKER_SILENCE_S,
     LINK_RETRY_S,
     MAX_ACKS_PER_ENVELOPE,
+    MAX_GROUP,
+    MAX_GROUP_BYTES,
     MAX_RETRANSMIT_AFTER_S,
     MIN_SWITCH_S,
     SEEK_S,
@@ -120,6 +122,94 @@ def test_acks_from_another_actor_are_ignored() -> None:
     assert receive(outbox, riding).acked == []
     assert outbox.is_pending("m-1")
     assert retransmits(outbox, T0 + 2.0) == ["m-1"]
+
+
+# ----------------------------------------------------------------- gathered delivers
+
+
+def group_ids(outbox: Outbox) -> list[tuple[str, list[str]]]:
+    """``(dst, ids)`` of each frame ``groups`` hands out, each taken by the link."""
+    out = []
+    for frame, entries in outbox.groups():
+        env = protocol.decode(frame)
+        assert [e.id for e in entries] == [d.id for d in env.delivers()]
+        out.append((env.dst, [d.id for d in env.delivers()]))
+    return out
+
+
+def test_gathered_delivers_leave_as_one_frame_per_peer_in_order_with_the_acks_owed_to_it() -> None:
+    outbox = welcomed(retransmit_after_s=2.0, ack_delay_s=0.005)
+    assert outbox.ack("b", "b-7", T0) is None
+    for dst, id in [("b", "m-1"), ("c", "n-1"), ("b", "m-2"), ("b", "m-3")]:
+        assert outbox.gather(dst, id, id.encode(), T0)
+    groups = outbox.groups()
+    assert [(protocol.decode(f).dst, [e.id for e in entries]) for f, entries in groups] == [
+        ("b", ["m-1", "m-2", "m-3"]), ("c", ["n-1"])]
+    to_b = protocol.decode(groups[0][0])
+    assert to_b.acks == ("b-7",), "the ack owed to b rides on b's frame"
+    assert [(d.id, d.body) for d in to_b.delivers()] == [("m-1", b"m-1"), ("m-2", b"m-2"), ("m-3", b"m-3")]
+    assert protocol.decode(groups[1][0]).more == ()
+    assert outbox.pending == 4 and outbox.groups() == [], "kept until acked, handed out once"
+    assert not outbox.acks_due(T0 + 1.0), "nothing owed any more"
+
+
+def test_a_gathered_deliver_is_retransmitted_alone_and_forgotten_when_acked() -> None:
+    outbox = welcomed(retransmit_after_s=2.0)
+    outbox.gather("b", "m-1", b"1", T0)
+    outbox.gather("b", "m-2", b"2", T0)
+    assert group_ids(outbox) == [("b", ["m-1", "m-2"])]
+    assert receive(outbox, ack_from("b", "m-1")).acked == ["m-1"]
+    frame = outbox.retransmit(T0 + 2.0)
+    assert delivered(frame) == Envelope(kind=protocol.DELIVER, src=NAME, dst="b", id="m-2", body=b"2"), \
+        "a receiver that reads only the first deliver of a frame still gets every one, one by one"
+    assert outbox.retransmit(T0 + 2.0) is None
+
+
+def test_groups_are_split_at_the_most_delivers_and_bytes_a_frame_carries() -> None:
+    outbox = welcomed(max_outbox=1000)
+    for n in range(MAX_GROUP + 1):
+        outbox.gather("b", f"m-{n}", b"x", T0)
+    assert [len(ids) for _, ids in group_ids(outbox)] == [MAX_GROUP, 1]
+    big = b"x" * (MAX_GROUP_BYTES // 3)
+    for n in range(4):
+        outbox.gather("b", f"big-{n}", big, T0)
+    groups = outbox.groups()
+    assert [[e.id for e in entries] for _, entries in groups] == [["big-0", "big-1"], ["big-2", "big-3"]]
+    assert all(len(frame) <= MAX_GROUP_BYTES for frame, _ in groups)
+    huge = b"x" * (MAX_GROUP_BYTES + 1)
+    outbox.gather("b", "huge", huge, T0)
+    assert group_ids(outbox) == [("b", ["huge"])], "one deliver larger than a group still goes, alone"
+
+
+def test_a_refused_group_is_tried_again_deliver_by_deliver_after_link_retry() -> None:
+    outbox = welcomed(retransmit_after_s=2.0)
+    outbox.gather("b", "m-1", b"1", T0)
+    outbox.gather("b", "m-2", b"2", T0)
+    [(_, entries)] = outbox.groups()
+    outbox.refused_group(entries, T0)
+    assert outbox.pending == 2 and retransmits(outbox, T0) == []
+    assert retransmits(outbox, T0 + LINK_RETRY_S) == ["m-1", "m-2"]
+    assert retransmits(outbox, T0 + LINK_RETRY_S + 1.999) == [], "the refused attempt did not count"
+
+
+def test_gathering_is_refused_by_a_full_outbox_and_a_replaced_id_goes_once() -> None:
+    outbox = welcomed(max_outbox=2)
+    assert outbox.gather("b", "m-1", b"old", T0) and outbox.gather("b", "m-2", b"2", T0)
+    assert not outbox.gather("b", "m-3", b"3", T0)
+    assert outbox.gather("b", "m-1", b"new", T0), "a pending id is replaced, not refused"
+    [(frame, _)] = outbox.groups()
+    assert [(d.id, d.body) for d in protocol.decode(frame).delivers()] == [("m-2", b"2"), ("m-1", b"new")]
+
+
+def test_a_received_group_is_its_delivers_for_the_actor_in_order() -> None:
+    outbox = welcomed()
+    outbox.deliver("b", "m-1", b"x", T0)
+    group = Envelope(kind=protocol.DELIVER, src="b", dst=NAME, id="b-1", body=b"1", acks=("m-1",),
+                     more=(("b-2", b"2"), ("b-3", b"3"))).encode()
+    received = receive(outbox, group)
+    assert received.acked == ["m-1"]
+    assert [(e.src, e.id, e.body) for e in received.for_actor] == [("b", "b-1", b"1"), ("b", "b-2", b"2"),
+                                                                   ("b", "b-3", b"3")]
 
 
 # ----------------------------------------------------------------- the link refusing a frame

@@ -29,6 +29,8 @@ ROUND_TRIPS = [
     Envelope(kind=protocol.COMMAND, src="ops", dst="venue", id="c-1", body={"op": "connect", "n": [1, 2]}),
     Envelope(kind=protocol.REPLY, src="venue", dst="ops", id="r-1", corr="c-1", body={"ok": True}),
     Envelope(kind=protocol.HEARTBEAT, src="a.b.c", dst=protocol.BROKER),
+    Envelope(kind=protocol.DELIVER, src="a", dst="b", id="p-4", body=b"x", acks=("q-1",),
+             more=(("p-5", b"y"), ("p-6", {"fix": [[35, b"D"]]}))),
 ]
 
 
@@ -55,6 +57,11 @@ REJECTED = {
     "invalid utf-8": b"\x81\xa1v\xa2\xff\xfe",
     "acks not a list": packed({**GOOD, "acks": "p-0"}),
     "acks not strings": packed({**GOOD, "acks": [1, 2]}),
+    "more not a list": packed({**GOOD, "more": {"p-1": b"y"}}),
+    "more item not a pair": packed({**GOOD, "more": [["p-1", b"y", b"z"]]}),
+    "more id not a string": packed({**GOOD, "more": [[1, b"y"]]}),
+    "more id empty": packed({**GOOD, "more": [["", b"y"]]}),
+    "more on an ack": packed({**GOOD, "kind": "ack", "more": [["p-1", b"y"]]}),
 }
 
 
@@ -165,3 +172,14 @@ def test_an_envelope_acknowledges_its_corr_when_an_ack_and_its_acks_always() -> 
     assert Envelope(kind=protocol.ACK, src="b", dst="a", corr="p-0", acks=("p-1",)).acknowledged() == ["p-0", "p-1"]
     assert Envelope(kind=protocol.DELIVER, src="b", dst="a", id="q", acks=("p-2",)).acknowledged() == ["p-2"]
     assert Envelope(kind=protocol.REPLY, src="b", dst="a", corr="c-1").acknowledged() == []
+
+
+def test_a_deliver_with_more_is_its_delivers_in_order_each_from_the_same_sender_to_the_same_peer() -> None:
+    group = protocol.decode(Envelope(kind=protocol.DELIVER, src="a", dst="b", id="p-1", body=b"1", acks=("q-9",),
+                                     more=(("p-2", b"2"), ("p-3", b"3"))).encode())
+    assert [(e.kind, e.src, e.dst, e.id, e.body, e.more) for e in group.delivers()] == [
+        (protocol.DELIVER, "a", "b", "p-1", b"1", ()),
+        (protocol.DELIVER, "a", "b", "p-2", b"2", ()),
+        (protocol.DELIVER, "a", "b", "p-3", b"3", ())]
+    single = Envelope(kind=protocol.DELIVER, src="a", dst="b", id="p-4", body=b"4")
+    assert single.delivers() == [single]
