@@ -120,7 +120,8 @@ class Outcome(Enum):
 
     #: Handed to ZeroMQ; kept in the outbox until acked.
     SENT = "sent"
-    #: Kept in the outbox, not sent yet (no connection or the link is full); retried soon.
+    #: Kept in the outbox, not sent yet: no connection or the link is full (retried soon), or gathered
+    #: (``gather``: sent at the end of the turn).
     QUEUED = "queued"
     #: Refused: the outbox is full. Keep the message and try again after acks have drained it.
     FULL = "full"
