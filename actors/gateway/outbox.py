@@ -276,15 +276,11 @@ class Outbox:
     def deliver(self, dst: str, id: str, body: Any, now_s: float) -> bytes | Literal[Outcome.FULL]:
         """The frame carrying ``body`` to ``dst`` (and the acks owed to ``dst``), kept until acked;
         ``Outcome.FULL`` when the outbox has no room for a new id."""
-        outbox = self._outbox
-        if len(outbox) >= self.max_outbox and id not in outbox:
+        if not self._has_room(id):
             self._last_kind = _NOTHING_TO_RETRY
             return Outcome.FULL
-        acks = self._take_owed(dst) if self._owed else ()
-        frame = Envelope(kind=protocol.DELIVER, src=self.name, dst=dst, id=id, body=body, acks=acks).encode()
-        entry = _Pending(dst, id, body, frame, attempts=1)
-        outbox[id] = entry
-        self._schedule(entry, now_s + self._backoff_s(1))
+        frame = self._deliver_frame(dst, id, body, self._take_owed(dst) if self._owed else ())
+        entry = self._keep(dst, id, body, frame, now_s)
         self._last_kind = _DELIVER
         self._last = entry
         return frame
@@ -292,14 +288,27 @@ class Outbox:
     def gather(self, dst: str, id: str, body: Any, now_s: float) -> bool:
         """Keep a deliver like ``deliver`` but send it later, in a group (``groups``); False when the outbox
         is full (``Outcome.FULL``)."""
-        outbox = self._outbox
-        if len(outbox) >= self.max_outbox and id not in outbox:
+        if not self._has_room(id):
             return False
-        entry = _Pending(dst, id, body, None, attempts=1)
-        outbox[id] = entry
-        self._schedule(entry, now_s + self._backoff_s(1))
-        self._gathered.append(entry)
+        self._gathered.append(self._keep(dst, id, body, None, now_s))
         return True
+
+    def _has_room(self, id: str) -> bool:
+        """Whether the outbox takes ``id``: it has room, or ``id`` is pending and is replaced."""
+        return len(self._outbox) < self.max_outbox or id in self._outbox
+
+    def _keep(self, dst: str, id: str, body: Any, frame: bytes | None, now_s: float) -> _Pending:
+        """A new deliver in the outbox, due again a retransmit timeout after ``now_s``."""
+        entry = _Pending(dst, id, body, frame, attempts=1)
+        self._outbox[id] = entry
+        self._schedule(entry, now_s + self._backoff_s(1))
+        return entry
+
+    def _deliver_frame(self, dst: str, id: str, body: Any, acks: tuple[str, ...] = (),
+                       more: tuple[tuple[str, Any], ...] = ()) -> bytes:
+        """The frame of a deliver from this client: alone, with the acks owed to ``dst``, or a group (``more``)."""
+        return Envelope(kind=protocol.DELIVER, src=self.name, dst=dst, id=id, body=body, acks=acks,
+                        more=more).encode()
 
     def groups(self) -> list[tuple[bytes, list[_Pending]]]:
         """The gathered delivers as frames, one per peer (``more``) and at most ``MAX_GROUP`` delivers or
@@ -331,8 +340,8 @@ class Outbox:
         """One frame for ``entries``, or halves of them while it is larger than ``MAX_GROUP_BYTES``."""
         first = entries[0]
         owed = self._owed.get(dst) if self._owed else None
-        frame = Envelope(kind=protocol.DELIVER, src=self.name, dst=dst, id=first.id, body=first.body,
-                         acks=tuple(owed) if owed else (), more=tuple((e.id, e.body) for e in entries[1:])).encode()
+        frame = self._deliver_frame(dst, first.id, first.body, tuple(owed) if owed else (),
+                                    tuple((e.id, e.body) for e in entries[1:]))
         if len(frame) > MAX_GROUP_BYTES and len(entries) > 1:
             half = len(entries) // 2
             self._group_frames(dst, entries[:half], frames)
@@ -355,8 +364,7 @@ class Outbox:
             self._last_kind = _RETRANSMIT
             self._last = entry
             if entry.frame is None:
-                entry.frame = Envelope(kind=protocol.DELIVER, src=self.name, dst=entry.dst, id=entry.id,
-                                       body=entry.body).encode()
+                entry.frame = self._deliver_frame(entry.dst, entry.id, entry.body)
             return entry.frame
         self._last_kind = _NOTHING_TO_RETRY
         return None
