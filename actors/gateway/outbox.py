@@ -230,6 +230,9 @@ class Outbox:
         self._heartbeat_frame = Envelope(kind=protocol.HEARTBEAT, src=name, dst=protocol.BROKER,
                                          body=self._hello_body).encode()
         self._heartbeat_topic = protocol.actor_topic(name, "heartbeat")
+        #: The process's incarnation (its ids' prefix, new at every start): a monitor tells a restart by it,
+        #: even one faster than its silence limit.
+        self._heartbeat_body = {"incarnation": self._ids.prefix}
         self._last_kind = _NOTHING_TO_RETRY
         self._last: _Pending | None = None
         #: A ``forbidden`` refusal is logged as an error once; its repeats (each hello) at debug level.
@@ -425,7 +428,7 @@ class Outbox:
         self._heartbeat_due_s = now.mono_s + protocol.HEARTBEAT_INTERVAL_S
         self._last_kind = _NOTHING_TO_RETRY
         return Heartbeat(self._heartbeat_frame if self.welcomed else None,
-                         self.event(self._heartbeat_topic, {}, now.utc_ns))
+                         self.event(self._heartbeat_topic, self._heartbeat_body, now.utc_ns))
 
     def command(self, dst: str, body: Any) -> tuple[str, bytes]:
         """A new command's id (the ``corr`` of its reply) and frame."""

@@ -71,6 +71,7 @@ _NOT_SERVING = frozenset({protocol.STATE_PASSIVE, protocol.STATE_STARTING})
 
 SILENT_TOPIC = "monitor.actor.silent"
 BACK_TOPIC = "monitor.actor.back"
+RESTARTED_TOPIC = "monitor.actor.restarted"
 AUDIT_COMMAND_TOPIC = protocol.audit_topic("command")
 AUDIT_REFUSED_TOPIC = protocol.audit_topic("refused")
 BROKER_SWITCH_TOPIC = protocol.broker_topic("switch")
@@ -125,6 +126,10 @@ def describe(topic: str, body: Mapping[str, Any]) -> str:
         return f"actor {body.get('actor')} silent for {silent_s} s (last heartbeat at {last_text})"
     if topic == BACK_TOPIC:
         return f"actor {body.get('actor')} back after {_seconds_text(body.get('silent_s'))} s"
+    if topic == RESTARTED_TOPIC:
+        return (f"actor {body.get('actor')} restarted: a new process heard {_seconds_text(body.get('silent_s'))} s "
+                f"after the last heartbeat of the old one (incarnation {body.get('previous')} -> "
+                f"{body.get('incarnation')})")
     if topic == AUDIT_COMMAND_TOPIC:
         return _audit_command_text(body)
     if topic == AUDIT_REFUSED_TOPIC:
@@ -285,6 +290,8 @@ def _key_text(key: Any) -> str:
 class _Watch:
     last_heard_mono_s: float
     last_heartbeat_ns: int
+    #: The actor process's incarnation from its heartbeats; None from a publisher that sends none.
+    incarnation: str | None = None
     silent: bool = False
 
 
@@ -304,6 +311,10 @@ class SilenceTracker:
     monitor received each heartbeat, never from the publisher's ``time_ns``, so a
     remote host's clock skew cannot fake or hide a silence. Each silence is
     reported once, and its end once.
+
+    A process restarted faster than the limit (kill -9, then supervisord) leaves
+    no silence to report, so each heartbeat's ``incarnation`` is compared with the
+    last one: a new one is a restart, reported whether or not a silence was.
     """
 
     def __init__(self, silence_s: float) -> None:
@@ -312,18 +323,24 @@ class SilenceTracker:
         self.silence_s = silence_s
         self._watches: dict[str, _Watch] = {}
 
-    def heard(self, name: str, now: Instant, heartbeat_ns: int) -> list[Event]:
-        """A heartbeat arrived; a ``monitor.actor.back`` event if the actor had been reported silent."""
+    def heard(self, name: str, now: Instant, heartbeat_ns: int, incarnation: str | None = None) -> list[Event]:
+        """A heartbeat arrived: ``monitor.actor.back`` if the actor had been reported silent, then
+        ``monitor.actor.restarted`` if it comes from a new incarnation."""
         watch = self._watches.get(name)
         events: list[Event] = []
         if watch is None:
-            self._watches[name] = _Watch(now.mono_s, heartbeat_ns)
+            self._watches[name] = _Watch(now.mono_s, heartbeat_ns, incarnation)
             return events
+        silent_s = round(now.mono_s - watch.last_heard_mono_s, 3)
         if watch.silent:
-            events.append((BACK_TOPIC, {"time_ns": now.utc_ns, "actor": name,
-                                        "silent_s": round(now.mono_s - watch.last_heard_mono_s, 3)}))
+            events.append((BACK_TOPIC, {"time_ns": now.utc_ns, "actor": name, "silent_s": silent_s}))
+        if incarnation is not None and watch.incarnation is not None and incarnation != watch.incarnation:
+            events.append((RESTARTED_TOPIC, {"time_ns": now.utc_ns, "actor": name, "silent_s": silent_s,
+                                             "incarnation": incarnation, "previous": watch.incarnation}))
         watch.last_heard_mono_s = now.mono_s
         watch.last_heartbeat_ns = heartbeat_ns
+        if incarnation is not None:
+            watch.incarnation = incarnation
         watch.silent = False
         return events
 
@@ -424,7 +441,11 @@ class Monitor:
         lines = [self._render(topic, body)]
         name = heartbeat_actor(topic)
         if name is not None:
-            lines.extend(self._render(*event) for event in self.tracker.heard(name, now, body["time_ns"]))
+            incarnation = body.get("incarnation")
+            if not isinstance(incarnation, str):
+                incarnation = None
+            heard = self.tracker.heard(name, now, body["time_ns"], incarnation)
+            lines.extend(self._render(*event) for event in heard)
         return lines
 
     def tick(self, now: Instant) -> list[Line]:

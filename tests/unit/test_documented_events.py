@@ -29,8 +29,8 @@ TRANSITION = re.compile(r"^(?P<old>[A-Z_]+) -> (?P<new>[A-Z_]+):")
 STATES = {state.value for state in SessionState}
 SESSION_WHATS = EVENT_KINDS | {STATE, REJECTED, SWITCH, LOGON_REFUSED, STATS, THROTTLED}
 FIXED_TOPICS = {"coordinator.started", "broker.started", "broker.heartbeat", "monitor.actor.silent",
-                "monitor.actor.back", "broker.switch", "coordinator.active", "coordinator.standby",
-                "coordinator.reloaded"}
+                "monitor.actor.back", "monitor.actor.restarted", "broker.switch", "coordinator.active",
+                "coordinator.standby", "coordinator.reloaded"}
 
 
 def topic_exists(topic: str) -> bool:

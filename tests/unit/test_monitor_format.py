@@ -12,6 +12,7 @@ from actors.fix.timefmt import NS_PER_S, Instant
 from actors.tools.monitor import (
     BACK_TOPIC,
     DEFAULT_SILENCE_S,
+    RESTARTED_TOPIC,
     SILENT_TOPIC,
     Line,
     Monitor,
@@ -105,6 +106,9 @@ DESCRIBE_TABLE: list[tuple[str, dict[str, Any], str]] = [
     (SILENT_TOPIC, {"actor": "venue", "silent_s": "x", "last_heartbeat_ns": True},
      "actor venue silent for ? s (last heartbeat at ?)"),
     (BACK_TOPIC, {"actor": "venue", "silent_s": 4.25}, "actor venue back after 4.2 s"),
+    (RESTARTED_TOPIC, {"actor": "venue", "silent_s": 0.81, "incarnation": "2a-b", "previous": "1f-a"},
+     "actor venue restarted: a new process heard 0.8 s after the last heartbeat of the old one "
+     "(incarnation 1f-a -> 2a-b)"),
 ]
 
 
@@ -233,6 +237,39 @@ def test_silence_and_back_events_carry_names_times_and_durations() -> None:
     [(topic, body)] = tracker.heard("venue", clock.advance(0.75), T0_NS + 1)
     assert (topic, body) == (BACK_TOPIC, {"time_ns": clock.utc_ns, "actor": "venue", "silent_s": pytest.approx(5.0)})
     assert tracker.next_deadline_s() == pytest.approx(clock.mono_s + 3.0)
+
+
+#: (seconds to advance, incarnation of the heartbeat, topics expected); the tracker's limit is 3 s.
+RESTART_TABLE: list[tuple[str, list[tuple[float, str | None, list[str]]]]] = [
+    ("the same incarnation is no restart", [(0.0, "a", []), (1.0, "a", []), (1.0, "a", [])]),
+    ("a restart faster than the limit is reported though no silence was",
+     [(0.0, "a", []), (0.8, "b", [RESTARTED_TOPIC]), (1.0, "b", [])]),
+    ("a restart after a silence is silent, back, then restarted",
+     [(0.0, "a", []), (4.0, "b", [SILENT_TOPIC, BACK_TOPIC, RESTARTED_TOPIC])]),
+    ("a publisher without incarnations never restarts", [(0.0, None, []), (1.0, None, []), (1.0, "a", []),
+                                                        (1.0, None, []), (1.0, "b", [RESTARTED_TOPIC])]),
+]
+
+
+@pytest.mark.parametrize(("story", "steps"), RESTART_TABLE, ids=[story for story, _ in RESTART_TABLE])
+def test_restart_tracking(story: str, steps: list[tuple[float, str | None, list[str]]]) -> None:
+    clock = FakeClock()
+    tracker = SilenceTracker(3.0)
+    for advance_s, incarnation, expected in steps:
+        now = clock.advance(advance_s)
+        found = tracker.check(now) + tracker.heard("venue", now, now.utc_ns, incarnation)
+        assert [topic for topic, _ in found] == expected, (story, advance_s, incarnation)
+
+
+def test_monitor_reports_a_restart_with_both_incarnations() -> None:
+    clock = FakeClock()
+    monitor = Monitor(json_output=True)
+    monitor.receive(event("actor.venue.heartbeat", incarnation="1f-a"), clock.now())
+    _, restarted = monitor.receive(event("actor.venue.heartbeat", incarnation="2a-b"), clock.advance(0.5))
+    assert json.loads(restarted.text) == {"topic": RESTARTED_TOPIC, "body": {
+        "time_ns": clock.utc_ns, "actor": "venue", "silent_s": 0.5, "incarnation": "2a-b", "previous": "1f-a"}}
+    assert monitor.receive(event("actor.venue.heartbeat", incarnation=7), clock.advance(1.0))[1:] == [], \
+        "a malformed incarnation is no restart"
 
 
 def test_silence_limit_must_be_positive() -> None:

@@ -424,7 +424,8 @@ def test_the_heartbeat_goes_every_interval_its_envelope_only_while_welcomed() ->
     assert outbox.heartbeat(Instant(T0 + HEARTBEAT_INTERVAL_S - 0.001, utc_ns)) is None
     unwelcomed = outbox.heartbeat(Instant(T0 + HEARTBEAT_INTERVAL_S, utc_ns))
     assert unwelcomed is not None and unwelcomed.frame is None
-    assert protocol.decode_event(unwelcomed.event) == ("actor.a.heartbeat", {"time_ns": utc_ns, "actor": NAME})
+    assert protocol.decode_event(unwelcomed.event) == ("actor.a.heartbeat", {"time_ns": utc_ns, "incarnation": "t",
+                                                                            "actor": NAME})
     assert outbox.next_deadline() == T0 + HEARTBEAT_INTERVAL_S, "the hello retry comes first"
     outbox.hello(T0 + HEARTBEAT_INTERVAL_S)
     receive(outbox, welcome("i1"))
