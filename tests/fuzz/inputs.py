@@ -256,9 +256,9 @@ class _Gen:
     def foreign_tag(self, msg_type: bytes) -> int:
         """A tag the dictionary defines but not for this MsgType (and not a header or trailer tag)."""
         dd = self.body_dd(msg_type)
-        layout = dd.messages[msg_type.decode()].layout
+        inside = dd.messages[msg_type.decode()].layout.all_tags  # made on each call: once here, not per tag
         header = self.transport_dd.header_tags | self.transport_dd.trailer_tags
-        candidates = sorted(t for t in dd.fields if t not in layout.all_tags and t not in header and 0 < t < 5000
+        candidates = sorted(t for t in dd.fields if t not in inside and t not in header and 0 < t < 5000
                             and t not in _LENGTH_TAGS and t not in _DATA_TAGS)
         return self.rng.choice(candidates[:400])
 

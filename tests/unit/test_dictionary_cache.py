@@ -37,35 +37,41 @@ from tests.unit.test_lean_imports import loaded_by
 # ---------------------------------------------------------------- a dictionary as plain data
 
 
-def describe_layout(layout: Layout) -> tuple[Any, ...]:
+def describe_layout(layout: Layout, seen: dict[int, tuple[Any, ...]]) -> tuple[Any, ...]:
     """Everything validation and re-serialisation read from a layout, recursively."""
     return (
-        tuple((m.tag, m.name, m.required, None if m.group is None else describe_group(m.group))
+        tuple((m.tag, m.name, m.required, None if m.group is None else describe_group(m.group, seen))
               for m in layout.members),
         layout.order,
         layout.tags,
         layout.required,
-        tuple((tag, describe_group(group)) for tag, group in layout.groups.items()),
+        tuple((tag, describe_group(group, seen)) for tag, group in layout.groups.items()),
         tuple(layout.position.items()),
         layout.all_tags,
     )
 
 
-def describe_group(group: GroupDef) -> tuple[Any, ...]:
-    return group.count_tag, group.name, group.delimiter, describe_layout(group.layout)
+def describe_group(group: GroupDef, seen: dict[int, tuple[Any, ...]]) -> tuple[Any, ...]:
+    """Each group object once: a layout reaches its groups both as members and by count tag, so without
+    ``seen`` the work doubles at every level of nesting (FIX 5.0 SP2 nests deep enough to take seconds)."""
+    key = id(group)
+    if key not in seen:
+        seen[key] = (group.count_tag, group.name, group.delimiter, describe_layout(group.layout, seen))
+    return seen[key]
 
 
 def describe(dd: DataDictionary) -> tuple[Any, ...]:
     """A dictionary's whole content as comparable plain data (its classes compare by identity)."""
+    seen: dict[int, tuple[Any, ...]] = {}
     fields = tuple((tag, f.number, f.name, f.type, f.values, f.syntax, f.enums, f.is_data, f.is_multi_value)
                    for tag, f in dd.fields.items())
     return (
         dd.source, dd.fix_type, dd.major, dd.minor, dd.servicepack, dd.begin_string, dd.version, dd.is_fixt,
         fields,
         tuple((name, f.number) for name, f in dd.fields_by_name.items()),
-        describe_layout(dd.header),
-        describe_layout(dd.trailer),
-        tuple((t, m.msg_type, m.name, m.category, m.is_admin, describe_layout(m.layout))
+        describe_layout(dd.header, seen),
+        describe_layout(dd.trailer, seen),
+        tuple((t, m.msg_type, m.name, m.category, m.is_admin, describe_layout(m.layout, seen))
               for t, m in dd.messages.items()),
         dd.msg_types, dd.header_tags, dd.trailer_tags,
     )
