@@ -18,6 +18,11 @@ import zmq
 
 from actors.shell.clock import monotonic_s
 
+# Plain ints: ``int & zmq.POLLIN`` goes through the enum machinery and builds a flag object, twice in
+# every ready socket of every turn.
+_POLLIN = int(zmq.POLLIN)
+_POLLOUT = int(zmq.POLLOUT)
+
 
 class TimerSource(Protocol):
     def next_deadline(self) -> float | None: ...
@@ -116,9 +121,9 @@ class Loop:
             handlers = self._handlers.get(sock)
             if handlers is None:
                 continue
-            if mask & zmq.POLLIN and handlers[0]:
+            if mask & _POLLIN and handlers[0]:
                 handlers[0]()
-            if mask & zmq.POLLOUT:
+            if mask & _POLLOUT:
                 current = self._handlers.get(sock)
                 if current is not None and current[1]:
                     current[1]()
