@@ -11,13 +11,17 @@ A pair's health, from its two halves' states:
 | health | Handler | Driven |
 |---|---|---|
 | ``up`` | CONNECTED | CONNECTED |
-| ``down`` | offline | offline |
+| ``idle`` | DISCONNECTED | DISCONNECTED |
+| ``down`` | offline | offline (not both DISCONNECTED) |
 | ``venue side down`` | CONNECTED | offline |
 | ``user side down`` | offline | CONNECTED |
 | ``changing`` | anything else: a Logon or a Logout under way | |
 | ``unknown`` | a half that did not answer | |
 
 "Offline" is a state without a TCP connection (``actors.fix.states.OFFLINE``).
+``idle`` is a pair at rest: no user logged on, and the Driven, which follows
+the user, logged out cleanly (or never connected). ``down`` is offline after a
+fault: a half dropped (DISCONNECTED_ABNORMALLY), reconnecting, or dead.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from actors.gateway.topology import Topology
 from actors.gateway.vocabulary import SessionStats
 
 UP = "up"
+IDLE = "idle"
 DOWN = "down"
 VENUE_SIDE_DOWN = "venue side down"
 USER_SIDE_DOWN = "user side down"
@@ -55,7 +60,7 @@ def pair_health(handler: SessionState | None, driven: SessionState | None) -> st
     if handler is connected and driven is connected:
         return UP
     if handler in OFFLINE and driven in OFFLINE:
-        return DOWN
+        return IDLE if handler is driven is SessionState.DISCONNECTED else DOWN
     if handler is connected and driven in OFFLINE:
         return VENUE_SIDE_DOWN
     if driven is connected and handler in OFFLINE:

@@ -26,6 +26,7 @@ from actors.tools.metrics import FAMILIES, PROCESS_FAMILIES, FixmeshCollector, P
 from actors.tools.overview import (
     CHANGING,
     DOWN,
+    IDLE,
     NO_ANSWER,
     UNKNOWN,
     UP,
@@ -70,6 +71,9 @@ def stats(state: S = S.CONNECTED, time_ns: int = T_NS, incarnation: str = "7-1",
 HEALTH = [
     (S.CONNECTED, S.CONNECTED, UP),
     (S.DISCONNECTED, S.RECONNECTING, DOWN),
+    (S.DISCONNECTED, S.DISCONNECTED, IDLE),
+    (S.DISCONNECTED_ABNORMALLY, S.DISCONNECTED, DOWN),
+    (S.DEAD, S.DEAD, DOWN),
     (S.CONNECTED, S.DISCONNECTED_ABNORMALLY, VENUE_SIDE_DOWN),
     (S.DISCONNECTED, S.CONNECTED, USER_SIDE_DOWN),
     (S.CONNECTED, S.CONNECTING, CHANGING),
