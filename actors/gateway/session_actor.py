@@ -294,7 +294,8 @@ class SessionActor:
             self.throttles = SessionThrottles(
                 self.name, settings.throttle, settings.config, publish=self.bus.publish,
                 count_event=self.counters.count_event, on_delayed=self._forward_delayed,
-                on_released=self._send_throttled, on_paused=self._hold_throttled, out_paused=self._holding)
+                on_released=self._send_throttled, on_expired=self._expire_throttled, on_paused=self._hold_throttled,
+                out_paused=self._holding)
             self.loop.add_timer_source(self.throttles)
         if self._holds:
             self.loop.add_timer_source(_ExpiryTimer(self.waiting, self._expire_waiting))
@@ -501,10 +502,12 @@ class SessionActor:
         if self.trace is not None and not admitted:
             self.trace.mark("bus_in", _cl_ord_id(forward))
         verdict = self.acceptance.judge(forward)
-        if self.throttles is not None and not admitted and verdict is not Verdict.DUPLICATE \
-                and self.throttles.outbound(env.id, forward.msg_type, (env, forward), clock.now()) \
-                is not ThrottleAdmission.PASS:
-            return False  # waits for the throttle, or stays with its sender: acknowledged once sent
+        if self.throttles is not None and not admitted and verdict is not Verdict.DUPLICATE:
+            now = clock.now()
+            admission = self.throttles.outbound(env.id, forward.msg_type, (env, forward), now,
+                                                self._expires_s(forward, now))
+            if admission is not ThrottleAdmission.PASS:
+                return False  # waits for the throttle, or stays with its sender: acknowledged once sent
         if verdict is Verdict.OUT_OF_ORDER:
             log.debug("%s: %s arrived before its predecessor %s; left for the sender to repeat",
                       self.name, env.id, forward.prev)
@@ -528,18 +531,26 @@ class SessionActor:
                 self._traced.append(_cl_ord_id(forward))
         return True
 
-    def _outlived(self, forward: Forward) -> float | None:
-        """How long ``forward`` has waited since its origin received it, when that is past the time-to-live.
+    def _waited_s(self, forward: Forward, now: Instant) -> float | None:
+        """How long ``forward`` has waited since its origin received it; None when no time-to-live applies.
 
         A Driven's only (the venue must not get a late order): held for the Logon, queued by a throttle
         on either side, or slowed on the bus, the count is the same. A Handler delivers what the venue
         sent, however late; rejections carry no receipt time and are never late.
         """
-        ttl_s = self.waiting.ttl_s
-        if ttl_s is None or not self._holds or forward.received_ns is None:
+        if self.waiting.ttl_s is None or not self._holds or forward.received_ns is None:
             return None
-        waited_s = (clock.now().utc_ns - forward.received_ns) / 1e9
-        return waited_s if waited_s > ttl_s else None
+        return (now.utc_ns - forward.received_ns) / 1e9
+
+    def _outlived(self, forward: Forward) -> float | None:
+        """How long ``forward`` has waited, when that is past the time-to-live."""
+        ttl_s, waited_s = self.waiting.ttl_s, self._waited_s(forward, clock.now())
+        return waited_s if ttl_s is not None and waited_s is not None and waited_s > ttl_s else None
+
+    def _expires_s(self, forward: Forward, now: Instant) -> float | None:
+        """The monotonic time at which ``forward`` outlives its time-to-live (None: it never does)."""
+        ttl_s, waited_s = self.waiting.ttl_s, self._waited_s(forward, now)
+        return None if ttl_s is None or waited_s is None else now.mono_s + ttl_s - waited_s
 
     def _reject_expired(self, env: Envelope, forward: Forward, waited_s: float) -> None:
         """Decide, in the journal, that ``forward`` is rejected, never sent; ``_flush_expired`` tells its origin."""
@@ -619,13 +630,25 @@ class SessionActor:
         """Held forwards that outlived the time-to-live go back to their origin as rejected, never sent."""
         now = clock.now()
         for h in self.waiting.expired(now):
-            verdict = self.acceptance.judge(h.forward)
-            if verdict is Verdict.ACCEPT:
-                self._reject_expired(h.item, h.forward, h.age_s(now))
-            elif verdict is Verdict.DUPLICATE and self._on_forward(h.item, h.forward):
-                self.bus.ack(h.item)
-            # OUT_OF_ORDER: dropped unacknowledged; its repeat is held again and expires at once.
+            self._expire(h.item, h.forward, h.age_s(now))
         self._flush_expired()  # the decisions are durable before a rejection can reach the user
+
+    def _expire_throttled(self, items: list[tuple[Envelope, Forward]]) -> None:
+        """Forwards that outlived the time-to-live in the outbound throttle's queue: rejected when they
+        expire, not when their turn would have come, and without using a slot of the throttle."""
+        now = clock.now()
+        for env, forward in items:
+            self._expire(env, forward, self._waited_s(forward, now) or 0.0)
+        self._flush_expired()
+
+    def _expire(self, env: Envelope, forward: Forward, waited_s: float) -> None:
+        """A waiting forward's time-to-live is over: rejected if it is new, answered if it is a duplicate."""
+        verdict = self.acceptance.judge(forward)
+        if verdict is Verdict.ACCEPT:
+            self._reject_expired(env, forward, waited_s)
+        elif verdict is Verdict.DUPLICATE and self._on_forward(env, forward):
+            self.bus.ack(env)
+        # OUT_OF_ORDER: dropped unacknowledged; its repeat waits again and expires at once.
 
     def _send_rejection(self, env: Envelope, forward: Forward, text: str, *, repeat: bool) -> None:
         """Send an expired forward back to its origin as rejected; the forward is acked once the origin has it.

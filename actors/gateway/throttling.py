@@ -120,16 +120,19 @@ class SessionThrottles(Generic[_Out]):
     """The throttles of one session actor; a timer source of its loop.
 
     ``on_delayed`` forwards inbound messages whose wait is over; ``on_released``
-    sends outbound items whose wait is over; while ``out_paused()`` (an
-    initiator not logged on) the waiting outbound items go to ``on_paused``
-    instead, uncounted, to wait for the Logon like any forward. ``now`` is the
-    clock of its timer (tests pass a fake one).
+    sends outbound items whose wait is over; ``on_expired`` gets the outbound
+    items that outlived their time-to-live while waiting (``outbound``'s
+    ``expires_s``), when they do, not when their turn would have come; while
+    ``out_paused()`` (an initiator not logged on) the waiting outbound items go
+    to ``on_paused`` instead, uncounted, to wait for the Logon like any forward.
+    ``now`` is the clock of its timer (tests pass a fake one).
     """
 
     def __init__(self, name: str, settings: ThrottleSettings, config: SessionConfig, *,
                  publish: Callable[[str, dict[str, Any]], None], count_event: Callable[[str], None],
                  on_delayed: Callable[[list[Delayed]], None], on_released: Callable[[list[_Out]], None],
-                 on_paused: Callable[[list[_Out]], None], out_paused: Callable[[], bool],
+                 on_expired: Callable[[list[_Out]], None], on_paused: Callable[[list[_Out]], None],
+                 out_paused: Callable[[], bool],
                  now: Callable[[], Instant] = clock.now) -> None:
         self.name = name
         self._now = now
@@ -138,6 +141,7 @@ class SessionThrottles(Generic[_Out]):
         self._count_event = count_event
         self._on_delayed = on_delayed
         self._on_released = on_released
+        self._on_expired = on_expired
         self._on_paused = on_paused
         self._out_paused = out_paused
         self._reason = reject_reason(config)
@@ -181,13 +185,15 @@ class SessionThrottles(Generic[_Out]):
 
     # -------------------------------------------------------------- outbound
 
-    def outbound(self, key: Hashable, msg_type: str, item: _Out, now: Instant) -> Admission:
-        """Send now (PASS), wait (QUEUED: ``on_released`` gets it), or leave it with the sender (FULL)."""
+    def outbound(self, key: Hashable, msg_type: str, item: _Out, now: Instant,
+                 expires_s: float | None = None) -> Admission:
+        """Send now (PASS), wait (QUEUED: ``on_released`` gets it, or ``on_expired`` once the monotonic
+        ``expires_s`` has passed), or leave it with the sender (FULL)."""
         queued = self.queued
         if queued is None:
             return Admission.PASS
         repeat = key in queued
-        admission = queued.offer(key, msg_type, item, now.mono_s)
+        admission = queued.offer(key, msg_type, item, now.mono_s, expires_s)
         if admission is Admission.QUEUED and not repeat:
             self._note(OUTBOUND, "queue", msg_type, 0, now)
         elif admission is Admission.FULL:
@@ -207,8 +213,10 @@ class SessionThrottles(Generic[_Out]):
 
     def next_deadline(self) -> float | None:
         now_s = self._now().mono_s
+        queued = self.queued
         times = [t for t in (self.delayed.next_release_s(now_s) if self.delayed is not None else None,
-                             self.queued.next_release_s(now_s) if self.queued is not None else None,
+                             queued.next_release_s(now_s) if queued is not None else None,
+                             queued.next_expiry_s() if queued is not None else None,
                              *(r.due_s() for r in self.reports.values())) if t is not None]
         return min(times) if times else None
 
@@ -222,6 +230,9 @@ class SessionThrottles(Generic[_Out]):
             if self._out_paused():
                 self._on_paused([q.item for q in self.queued.take_all()])
             else:
+                expired = self.queued.expired(now.mono_s)
+                if expired:
+                    self._on_expired([q.item for q in expired])
                 released_out: list[Queued[_Out]] = self.queued.release(now.mono_s)
                 if released_out:
                     self._on_released([q.item for q in released_out])

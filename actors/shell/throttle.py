@@ -229,6 +229,8 @@ class Queued(Generic[_Item]):
     item: _Item
     #: Monotonic seconds at which it was queued.
     since_s: float
+    #: Monotonic seconds after which it is too old to send (its time-to-live); None: never.
+    expires_s: float | None = None
 
 
 class ThrottledQueue(Generic[_Item]):
@@ -255,7 +257,9 @@ class ThrottledQueue(Generic[_Item]):
         """True from a refusal until the queue has drained (``refuse_until_empty`` only)."""
         return self._refusing
 
-    def offer(self, key: Hashable, msg_type: str, item: _Item, now_s: float) -> Admission:
+    def offer(self, key: Hashable, msg_type: str, item: _Item, now_s: float,
+              expires_s: float | None = None) -> Admission:
+        """``expires_s``: when a queued item is too old to send; ``expired`` takes it out then."""
         if key in self._keys:
             return Admission.QUEUED
         if not self._queue:
@@ -265,7 +269,7 @@ class ThrottledQueue(Generic[_Item]):
         if self._refusing or len(self._queue) >= self.max_queued:
             self._refusing = self.refuse_until_empty
             return Admission.FULL
-        self._queue.append(Queued(key, msg_type, item, now_s))
+        self._queue.append(Queued(key, msg_type, item, now_s, expires_s))
         self._keys.add(key)
         return Admission.QUEUED
 
@@ -280,6 +284,25 @@ class ThrottledQueue(Generic[_Item]):
         out: list[Queued[_Item]] = []
         queue = self._queue
         while queue and self.throttle.admit(queue[0].msg_type, now_s):
+            entry = queue.popleft()
+            self._keys.discard(entry.key)
+            out.append(entry)
+        return out
+
+    def next_expiry_s(self) -> float | None:
+        """When the head outlives its time-to-live (None: nothing waits, or the head never does).
+
+        Only the head: items with one time-to-live queue in the order they were received, so they
+        expire in queue order, and an item is never taken out ahead of one queued before it.
+        """
+        return self._queue[0].expires_s if self._queue else None
+
+    def expired(self, now_s: float) -> list[Queued[_Item]]:
+        """Take out, in order, the messages at the head past their time-to-live, without a throttle slot:
+        they will not be sent, so they neither wait for their turn nor use one."""
+        out: list[Queued[_Item]] = []
+        queue = self._queue
+        while queue and queue[0].expires_s is not None and queue[0].expires_s <= now_s:
             entry = queue.popleft()
             self._keys.discard(entry.key)
             out.append(entry)

@@ -19,6 +19,9 @@ orders as fast as it can.
 * Outbound: a burst from the venue reaches the trader at the limit, in
   order, every message once, also when the burst is larger than the queue
   (the rest stays with the Driven's bus outbox).
+* Outbound with a time-to-live: orders waiting in the Driven's throttle queue
+  are rejected when they outlive it, not at their turn, and leave the
+  throttle's slots to the orders behind them.
 """
 
 from __future__ import annotations
@@ -199,6 +202,21 @@ def test_a_delayed_burst_is_forwarded_at_the_limit_in_order_and_a_full_wait_is_r
         gw.stop()
 
 
+def outcomes(trader: RawInitiator) -> tuple[dict[str, float], dict[str, float]]:
+    """ClOrdID -> first arrival, of the orders the venue answered and of those the gateway rejected
+    (OrderID NONE, OrdStatus 8)."""
+    filled: dict[str, float] = {}
+    rejected: dict[str, float] = {}
+    for t, m in trader.received("8"):
+        (rejected if m.get(37) == b"NONE" and m.get(39) == b"8" else filled).setdefault(m.get_str(11) or "", t)
+    return filled, rejected
+
+
+def answered(trader: RawInitiator) -> set[str]:
+    filled, rejected = outcomes(trader)
+    return set(filled) | set(rejected)
+
+
 def test_orders_that_outlive_the_ttl_in_the_throttle_wait_come_back_rejected_and_never_reach_the_venue(
         tmp_path: Path, children: Children, trader_factory: list[RawInitiator]) -> None:
     # 30 orders at once through a Handler that lets 10 a second go, to a Driven with a 1.6 s time-to-live:
@@ -216,19 +234,14 @@ def test_orders_that_outlive_the_ttl_in_the_throttle_wait_come_back_rejected_and
         for n in range(1, burst + 1):
             trader.order(str(n))
 
-        def outcomes() -> tuple[set[str], set[str]]:
-            """ClOrdIDs the venue answered, and those the gateway rejected (OrderID NONE, OrdStatus 8)."""
-            filled, rejected = set(), set()
-            for _, m in trader.received("8"):
-                (rejected if m.get(37) == b"NONE" and m.get(39) == b"8" else filled).add(m.get_str(11) or "")
-            return filled, rejected
-        trader.wait_count(lambda: len(set.union(*outcomes())), burst, 30, "orders answered")
+        trader.wait_count(lambda: len(answered(trader)), burst, 30, "orders answered")
         time.sleep(0.5)  # a late report of a rejected order would come now
-        filled, rejected = outcomes()
-        assert not filled & rejected, f"rejected and yet sent to the venue: {sorted(filled & rejected, key=int)}"
-        assert filled | rejected == {str(n) for n in range(1, burst + 1)}
-        assert {str(n) for n in range(1, limit + 1)} <= filled, "the first orders left at once"
-        assert {str(n) for n in range(2 * limit + 1, burst + 1)} <= rejected, "orders that waited 2 s were sent"
+        filled, rejected = outcomes(trader)
+        assert not filled.keys() & rejected.keys(), \
+            f"rejected and yet sent to the venue: {sorted(filled.keys() & rejected.keys(), key=int)}"
+        assert filled.keys() | rejected.keys() == {str(n) for n in range(1, burst + 1)}
+        assert {str(n) for n in range(1, limit + 1)} <= filled.keys(), "the first orders left at once"
+        assert {str(n) for n in range(2 * limit + 1, burst + 1)} <= rejected.keys(), "orders that waited 2 s were sent"
         texts = [m.get_str(58) or "" for _, m in trader.received("8") if m.get(37) == b"NONE"]
         assert all(f"time-to-live ({ttl_s:g} s; the message waited" in t for t in texts), texts
         rejected_events = [e for e in gw.events() if e.get("topic") == "session.venue.rejected"]
@@ -236,6 +249,48 @@ def test_orders_that_outlive_the_ttl_in_the_throttle_wait_come_back_rejected_and
                    >= len(rejected), 5, "a rejected event per rejected order", children)
         print(f"throttled past the time-to-live: {len(filled)} orders reached the venue, {len(rejected)} came back "
               f"rejected ({len(rejected_events)} events so far)")
+    finally:
+        gw.stop()
+
+
+def test_orders_that_outlive_the_ttl_in_the_drivens_throttle_queue_are_rejected_then_not_at_their_turn(
+        tmp_path: Path, children: Children, trader_factory: list[RawInitiator]) -> None:
+    # The Driven lets 5 orders a second go to the venue and gives each 1 s to live. Of a burst of 20, 5 go
+    # at once and 15 wait: they are rejected when their second is up, not at their turns 1, 2 and 3 s on,
+    # and they use no slot of the throttle, so 5 orders sent 1.4 s after the burst go in the next window
+    # (each waits 0.6 s at most) instead of behind the dead ones (and dying too).
+    limit, burst, late, ttl_s = 5, 20, 5, 1.0
+    gw = Gateway(tmp_path / "gateway", children, venue_extra=(
+        f", enable_message_rejecting: true, message_ttl: {ttl_s}, "
+        f"throttle: {{outbound: {{rate: {limit}, queue_limit: 100}}}}"))
+    gw.start()
+    try:
+        start_venue_sim(tmp_path, children, gw)
+        trader = RawInitiator(gw.ports.handler)
+        trader_factory.append(trader)
+        trader.logon()
+        sent_at = [trader.order(str(n))[1] for n in range(1, burst + 1)]
+        trader.wait_count(lambda: len(answered(trader)), burst, 30, "the burst answered")
+        time.sleep(max(0.0, sent_at[0] + 1.4 - time.monotonic()))
+        for n in range(burst + 1, burst + late + 1):
+            trader.order(str(n))
+        trader.wait_count(lambda: len(answered(trader)), burst + late, 30, "the late orders answered")
+        time.sleep(0.5)  # a late report of a rejected order would come now
+        filled, rejected = outcomes(trader)
+        assert not filled.keys() & rejected.keys(), \
+            f"rejected and yet sent to the venue: {sorted(filled.keys() & rejected.keys(), key=int)}"
+        assert {str(n) for n in range(1, limit + 1)} <= filled.keys(), "the first orders left at once"
+        # The second window opens as the first queued orders reach their time-to-live: each goes or expires.
+        assert filled.keys() | rejected.keys() >= {str(n) for n in range(1, burst + 1)}
+        assert {str(n) for n in range(2 * limit + 1, burst + 1)} <= rejected.keys(), sorted(rejected, key=int)
+        last_s = max(rejected.values()) - sent_at[0]
+        assert last_s < ttl_s + 0.8, f"the last rejection came {last_s:.2f} s after the burst: at its turn"
+        assert {str(n) for n in range(burst + 1, burst + late + 1)} <= filled.keys(), \
+            f"orders sent after the expiry waited behind the dead ones: rejected {sorted(rejected, key=int)}"
+        texts = [m.get_str(58) or "" for _, m in trader.received("8") if m.get(37) == b"NONE"]
+        assert all(f"time-to-live ({ttl_s:g} s; the message waited" in t for t in texts), texts
+        print(f"expired in the Driven's throttle queue: {len(rejected)} rejected, the last {last_s:.2f} s after "
+              f"the burst; {len(filled)} filled")
     finally:
         gw.stop()
 

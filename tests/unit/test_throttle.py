@@ -132,6 +132,23 @@ def test_a_queue_keeps_order_behind_a_waiting_message_and_releases_at_the_rate()
     assert queue.next_release_s(1.0) is None
 
 
+def test_expired_messages_leave_the_head_in_order_without_a_throttle_slot() -> None:
+    queue: ThrottledQueue[str] = ThrottledQueue(Throttle(Rates(Limit(1, 1.0))), 10)
+    assert queue.offer(1, "D", "live", 0.0) is Admission.PASS
+    assert queue.offer(2, "D", "a", 0.0, expires_s=0.5) is Admission.QUEUED
+    assert queue.offer(3, "D", "b", 0.1, expires_s=0.6) is Admission.QUEUED
+    assert queue.offer(4, "D", "c", 0.2) is Admission.QUEUED  # no time-to-live
+    assert queue.offer(5, "D", "d", 0.2, expires_s=0.3) is Admission.QUEUED  # behind c: waits for c to leave
+    assert queue.next_expiry_s() == 0.5
+    assert queue.expired(0.49) == []
+    assert [q.item for q in queue.expired(0.5)] == ["a"]
+    assert 2 not in queue and queue.next_expiry_s() == 0.6
+    assert [q.item for q in queue.expired(0.9)] == ["b"]
+    assert queue.next_expiry_s() is None and queue.expired(5.0) == []  # c never expires, and d waits behind it
+    assert [q.item for q in queue.release(1.0)] == ["c"], "the expired ones used no slot of the window"
+    assert [q.item for q in queue.expired(1.0)] == ["d"] and len(queue) == 0
+
+
 def test_a_full_queue_refuses_and_with_refuse_until_empty_keeps_refusing_until_drained() -> None:
     queue: ThrottledQueue[int] = ThrottledQueue(Throttle(Rates(Limit(1, 1.0))), 2, refuse_until_empty=True)
     assert queue.offer(0, "8", 0, 0.0) is Admission.PASS
@@ -189,12 +206,13 @@ def order(seq: int, cl_ord_id: str, msg_type: bytes = b"D") -> Message:
 
 def throttles(settings: ThrottleSettings, clock: FakeClock, config: SessionConfig | None = None,
               paused: bool = False) -> tuple[SessionThrottles[str], dict[str, list[Any]]]:
-    seen: dict[str, list[Any]] = {"published": [], "counted": [], "delayed": [], "released": [], "paused": []}
+    seen: dict[str, list[Any]] = {"published": [], "counted": [], "delayed": [], "released": [], "expired": [],
+                                  "paused": []}
     t: SessionThrottles[str] = SessionThrottles(
         "client", settings, config or SessionConfig("FIX.4.4", "GATEWAY", "TRADER", Role.ACCEPTOR),
         publish=lambda topic, body: seen["published"].append((topic, body)), count_event=seen["counted"].append,
-        on_delayed=seen["delayed"].extend, on_released=seen["released"].extend, on_paused=seen["paused"].extend,
-        out_paused=lambda: paused, now=clock.now)
+        on_delayed=seen["delayed"].extend, on_released=seen["released"].extend, on_expired=seen["expired"].extend,
+        on_paused=seen["paused"].extend, out_paused=lambda: paused, now=clock.now)
     return t, seen
 
 
@@ -263,6 +281,24 @@ def test_outbound_forwards_wait_then_go_and_a_full_queue_holds_the_rest_with_the
     assert seen["released"] == ["b"]
     actions = {body["action"] for _, body in seen["published"]}
     assert actions == {"queue", "hold"}
+
+
+def test_outbound_forwards_past_their_time_to_live_expire_when_they_do_not_when_their_turn_comes() -> None:
+    clock = FakeClock()
+    t, seen = throttles(ThrottleSettings(outbound=OutboundThrottling(Rates(Limit(1, 1.0)))), clock)
+    now = clock.now()
+    assert [t.outbound(k, "D", k, now, expires_s=now.mono_s + 0.4) for k in ("a", "b", "c")] == \
+        [Admission.PASS, Admission.QUEUED, Admission.QUEUED]
+    assert t.outbound("live", "D", "live", now) is Admission.QUEUED
+    assert t.next_deadline() == now.mono_s  # the first report
+    t.on_timer()
+    assert t.next_deadline() == now.mono_s + 0.4, "the timer wakes at the expiry, before the window's 1 s"
+    clock.mono_s += 0.4
+    t.on_timer()
+    assert seen["expired"] == ["b", "c"] and seen["released"] == [] and t.depths() == {"throttled_out": 1}
+    clock.mono_s += 0.6
+    t.on_timer()
+    assert seen["released"] == ["live"], "the live forward goes in the next slot, not after the dead ones"
 
 
 def test_outbound_forwards_waiting_when_the_session_goes_offline_wait_for_the_logon_instead() -> None:
