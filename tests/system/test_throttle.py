@@ -59,6 +59,15 @@ def start_venue_sim(tmp_path: Path, children: Children, gw: Gateway) -> None:
     wait_until(lambda: "-> CONNECTED" in gw.log("venue"), 30, "the Driven logged on to the venue", children)
 
 
+def logged_on_trader(tmp_path: Path, children: Children, gw: Gateway, made: list[RawInitiator]) -> RawInitiator:
+    """The venue simulator started and the Driven logged on to it, then a trader logged on to the Handler."""
+    start_venue_sim(tmp_path, children, gw)
+    trader = RawInitiator(gw.ports.handler)
+    made.append(trader)
+    trader.logon()
+    return trader
+
+
 @pytest.fixture
 def trader_factory() -> Iterator[list[RawInitiator]]:
     made: list[RawInitiator] = []
@@ -98,10 +107,7 @@ def test_an_inbound_flood_over_the_throttle_is_rejected_and_the_session_survives
         tmp_path: Path, children: Children, trader_factory: list[RawInitiator]) -> None:
     gw = start_gateway(tmp_path, children, f"{{inbound: {{rate: {LIMIT}, interval: 1}}}}")
     try:
-        start_venue_sim(tmp_path, children, gw)
-        trader = RawInitiator(gw.ports.handler)
-        trader_factory.append(trader)
-        trader.logon()
+        trader = logged_on_trader(tmp_path, children, gw, trader_factory)
 
         total = int(FLOOD_RATE * FLOOD_S)
         sent: dict[str, tuple[int, float]] = {}
@@ -171,10 +177,7 @@ def test_a_delayed_burst_is_forwarded_at_the_limit_in_order_and_a_full_wait_is_r
     gw = start_gateway(tmp_path, children,
                        f"{{inbound: {{rate: {limit}, action: delay, queue_limit: {wait_limit}}}}}")
     try:
-        start_venue_sim(tmp_path, children, gw)
-        trader = RawInitiator(gw.ports.handler)
-        trader_factory.append(trader)
-        trader.logon()
+        trader = logged_on_trader(tmp_path, children, gw, trader_factory)
         started = time.monotonic()
         for n in range(1, burst + 1):
             trader.order(str(n))
@@ -227,10 +230,7 @@ def test_orders_that_outlive_the_ttl_in_the_throttle_wait_come_back_rejected_and
                  venue_extra=f", enable_message_rejecting: true, message_ttl: {ttl_s}")
     gw.start()
     try:
-        start_venue_sim(tmp_path, children, gw)
-        trader = RawInitiator(gw.ports.handler)
-        trader_factory.append(trader)
-        trader.logon()
+        trader = logged_on_trader(tmp_path, children, gw, trader_factory)
         for n in range(1, burst + 1):
             trader.order(str(n))
 
@@ -265,10 +265,7 @@ def test_orders_that_outlive_the_ttl_in_the_drivens_throttle_queue_are_rejected_
         f"throttle: {{outbound: {{rate: {limit}, queue_limit: 100}}}}"))
     gw.start()
     try:
-        start_venue_sim(tmp_path, children, gw)
-        trader = RawInitiator(gw.ports.handler)
-        trader_factory.append(trader)
-        trader.logon()
+        trader = logged_on_trader(tmp_path, children, gw, trader_factory)
         sent_at = [trader.order(str(n))[1] for n in range(1, burst + 1)]
         trader.wait_count(lambda: len(answered(trader)), burst, 30, "the burst answered")
         time.sleep(max(0.0, sent_at[0] + 1.4 - time.monotonic()))
