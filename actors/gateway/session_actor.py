@@ -532,13 +532,14 @@ class SessionActor:
         return True
 
     def _waited_s(self, forward: Forward, now: Instant) -> float | None:
-        """How long ``forward`` has waited since its origin received it; None when no time-to-live applies.
+        """How long ``forward`` has waited since its origin received it; None when it can never be late
+        (the callers apply the time-to-live, when there is one).
 
         A Driven's only (the venue must not get a late order): held for the Logon, queued by a throttle
         on either side, or slowed on the bus, the count is the same. A Handler delivers what the venue
         sent, however late; rejections carry no receipt time and are never late.
         """
-        if self.waiting.ttl_s is None or not self._holds or forward.received_ns is None:
+        if not self._holds or forward.received_ns is None:
             return None
         return (now.utc_ns - forward.received_ns) / 1e9
 

@@ -59,8 +59,10 @@ def pair_health(handler: SessionState | None, driven: SessionState | None) -> st
     connected = SessionState.CONNECTED
     if handler is connected and driven is connected:
         return UP
+    if handler is SessionState.DISCONNECTED and driven is SessionState.DISCONNECTED:
+        return IDLE
     if handler in OFFLINE and driven in OFFLINE:
-        return IDLE if handler is driven is SessionState.DISCONNECTED else DOWN
+        return DOWN
     if handler is connected and driven in OFFLINE:
         return VENUE_SIDE_DOWN
     if driven is connected and handler in OFFLINE:
