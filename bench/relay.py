@@ -123,12 +123,14 @@ class Relay:
                 return
             if env.kind != protocol.DELIVER or not isinstance(env.body, bytes):
                 continue
-            if self.conn is None:
+            conn = self.conn
+            if conn is None:
                 if self.connect_port is None:
                     continue  # the client is gone: what the venue still says has nobody to go to
-                self.attach(connect(self.connect_port, CONNECT_TIMEOUT_S))
+                conn = connect(self.connect_port, CONNECT_TIMEOUT_S)
+                self.attach(conn)
             try:
-                self.conn.sendall(env.body)
+                conn.sendall(env.body)
             except OSError:
                 self._drop()
 
