@@ -3,14 +3,20 @@
     python -m tests.interop.qf_peer --role initiator --port 5001 --sender QF --target FM \
         --work-dir /tmp/qf --send 10000 --rate 2000 --received-log /tmp/qf.received
 
-QuickFIX's Python bindings run the engine on C++ threads, so the peer lives
-in a process of its own: the test talks to it only through TCP, its received
-log and signals. It records every NewOrderSingle it receives as
-``<ClOrdID> <MsgSeqNum> <PossDupFlag>`` (the format of ``actors.sim.endpoint``),
-sends NewOrderSingle 1..N at a rate, and with ``--disconnect-after K`` drops
-the TCP connection once, after K orders have arrived, without a Logout.
-QuickFIX's FileStore and FileLog live in ``--work-dir``. SIGTERM stops the
-engine (QuickFIX logs out) and exits 0.
+The peer lives in a process of its own: the test talks to it only through
+TCP, its received log and signals. It records every NewOrderSingle it
+receives as ``<ClOrdID> <MsgSeqNum> <PossDupFlag>`` (the format of
+``actors.sim.endpoint``), sends NewOrderSingle 1..N at a rate, and with
+``--disconnect-after K`` drops the TCP connection once, after K orders have
+arrived, without a Logout. QuickFIX's FileStore and FileLog live in
+``--work-dir``. SIGTERM logs out, stops the engine and exits 0.
+
+One thread does everything: QuickFIX's unthreaded engine (``SocketAcceptor``,
+``SocketInitiator``) is polled by the loop that also sends the orders. With
+the threaded engine and a Python thread sending, the peer could deadlock: the
+bindings keep the GIL while ``sendToTarget`` waits for the session's lock, and
+QuickFIX's own thread holds that lock while it calls the application (a
+resend answer calls ``toApp`` per message), which needs the GIL.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ import argparse
 import logging
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import TextIO
@@ -30,30 +35,23 @@ from bench.qf_settings import one_session_settings
 
 log = logging.getLogger("qf_peer")
 
-#: How often the main thread looks at the stop flag and the disconnect trigger.
-POLL_S = 0.05
-#: Orders sent between two looks at the clock when pacing.
-PACE_EVERY = 50
-#: Longest pause of the sender while QuickFIX answers a ResendRequest (see ``Recorder.may_send``).
-RESEND_PAUSE_S = 2.0
+#: The pause between two polls of QuickFIX's engine when no order is due (its ``poll`` does not wait).
+POLL_S = 0.001
+#: Orders sent in one turn of the loop at most, so the engine is polled between them.
+SEND_PER_TURN = 50
+#: How long the stop waits for the counterparty's Logout reply.
+LOGOUT_WAIT_S = 5.0
 
 
 class Recorder(fix.Application):
-    """Records received orders; QuickFIX calls it on its own session thread."""
+    """Records received orders; the engine calls it from ``poll``, on the loop's thread."""
 
     def __init__(self, received_log: Path) -> None:
         super().__init__()
         self.session_id: fix.SessionID | None = None
-        self.logged_on = threading.Event()
+        self.logged_on = False
         self.logons = 0
         self.received = 0
-        #: Clear while QuickFIX answers a ResendRequest. QuickFIX resends holding its session lock and
-        #: calls ``toApp`` for each message, which needs the GIL; a Python thread blocked in
-        #: ``sendToTarget`` on that lock while holding the GIL would deadlock the peer. So the sender
-        #: waits until the resent range is out (or ``RESEND_PAUSE_S``).
-        self.may_send = threading.Event()
-        self.may_send.set()
-        self._resend_to = 0
         self._file: TextIO = received_log.open("a", encoding="ascii")
 
     def onCreate(self, session_id: fix.SessionID) -> None:
@@ -62,28 +60,23 @@ class Recorder(fix.Application):
     def onLogon(self, session_id: fix.SessionID) -> None:
         self.logons += 1
         log.info("logged on (%d)", self.logons)
-        self.logged_on.set()
+        self.logged_on = True
 
     def onLogout(self, session_id: fix.SessionID) -> None:
         log.info("logged out")
-        self.logged_on.clear()
+        self.logged_on = False
 
     def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        if message.getHeader().getField(35) == "4" and int(message.getField(36)) > self._resend_to:
-            self.may_send.set()  # a gap fill reaching past the range ends the resend
+        pass
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         header = message.getHeader()
-        if header.getField(35) == "2":
-            self._resend_to = fix.Session.lookupSession(session_id).getExpectedSenderNum() - 1
-            self.may_send.clear()
         if header.getField(35) == "5":
             text = message.getField(58) if message.isSetField(58) else ""
             log.info("Logout received: %s", text)
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        if not self.may_send.is_set() and int(message.getHeader().getField(34)) >= self._resend_to:
-            self.may_send.set()
+        pass
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         header = message.getHeader()
@@ -119,23 +112,46 @@ def new_order_single(args: argparse.Namespace, cl_ord_id: int) -> fix.Message:
     return message
 
 
-def send_orders(args: argparse.Namespace, app: Recorder, stop: threading.Event) -> None:
-    """Orders 1..N at ``--rate`` once logged on; while offline QuickFIX stores them for the peer's resend."""
-    while not app.logged_on.wait(POLL_S):
-        if stop.is_set():
-            return
-    log.info("sending orders 1..%d", args.send)
-    started = time.monotonic()
-    for cl_ord_id in range(1, args.send + 1):
-        if stop.is_set():
-            return
-        app.may_send.wait(RESEND_PAUSE_S)
-        fix.Session.sendToTarget(new_order_single(args, cl_ord_id), app.session_id)
-        if args.rate > 0 and cl_ord_id % PACE_EVERY == 0:
-            ahead_s = started + cl_ord_id / args.rate - time.monotonic()
-            if ahead_s > 0:
-                stop.wait(ahead_s)
-    log.info("all %d orders sent", args.send)
+class Sender:
+    """Orders 1..N at ``--rate`` from the first Logon on; while offline QuickFIX stores them for the peer's resend."""
+
+    def __init__(self, args: argparse.Namespace, app: Recorder) -> None:
+        self.args = args
+        self.app = app
+        self.sent = 0
+        self.started: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.sent >= self.args.send
+
+    def send_due(self) -> bool:
+        """Send the orders due by now, at most ``SEND_PER_TURN``; False when none was due."""
+        if self.done or (self.started is None and not self.app.logged_on):
+            return False
+        if self.started is None:
+            self.started = time.monotonic()
+            log.info("sending orders 1..%d", self.args.send)
+        due = self.args.send
+        if self.args.rate > 0:
+            due = min(due, int((time.monotonic() - self.started) * self.args.rate) + 1)
+        before = self.sent
+        for cl_ord_id in range(self.sent + 1, min(due, self.sent + SEND_PER_TURN) + 1):
+            fix.Session.sendToTarget(new_order_single(self.args, cl_ord_id), self.app.session_id)
+            self.sent = cl_ord_id
+        if self.done:
+            log.info("all %d orders sent", self.args.send)
+        return self.sent > before
+
+
+class StopFlag:
+    """Set by SIGTERM or SIGINT; the loop looks at it between polls."""
+
+    def __init__(self) -> None:
+        self.set = False
+
+    def __call__(self, *_: object) -> None:
+        self.set = True
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,34 +163,40 @@ def run(args: argparse.Namespace) -> int:
     app = Recorder(Path(args.received_log))
     store_factory = fix.FileStoreFactory(settings)
     log_factory = fix.FileLogFactory(settings)
-    kind = fix.ThreadedSocketInitiator if args.role == "initiator" else fix.ThreadedSocketAcceptor
+    kind = fix.SocketInitiator if args.role == "initiator" else fix.SocketAcceptor
     engine = kind(app, store_factory, settings, log_factory)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    engine.start()
+    stop = StopFlag()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    engine.poll()  # the first poll opens the listener or starts connecting
     log.info("%s started on %s:%d", args.role, args.host, args.port)
-    sender = threading.Thread(target=send_orders, args=(args, app, stop), daemon=True)
-    sender.start()
+    sender = Sender(args, app)
+    pending_drop = args.disconnect_after > 0
     try:
-        watch(args, app, stop)
+        while not stop.set:
+            engine.poll()
+            if pending_drop and app.received >= args.disconnect_after and app.session_id is not None:
+                pending_drop = False
+                log.info("forced disconnect after %d orders received", app.received)
+                fix.Session.lookupSession(app.session_id).disconnect()
+            if not sender.send_due():
+                time.sleep(POLL_S)
     finally:
-        stop.set()
-        sender.join(timeout=5)
-        engine.stop()
+        log_out(engine, app)
         log.info("stopped: %d orders received, %d logons", app.received, app.logons)
         app.close()
     return 0
 
 
-def watch(args: argparse.Namespace, app: Recorder, stop: threading.Event) -> None:
-    """Until SIGTERM: drop the connection once when ``--disconnect-after`` orders have arrived."""
-    pending_drop = args.disconnect_after > 0
-    while not stop.wait(POLL_S):
-        if pending_drop and app.received >= args.disconnect_after and app.session_id is not None:
-            pending_drop = False
-            log.info("forced disconnect after %d orders received", app.received)
-            fix.Session.lookupSession(app.session_id).disconnect()
+def log_out(engine: fix.SocketAcceptor | fix.SocketInitiator, app: Recorder) -> None:
+    """Log out and wait for the reply (polling: nobody else runs the engine), then stop it."""
+    if app.logged_on and app.session_id is not None:
+        fix.Session.lookupSession(app.session_id).logout()
+        deadline = time.monotonic() + LOGOUT_WAIT_S
+        while app.logged_on and time.monotonic() < deadline:
+            engine.poll()
+            time.sleep(POLL_S)
+    engine.stop(True)
 
 
 def parser() -> argparse.ArgumentParser:
