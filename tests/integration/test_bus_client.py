@@ -217,8 +217,15 @@ def test_a_watching_client_hears_no_heartbeat_and_knows_its_broker_alive_by_its_
     the broker would wake with it, at once); the broker answers each of its heartbeats instead."""
     heard: list[str] = []
     a = connect("a", watch=["b"], on_event=lambda topic, _: heard.append(topic))
-    b, c = connect("b"), connect("c")
-    pump = Pump(a, b, c)
+    c = connect("c")
+    pump = Pump(a, c)
+    pump.welcomed()
+    # ZeroMQ passes a's subscriptions on once its SUB socket has connected: a hears c's probe only after
+    # that, and only then may b come up (its ``up`` would otherwise be gone before a listens).
+    a.subscribe("test.")
+    pump.until(lambda: (c.publish("test.probe", {}), "test.probe" in heard)[1], what="a's subscriptions")
+    b = connect("b")
+    pump.add(b)
     pump.welcomed()
     pump.until(lambda: "actor.b.up" in heard, what="b's up at a")
     # Longer than the silence after which a client leaves its broker: only the answers keep a there.
