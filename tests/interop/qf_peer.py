@@ -25,6 +25,7 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TextIO
@@ -67,7 +68,7 @@ class Recorder(fix.Application):
         self.logged_on = False
 
     def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
+        pass  # pure virtual in QuickFIX: every callback must be given
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         header = message.getHeader()
@@ -144,16 +145,6 @@ class Sender:
         return self.sent > before
 
 
-class StopFlag:
-    """Set by SIGTERM or SIGINT; the loop looks at it between polls."""
-
-    def __init__(self) -> None:
-        self.set = False
-
-    def __call__(self, *_: object) -> None:
-        self.set = True
-
-
 def run(args: argparse.Namespace) -> int:
     work_dir = Path(args.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -165,15 +156,15 @@ def run(args: argparse.Namespace) -> int:
     log_factory = fix.FileLogFactory(settings)
     kind = fix.SocketInitiator if args.role == "initiator" else fix.SocketAcceptor
     engine = kind(app, store_factory, settings, log_factory)
-    stop = StopFlag()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stop = threading.Event()  # set by SIGTERM or SIGINT; the loop looks at it between polls
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     engine.poll()  # the first poll opens the listener or starts connecting
     log.info("%s started on %s:%d", args.role, args.host, args.port)
     sender = Sender(args, app)
     pending_drop = args.disconnect_after > 0
     try:
-        while not stop.set:
+        while not stop.is_set():
             engine.poll()
             if pending_drop and app.received >= args.disconnect_after and app.session_id is not None:
                 pending_drop = False
