@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,54 +118,3 @@ class AcceptorProcess:
         except OSError as error:
             return f"(cannot read log: {error})"
         return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
-
-
-class AcceptorPool:
-    """Starts each folder's acceptor on first use and keeps it for the folder's remaining scripts.
-
-    Only one runs at a time: a new folder stops the previous folder's
-    process. A folder whose acceptor failed stays failed, so its other
-    scripts fail at once with the same report instead of restarting it.
-    """
-
-    def __init__(self, make_work_dir: Callable[[str], Path]) -> None:
-        self._make_work_dir = make_work_dir
-        self._current: AcceptorProcess | None = None
-        self._broken: dict[AcceptorSpec, str] = {}
-
-    def running(self, spec: AcceptorSpec) -> AcceptorProcess:
-        if spec in self._broken:
-            raise AcceptorUnavailable(self._broken[spec])
-        current = self._current
-        if current is not None and current.spec == spec:
-            if current.exit_code is None:
-                return current
-            raise self._mark_broken(spec, current.report(f"acceptor exited with code {current.exit_code}"))
-        self.close()
-        process = AcceptorProcess(spec, self._make_work_dir(spec.name))
-        self._current = process
-        try:
-            process.wait_until_listening()
-        except AcceptorUnavailable as error:
-            raise self._mark_broken(spec, str(error)) from None
-        return process
-
-    def close(self) -> None:
-        if self._current is not None:
-            self._current.stop()
-            self._current = None
-
-    def _mark_broken(self, spec: AcceptorSpec, report: str) -> AcceptorUnavailable:
-        self._broken[spec] = report
-        self.close()
-        return AcceptorUnavailable(report)
-
-
-@pytest.fixture(scope="module")
-def acceptors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AcceptorPool]:
-    """The acceptor processes of one test module, all stopped when the module ends."""
-    pool = AcceptorPool(lambda name: tmp_path_factory.mktemp("acceptor-" + name.replace("/", "-")))
-    try:
-        yield pool
-    finally:
-        pool.close()

@@ -2,24 +2,31 @@
 
 Each folder gets its own acceptor process and its files play serially in
 sorted order, because the scripts of a folder share one session (FORMAT.md
-section 5). Missing scripts fail the run rather than skip it: a conformance
-suite that silently runs nothing would report a pass for an untested gateway.
+section 5). The folders share nothing, so they play at the same time: the
+first test plays every selected script and each test then reports its own.
+The scripts that wait out heartbeat intervals (about 46 s in each of fix42
+and fix44) then overlap instead of adding up. Missing scripts fail the run
+rather than skip it: a conformance suite that silently runs nothing would
+report a pass for an untested gateway.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import pytest
 
 from . import conformance_dir, missing_conformance_data
-from .conftest import AcceptorPool, AcceptorSpec, AcceptorUnavailable
+from .conftest import AcceptorProcess, AcceptorSpec, AcceptorUnavailable
 from .player import load_field_patterns, play_file
 from .script import FieldPatterns
 
-SCRIPT_TIMEOUT_S = 60
+#: The longest folder plays in about 50 s; each wait inside a script is bounded by the player (15 s at most).
+RUN_TIMEOUT_S = 300
 
 
 @dataclass(frozen=True)
@@ -76,26 +83,90 @@ CONFORMANCE_DIR = conformance_dir()
 CASES = collect_cases(CONFORMANCE_DIR)
 
 
-@cache
-def field_patterns(directory: Path) -> FieldPatterns:
-    """Read once: every script of every folder is compared with the same patterns."""
-    return load_field_patterns(directory / "definitions" / "fields.fmt")
+class Run:
+    """The selected scripts, played on first use: each folder against its own acceptor, the folders at once."""
+
+    def __init__(self, selected: list[Case], make_work_dir: Callable[[str], Path]) -> None:
+        self._selected = selected
+        self._make_work_dir = make_work_dir
+        self._failures: dict[str, str | None] | None = None
+        self._threads: list[threading.Thread] = []
+
+    def failure(self, case: Case) -> str | None:
+        """None if the script passed, else the player's report and the acceptor's command and log tail."""
+        if self._failures is None:
+            self._failures = {}
+            self._play_all(self._failures)
+        return self._failures.get(case.id, f"{case.id} did not finish within {RUN_TIMEOUT_S - 30} s")
+
+    def _play_all(self, failures: dict[str, str | None]) -> None:
+        try:
+            patterns = load_field_patterns(CONFORMANCE_DIR / "definitions" / "fields.fmt")
+        except (OSError, ValueError) as error:
+            failures.update((c.id, f"cannot read fields.fmt: {error}") for c in self._selected)
+            return
+        folders: dict[Suite, list[Case]] = {}
+        for case in self._selected:
+            if case.suite is not None and case.path is not None:
+                folders.setdefault(case.suite, []).append(case)
+        for suite, cases in folders.items():
+            thread = threading.Thread(target=self._play_folder, args=(suite, cases, patterns, failures),
+                                      name=f"conformance-{suite.label}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        deadline = time.monotonic() + RUN_TIMEOUT_S - 30
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _play_folder(self, suite: Suite, cases: list[Case], patterns: FieldPatterns,
+                     failures: dict[str, str | None]) -> None:
+        """Serially, in sorted order; an acceptor that did not start or has died fails the rest with its report."""
+        spec = AcceptorSpec(suite.folder, suite.fix_version, CONFORMANCE_DIR / "spec")
+        acceptor: AcceptorProcess | None = None
+        try:
+            acceptor = AcceptorProcess(spec, self._make_work_dir(spec.name))
+            acceptor.wait_until_listening()
+            for case in cases:
+                assert case.path is not None
+                if acceptor.exit_code is not None:
+                    raise AcceptorUnavailable(acceptor.report(f"acceptor exited with code {acceptor.exit_code}"))
+                outcome = play_file(case.path, acceptor.host, acceptor.port, patterns, name=case.id)
+                failures[case.id] = None if outcome.failure is None else (
+                    f"{outcome.describe()}\n\n{acceptor.report('the acceptor this script played against:')}")
+        except (OSError, AcceptorUnavailable) as error:
+            for case in cases:
+                failures.setdefault(case.id, str(error))
+        finally:
+            if acceptor is not None:
+                acceptor.stop()
+
+    def close(self) -> None:
+        for thread in self._threads:
+            thread.join(RUN_TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """Only the scripts pytest selected (``-k fix44``) are played; each folder's acceptor stops after its last."""
+    selected: list[Case] = []
+    for item in request.session.items:
+        if isinstance(item, pytest.Function) and item.module is request.module and hasattr(item, "callspec"):
+            case = item.callspec.params.get("case")
+            if isinstance(case, Case):
+                selected.append(case)
+    state = Run(selected, lambda name: tmp_path_factory.mktemp("acceptor-" + name.replace("/", "-")))
+    try:
+        yield state
+    finally:
+        state.close()
 
 
 @pytest.mark.conformance
-@pytest.mark.timeout(SCRIPT_TIMEOUT_S)
+@pytest.mark.timeout(RUN_TIMEOUT_S)
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_script(case: Case, acceptors: AcceptorPool) -> None:
+def test_script(case: Case, run: Run) -> None:
     if case.problem is not None or case.suite is None or case.path is None:
         pytest.fail(case.problem or "incomplete test case", pytrace=False)
-    spec = AcceptorSpec(case.suite.folder, case.suite.fix_version, CONFORMANCE_DIR / "spec")
-    try:
-        patterns = field_patterns(CONFORMANCE_DIR)
-        acceptor = acceptors.running(spec)
-    except (OSError, ValueError, AcceptorUnavailable) as error:
-        # The report already names the cause; the chained traceback would only repeat it.
-        raise pytest.fail.Exception(str(error), pytrace=False) from None
-    outcome = play_file(case.path, acceptor.host, acceptor.port, patterns, name=case.id)
-    if outcome.failure is not None:
-        context = acceptor.report("the acceptor this script played against:")
-        pytest.fail(f"{outcome.describe()}\n\n{context}", pytrace=False)
+    failure = run.failure(case)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
