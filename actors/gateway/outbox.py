@@ -403,6 +403,8 @@ class Outbox:
         owed = self._owed.get(src)
         if owed is None:
             owed = self._owed[src] = []
+        elif id in owed:
+            return None  # a retransmit of a deliver whose ack is still owed: one ack answers both
         owed.append(id)
         if len(owed) >= MAX_ACKS_PER_ENVELOPE:
             self._last_kind = _NOTHING_TO_RETRY

@@ -166,7 +166,7 @@ def test_delayed_acks_ride_on_the_next_deliver_to_their_peer(
     """b owes a's ack; b's next deliver to a carries it, so no ack envelope travels on its own."""
     fake = FakeClock()
     acked: list[str] = []
-    a = connect("a", on_ack=acked.append)
+    a = connect("a", on_ack=acked.append, retransmit_after_s=60.0)
     b = connect("b", now=fake, ack_delay_s=0.5)
     pump = Pump(a, b)
     pump.welcomed(fake)

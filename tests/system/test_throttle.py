@@ -101,6 +101,9 @@ def cl_ord_ids(trader: RawInitiator, msg_type: str, tag: int) -> dict[str, float
 FLOOD_RATE = 200.0
 FLOOD_S = 3.0
 LIMIT = 50
+#: The slowest round trip of an order judged for the throttle's accuracy. The judged span of send times is
+#: 1 s less it; 0.8 s of the flood holds 160 orders, so a throttle that let them all through would still fail.
+MAX_JUDGED_ROUND_TRIP_S = 0.2
 
 
 def test_an_inbound_flood_over_the_throttle_is_rejected_and_the_session_survives(
@@ -137,16 +140,20 @@ def test_an_inbound_flood_over_the_throttle_is_rejected_and_the_session_survives
 
         # Accuracy. The gateway's window runs on its receive times, which the trader cannot see; each order's
         # receive time lies between its send time and its fill's arrival. So orders sent within any span of
-        # 1 s less the slowest round trip were received within 1 s, and the limit holds for them.
+        # 1 s less their slowest round trip were received within 1 s, and the limit holds for them. A stalled
+        # machine's few slow round trips are left out of the judged orders rather than narrowing the span.
         accepted_times = [sent[c][1] for c in accepted]
-        slowest_round_trip_s = max(accepted[c] - sent[c][1] for c in accepted)
+        round_trips_s = {c: accepted[c] - sent[c][1] for c in accepted}
+        judged = [c for c in accepted if round_trips_s[c] <= MAX_JUDGED_ROUND_TRIP_S]
+        assert len(judged) >= 0.9 * len(accepted), f"round trips over {MAX_JUDGED_ROUND_TRIP_S} s: {round_trips_s}"
+        slowest_round_trip_s = max(round_trips_s[c] for c in judged)
         window_s = 1.0 - slowest_round_trip_s
-        assert window_s >= 0.5, f"a round trip of {slowest_round_trip_s:.3f} s leaves too little to judge by"
-        worst = most_in_any_window(accepted_times, window_s)
+        worst = most_in_any_window([sent[c][1] for c in judged], window_s)
         per_s = len(accepted) / flood_s
         print(f"inbound flood: {total} orders in {flood_s:.2f} s ({total / flood_s:.0f}/s), limit {LIMIT} per 1 s: "
               f"{len(accepted)} accepted ({per_s:.1f}/s), {len(rejected)} rejected; at most {worst} accepted "
-              f"in any {window_s:.3f} s of send times (slowest round trip {slowest_round_trip_s * 1e3:.0f} ms); "
+              f"in any {window_s:.3f} s of send times ({len(judged)} judged, slowest round trip "
+              f"{slowest_round_trip_s * 1e3:.0f} ms); "
               f"{most_in_any_window(accepted_times, 1.0)} in any 1 s")
         assert worst <= LIMIT + CLOCK_SLACK
         assert LIMIT * int(flood_s) - CLOCK_SLACK <= len(accepted) <= LIMIT * (int(flood_s) + 1) + CLOCK_SLACK

@@ -321,6 +321,17 @@ def test_owed_acks_leave_together_when_the_delay_is_up() -> None:
     assert delivered(outbox.deliver("b", "next", b"x", T0 + 0.6)).acks == (), "nothing left to ride"
 
 
+def test_a_retransmitted_deliver_whose_ack_is_owed_is_owed_once() -> None:
+    """A peer that retransmits before the delayed ack left gets one ack for both copies."""
+    outbox = welcomed(ack_delay_s=0.5)
+    assert outbox.ack("b", "m-1", T0) is None
+    assert outbox.ack("b", "m-1", None) is None
+    assert outbox.ack("b", "m-2", None) is None
+    assert [protocol.decode(f).acknowledged() for f in outbox.flush_acks()] == [["m-1", "m-2"]]
+    assert outbox.ack("b", "m-1", T0 + 1.0) is None, "acked already: a later copy is owed again"
+    assert delivered(outbox.deliver("b", "report", b"x", T0 + 1.1)).acks == ("m-1",)
+
+
 def test_the_first_owed_ack_needs_the_time() -> None:
     outbox = welcomed(ack_delay_s=0.5)
     with pytest.raises(ValueError, match="now_s"):
