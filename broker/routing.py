@@ -14,6 +14,10 @@ Rules (the whole of it):
   one) says that the actor is ready to receive.
 * ``expire(now)`` marks down, once, every up actor silent for
   ``liveness * heartbeat_interval_s`` or longer, and returns their names.
+  The broker asks at every wake-up, so the answer "nobody" costs no walk
+  over the table: ``next_deadline`` is a time no actor can expire before
+  (hearing an actor only moves its own expiry later), and only once it has
+  passed does ``expire`` look at every actor and compute it again.
 * ``route(dst)`` is the identity of ``dst`` while it is up, else None.
 
 Down actors stay in the table (their number is bounded by the number of
@@ -47,9 +51,13 @@ class RoutingTable:
             raise ValueError("heartbeat_interval_s must be positive and liveness at least 1")
         self.silence_limit_s = heartbeat_interval_s * liveness
         self._actors: dict[str, ActorEntry] = {}
+        self._look_at_s: float | None = None  # no up actor expires before; None: none is up
 
     def on_hello(self, name: str, identity: bytes, now_s: float) -> bool:
         """Record an actor as up; True when it was unknown or down before (a return, not a refresh)."""
+        expiry_s = now_s + self.silence_limit_s
+        if self._look_at_s is None or expiry_s < self._look_at_s:
+            self._look_at_s = expiry_s
         entry = self._actors.get(name)
         if entry is None:
             self._actors[name] = ActorEntry(name, identity, now_s)
@@ -70,9 +78,13 @@ class RoutingTable:
 
     def expire(self, now_s: float) -> list[str]:
         """Mark down the actors silent for the limit or longer; their names, sorted, each reported once."""
-        gone = [e for e in self._actors.values() if e.up and now_s - e.last_seen_s >= self.silence_limit_s]
+        if self._look_at_s is None or now_s < self._look_at_s:
+            return []
+        gone = [e for e in self._actors.values() if e.up and e.last_seen_s + self.silence_limit_s <= now_s]
         for entry in gone:
             entry.up = False
+        self._look_at_s = min((e.last_seen_s + self.silence_limit_s for e in self._actors.values() if e.up),
+                              default=None)
         return sorted(e.name for e in gone)
 
     def route(self, dst: str) -> bytes | None:
@@ -80,8 +92,9 @@ class RoutingTable:
         return entry.identity if entry is not None and entry.up else None
 
     def next_deadline(self) -> float | None:
-        """When ``expire`` would next mark an actor down, if nothing is heard before; None if none is up."""
-        return min((e.last_seen_s + self.silence_limit_s for e in self._actors.values() if e.up), default=None)
+        """When ``expire`` must look next: no actor expires earlier (one heard since may expire later); None
+        if none is up."""
+        return self._look_at_s
 
     def is_up(self, name: str) -> bool:
         entry = self._actors.get(name)

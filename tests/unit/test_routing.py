@@ -44,12 +44,15 @@ SCENARIOS: dict[str, list[Step]] = {
         ("route", ("a",), None),
         ("deadline", (), None),
     ],
-    "being seen postpones the deadline": [
+    "being seen postpones the deadline, found when the old one is looked at": [
         ("hello", ("a", b"a", 0.0), True),
         ("seen", ("a", 2.0), True),
-        ("deadline", (), 2.0 + LIMIT_S),
+        ("deadline", (), LIMIT_S),
         ("expire", (LIMIT_S,), []),
+        ("deadline", (), 2.0 + LIMIT_S),
+        ("expire", (2.0 + LIMIT_S - 0.001,), []),
         ("expire", (2.0 + LIMIT_S,), ["a"]),
+        ("deadline", (), None),
     ],
     "being seen does not revive a down actor": [
         ("hello", ("a", b"a", 0.0), True),
@@ -134,21 +137,29 @@ _ops = st.one_of(
 
 @given(st.lists(_ops, max_size=40))
 def test_down_is_reported_once_per_up_and_route_matches_up(ops: list[tuple[str, str, float]]) -> None:
-    """Whatever happens, an actor is reported down at most once between two hellos, and is routable iff up."""
+    """Whatever happens, ``expire`` reports exactly the up actors silent for the limit, each once between two
+    hellos; no actor expires before ``next_deadline``; an actor is routable iff up."""
     table = RoutingTable()
     now_s = 0.0
     up: set[str] = set()
+    last_seen: dict[str, float] = {}
     for op, name, step_s in ops:
         now_s += step_s
         if op == "hello":
             table.on_hello(name, name.encode(), now_s)
             up.add(name)
+            last_seen[name] = now_s
         elif op == "seen":
             assert table.on_seen(name, now_s) == (name in up)
+            if name in up:
+                last_seen[name] = now_s
         else:
-            gone = table.expire(now_s)
-            assert set(gone) <= up and len(gone) == len(set(gone))
-            up -= set(gone)
+            silent = sorted(n for n in up if last_seen[n] + table.silence_limit_s <= now_s)
+            assert table.expire(now_s) == silent
+            up -= set(silent)
+        deadline = table.next_deadline()
+        assert (deadline is None) == (not up)
+        assert deadline is None or deadline <= min(last_seen[n] + table.silence_limit_s for n in up)
         for each in "abc":
             assert (table.route(each) is not None) == (each in up) == table.is_up(each)
 
