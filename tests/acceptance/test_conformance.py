@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.selection import selected_cases
+
 from . import conformance_dir, missing_conformance_data
 from .conftest import AcceptorProcess, AcceptorSpec, AcceptorUnavailable
 from .player import load_field_patterns, play_file
@@ -136,6 +138,10 @@ class Run:
         except (OSError, AcceptorUnavailable) as error:
             for case in cases:
                 failures.setdefault(case.id, str(error))
+        except Exception as error:  # a defect of the player: said in each remaining test, not as a silent thread
+            for case in cases:
+                failures.setdefault(case.id, f"the player failed: {error!r}")
+            raise
         finally:
             if acceptor is not None:
                 acceptor.stop()
@@ -148,13 +154,8 @@ class Run:
 @pytest.fixture(scope="module")
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     """Only the scripts pytest selected (``-k fix44``) are played; each folder's acceptor stops after its last."""
-    selected: list[Case] = []
-    for item in request.session.items:
-        if isinstance(item, pytest.Function) and item.module is request.module and hasattr(item, "callspec"):
-            case = item.callspec.params.get("case")
-            if isinstance(case, Case):
-                selected.append(case)
-    state = Run(selected, lambda name: tmp_path_factory.mktemp("acceptor-" + name.replace("/", "-")))
+    state = Run(selected_cases(request, Case),
+                lambda name: tmp_path_factory.mktemp("acceptor-" + name.replace("/", "-")))
     try:
         yield state
     finally:

@@ -26,6 +26,7 @@ from tests.differential import VERSIONS, Version, missing_dictionaries, spec_dir
 from tests.differential.allowlist import judge
 from tests.differential.engines import Engines, Outcome, all_pairs, play_all, start_engines
 from tests.differential.scenarios import Scenario
+from tests.selection import selected_cases
 
 pytestmark = [pytest.mark.interop]
 
@@ -87,13 +88,7 @@ class Run:
 @pytest.fixture(scope="module")
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     """Only the pairs pytest selected (``-m 'not slow'``, ``-k``) get sessions and are played."""
-    selected: list[Case] = []
-    for item in request.session.items:
-        if isinstance(item, pytest.Function) and item.module is request.module and hasattr(item, "callspec"):
-            case = item.callspec.params.get("case")
-            if isinstance(case, Case):
-                selected.append(case)
-    state = Run(selected, tmp_path_factory)
+    state = Run(selected_cases(request, Case), tmp_path_factory)
     try:
         yield state
     finally:
