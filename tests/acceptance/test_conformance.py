@@ -111,8 +111,12 @@ class Run:
         for case in self._selected:
             if case.suite is not None and case.path is not None:
                 folders.setdefault(case.suite, []).append(case)
+        # pytest's tmp_path_factory makes its base directory on first use and is not thread-safe:
+        # every work directory is made here, before any player thread starts.
+        work_dirs = {suite: self._make_work_dir(suite.folder) for suite in folders}
         for suite, cases in folders.items():
-            thread = threading.Thread(target=self._play_folder, args=(suite, cases, patterns, failures),
+            thread = threading.Thread(target=self._play_folder,
+                                      args=(suite, cases, work_dirs[suite], patterns, failures),
                                       name=f"conformance-{suite.label}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -120,13 +124,13 @@ class Run:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _play_folder(self, suite: Suite, cases: list[Case], patterns: FieldPatterns,
+    def _play_folder(self, suite: Suite, cases: list[Case], work_dir: Path, patterns: FieldPatterns,
                      failures: dict[str, str | None]) -> None:
         """Serially, in sorted order; an acceptor that did not start or has died fails the rest with its report."""
         spec = AcceptorSpec(suite.folder, suite.fix_version, CONFORMANCE_DIR / "spec")
         acceptor: AcceptorProcess | None = None
         try:
-            acceptor = AcceptorProcess(spec, self._make_work_dir(spec.name))
+            acceptor = AcceptorProcess(spec, work_dir)
             acceptor.wait_until_listening()
             for case in cases:
                 assert case.path is not None
