@@ -330,6 +330,8 @@ class StatusReply:
     role: str
     pid: int
     connected: bool
+    #: Messages this session forwarded that its peer has not acknowledged yet. Not a backlog: the peer's ack
+    #: waits up to ``ACK_DELAY_S`` (0.5 s) for a forward going back, so a pair that trades shows a few.
     awaiting_ack: int
     incarnation: str
     #: Why the session is in its state (the reason of the last state change).
