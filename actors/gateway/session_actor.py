@@ -107,7 +107,7 @@ _RESTAMPED = frozenset({T.BEGIN_STRING, T.BODY_LENGTH, T.MSG_TYPE, T.MSG_SEQ_NUM
 #: How long an ack to the peer waits for a forward going back to carry it (see ``actors.gateway.bus``):
 #: an order's ack rides on its ExecutionReport, the report's on the pair's next order. An ack that
 #: travels alone costs this actor a turn, the broker a hop and the peer a wake-up: at a few orders a
-#: second per pair that was a sixth of an order's CPU (docs/performance.md). The wait only delays the
+#: second per pair that was about 14% of an order's CPU (docs/performance.md). The wait only delays the
 #: moment the sender may forget a deliver; a quarter of its first retransmit (2 s), it never causes one.
 ACK_DELAY_S = 0.5
 #: How often the forwarding journal's file is synced and checkpointed (``Journal.checkpoint``): a restart
