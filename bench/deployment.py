@@ -18,26 +18,18 @@ use it.
 
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import xmlrpc.client
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-from supervisor.xmlrpc import SupervisorTransport  # type: ignore[import-untyped]
-
-from actors.tools.deploy import SUPERVISOR_USER
 from bench.children import REPO_ROOT, Child, Children, wait_until
 from bench.netns import Hosts
+from bench.supervisor_rpc import Supervisor
 
 FIXMESH = Path(sys.executable).parent / "fixmesh"
-#: supervisorctl's answer must come quickly: the programs it asks about are on this machine.
-RPC_TIMEOUT_S = 10.0
 STOP_WAIT_S = 30.0
 
 
@@ -50,31 +42,6 @@ def checkout_env() -> dict[str, str]:
 
 class DeploymentError(RuntimeError):
     """A step of setting the deployment up failed (a ``fixmesh`` command); the message has its output."""
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    """HTTP over supervisord's Unix socket, with a timeout (supervisor's own has none: a stopped, not dead,
-    supervisord would hang the caller)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__("localhost", timeout=RPC_TIMEOUT_S)
-        self.path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(RPC_TIMEOUT_S)
-        try:
-            sock.connect(str(self.path))
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
-class _Transport(SupervisorTransport):  # type: ignore[misc]
-    def __init__(self, password: str, path: Path) -> None:
-        super().__init__(SUPERVISOR_USER, password, f"unix://{path}")
-        self._get_connection = lambda: _UnixConnection(path)
 
 
 class Deployment:
@@ -136,18 +103,13 @@ class Deployment:
                               capture_output=True, text=True, timeout=30, env=self.env(name))
         return done.stdout
 
-    def rpc(self, name: str) -> Any:
-        """host ``name``'s supervisord over XML-RPC (``supervisor.getAllProcessInfo()``, ...): no process to start."""
-        transport = _Transport(self.password, self.roots[name] / "var" / "supervisor.sock")
-        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+    def supervisor(self, name: str) -> Supervisor:
+        """host ``name``'s supervisord over XML-RPC: no process to start per question."""
+        return Supervisor(self.roots[name] / "var" / "supervisor.sock", self.password)
 
     def states(self, name: str) -> dict[str, tuple[str, int]]:
         """Each program of host ``name``: (state, pid); empty when its supervisord does not answer."""
-        try:
-            infos = self.rpc(name).supervisor.getAllProcessInfo()
-        except (OSError, http.client.HTTPException, xmlrpc.client.Error):
-            return {}
-        return {info["name"]: (info["statename"], int(info["pid"])) for info in infos}
+        return self.supervisor(name).states()
 
     def pid(self, name: str, program: str) -> int:
         """The pid of ``program`` on host ``name``, 0 when it does not run."""
@@ -173,10 +135,12 @@ class Deployment:
         return "".join(p.read_text(errors="replace") for p in logs if not p.name.startswith("supervisord"))
 
     def stop(self) -> None:
-        """Each supervisord that runs: shut down (its programs log out), or its host killed if it does not stop."""
+        """Each supervisord that runs: its programs stopped together (they log out), then shut down; or its host
+        killed if it does not stop."""
         for name, child in self.supervisords.items():
             if child.exit_code is None:
-                self.ctl(name, "shutdown")
+                if not self.supervisor(name).stop():
+                    self.ctl(name, "shutdown")
                 try:
                     child.popen.wait(timeout=STOP_WAIT_S)
                 except subprocess.TimeoutExpired:

@@ -5,8 +5,9 @@ ports, and the programs a test asks for) and starts supervisord with the
 configuration ``fixmesh deploy render`` writes for it (``actors/tools/deploy.py``),
 so a test runs what an operator runs: every program through
 ``fixmesh <command> --config <the topology>``, the same priorities, stop
-times, restarts and log files. supervisord is a child of the test, and the
-gateway answers questions through supervisorctl. The FIX counterparties
+times, restarts and log files. supervisord is a child of the test; the gateway
+asks it for states and pids over its XML-RPC socket (``bench/supervisor_rpc.py``)
+and runs commands through supervisorctl. The FIX counterparties
 (trader and venue) are started by the tests themselves, outside supervisord.
 
 Where a test departs from the rendering, ``_supervisord_conf`` says so: it
@@ -25,11 +26,13 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from actors.gateway.topology import LOCAL_HOST, load_topology
 from actors.tools.deploy import PASSWORD_ENV, RenderOptions, render
+from bench.supervisor_rpc import Supervisor
 from tests.interop import Child, Children, free_ports, wait_until
 
 FIXMESH = Path(sys.executable).parent / "fixmesh"
@@ -77,6 +80,10 @@ programs:
 METRICS = "  metrics: {{command: 'metrics --config {topology} --listen 127.0.0.1:{port}{key}'}}\n"
 SECOND_COORDINATOR = ("  coordinator-b: {{command: 'coordinator --config {topology} --driven-grace-s 5 "
                       "--name coordinator-b'}}\n")
+
+
+#: Programs that say nothing of themselves on the bus (``Gateway.start`` waits until the monitor heard the others).
+NOT_ACTORS = ("broker", "broker-backup", "monitor", "metrics")
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,8 @@ class Gateway:
         self.conf = directory / "supervisord.conf"
         self.conf.write_text(self._supervisord_conf())
         self.supervisord: Child | None = None
+        #: Questions to supervisord (states, pids, the stop) over its socket; ``ctl`` runs supervisorctl commands.
+        self.supervisor = Supervisor(directory / "var" / "supervisor.sock", PASSWORD)
 
     def _supervisord_conf(self) -> str:
         """What ``fixmesh deploy render --config T --host local --root DIR`` writes, with the test's departures.
@@ -194,8 +203,32 @@ class Gateway:
     def start(self) -> None:
         self.supervisord = self.children.start(
             "supervisord", [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(self.conf)], env=self.env())
-        wait_until(lambda: all(self.state(n) == "RUNNING" for n in self.actors if n not in self.held), 30,
-                   "all programs RUNNING", self.children)
+        wait_until(self._all_running, 30, "all programs RUNNING", self.children)
+        wait_until(self._all_heard, 30, "every actor heard on the bus by the monitor (and the metrics program)",
+                   self.children)
+
+    def _all_running(self) -> bool:
+        states = self.supervisor.states()
+        return all(states.get(n, ("UNKNOWN", 0))[0] == "RUNNING" for n in self.actors if n not in self.held)
+
+    def _all_heard(self) -> bool:
+        """Every program at work, not only alive for supervisord's ``startsecs``: the monitor printed an event of
+        each actor (so it is subscribed, the broker runs, and a Handler, which listens before it says hello on the
+        bus, listens), and the metrics program shows each session's counters (so it is subscribed too)."""
+        actors = [n for n in self.actors if n not in self.held and n not in NOT_ACTORS]
+        heard = {str(e.get("topic", "")).split(".")[1] for e in self.events()
+                 if str(e.get("topic", "")).startswith("actor.")}
+        if not set(actors) <= heard:
+            return False
+        if not self.metrics_port:
+            return True
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+                page = response.read().decode()
+        except OSError:
+            return False
+        return all(f'fixmesh_session_up{{session="{n}"}} 1.0' in page for n in ("client", "venue")
+                   if n not in self.held)
 
     def ctl(self, *args: str) -> str:
         result = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.conf), *args],
@@ -203,16 +236,16 @@ class Gateway:
         return result.stdout.strip()
 
     def state(self, name: str) -> str:
-        parts = self.ctl("status", name).split()
-        return parts[1] if len(parts) > 1 else "UNKNOWN"
+        return self.supervisor.states().get(name, ("UNKNOWN", 0))[0]
 
     def pid(self, name: str) -> int:
-        text = self.ctl("pid", name)
-        return int(text) if text.isdigit() else 0
+        return self.supervisor.states().get(name, ("UNKNOWN", 0))[1]
 
     def stop(self) -> None:
+        """Every program stopped (they log out), then supervisord shut down; killed if it does not stop."""
         if self.supervisord is not None and self.supervisord.exit_code is None:
-            self.ctl("shutdown")
+            if not self.supervisor.stop():
+                self.ctl("shutdown")
             try:
                 self.supervisord.popen.wait(timeout=30)
             except subprocess.TimeoutExpired:

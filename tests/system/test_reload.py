@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.supervisor_rpc import Supervisor
 from tests.interop import Children, free_ports, wait_until
 from tests.system.raw_fix import RawInitiator
 
@@ -74,6 +75,7 @@ class Deployment:
         self.topology = root / "topology.yaml"
         self.conf = root / "supervisord.conf"
         self.env = {**os.environ, "FIXMESH_SUPERVISOR_PASSWORD": PASSWORD}
+        self.supervisor = Supervisor(root / "var" / "supervisor.sock", PASSWORD)
         #: (start, end) monotonic times of each ``reload`` command.
         self.reloading: list[tuple[float, float]] = []
 
@@ -106,20 +108,10 @@ class Deployment:
                               capture_output=True, text=True, timeout=30, env=self.env).stdout
 
     def states(self) -> dict[str, str]:
-        out = {}
-        for line in self.ctl("status").splitlines():
-            words = line.split()
-            if len(words) >= 2 and words[1].isupper():
-                out[words[0]] = words[1]
-        return out
+        return {name: state for name, (state, _) in self.supervisor.states().items()}
 
     def pids(self) -> dict[str, int]:
-        out = {}
-        for line in self.ctl("status").splitlines():
-            words = line.split()
-            if "pid" in words:
-                out[words[0]] = int(words[words.index("pid") + 1].rstrip(","))
-        return out
+        return {name: pid for name, (_, pid) in self.supervisor.states().items() if pid}
 
     def log(self, name: str) -> str:
         path = self.root / "var" / "log" / f"{name}.log"
@@ -127,7 +119,8 @@ class Deployment:
 
     def stop(self) -> None:
         if self.supervisord.exit_code is None:
-            self.ctl("shutdown")
+            if not self.supervisor.stop():
+                self.ctl("shutdown")
             try:
                 self.supervisord.popen.wait(timeout=60)
             except subprocess.TimeoutExpired:
