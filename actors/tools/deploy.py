@@ -5,6 +5,8 @@
     fixmesh deploy check --config T [--host NAME]               the topology, the bus endpoints, the keys
     fixmesh deploy reload --conf FILE [--dry-run]                 apply an edited topology, restarting only what
                                                                 changed (actors/tools/reload.py)
+    fixmesh deploy stop --conf FILE [--keep-supervisord]          stop a host's programs, a priority at a time,
+                                                                each priority's at once (actors/tools/host_stop.py)
 
 The topology places every program on a host (``hosts:``, ``runs_on``,
 ``programs:``; docs/deploy.md). ``render`` turns one host's share into the
@@ -411,13 +413,18 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("--host", help="the host this machine is: also check its address and its keys")
     test.add_argument("--timeout-s", type=float, default=DEFAULT_CHECK_TIMEOUT_S,
                       help=f"seconds per connect (default {DEFAULT_CHECK_TIMEOUT_S:g})")
-    from actors.tools import reload  # it renders with this module: imported here, not at the top (a cycle)
+    from actors.tools import host_stop, reload  # reload renders with this module: imported here (a cycle)
     reloading = commands.add_parser("reload", help="apply an edited topology to a running host: start, stop or "
                                                    "restart only the programs whose settings changed")
     reload.add_arguments(reloading)
+    stopping = commands.add_parser("stop", help="stop a host's programs faster than supervisord's shutdown: every "
+                                                "program of a priority at once, the broker last")
+    host_stop.add_arguments(stopping)
     args = parser.parse_args(argv)
     if args.command == "reload":
         return reload.run(args)
+    if args.command == "stop":
+        return host_stop.run(args)
     try:
         topology = load_topology(args.config)
         if args.host is not None:

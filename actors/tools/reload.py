@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import configparser
-import io
 import os
 import re
 import shlex
@@ -45,13 +44,11 @@ import xmlrpc.client
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from supervisor.options import ClientOptions  # type: ignore[import-untyped]
 
 from actors.gateway.topology import ConfigError, Topology, load_topology
 from actors.tools.deploy import DEFAULT_ROOT, RenderOptions, render
 from actors.tools.settings_digest import program_kind
+from actors.tools.supervisor_link import Supervisor, SupervisorError
 
 #: The header line ``render`` writes: the command and options it was rendered with.
 WRITTEN_BY = re.compile(r"^; Written by `fixmesh deploy render (?P<args>[^`]*)`", re.MULTILINE)
@@ -149,35 +146,6 @@ def coordinators_on(topology: Topology, host: str) -> list[str]:
 # ----------------------------------------------------------------- supervisord
 
 
-class Supervisor:
-    """supervisord's XML-RPC interface, reached as supervisorctl reaches it from ``conf``."""
-
-    def __init__(self, conf: Path) -> None:
-        options = ClientOptions()  # supervisorctl's own reading of its section
-        said = io.StringIO()
-        options.stderr = options.stdout = said
-        try:
-            options.realize(args=["-c", str(conf)], doc="")
-        except SystemExit:
-            # supervisor's own words, without the list of every variable it could have used
-            why = said.getvalue().strip().split("\n")[0].removeprefix("Error: ").split(". Available names")[0]
-            raise ReloadError(f"cannot use its [supervisorctl] section ({why}); is FIXMESH_SUPERVISOR_PASSWORD set "
-                              "(and FIXMESH_ROOT, with the default root) as for supervisorctl?") from None
-        self.rpc: Any = options.getServerProxy().supervisor
-
-    def check(self) -> None:
-        try:
-            state = self.rpc.getState()
-        except (OSError, xmlrpc.client.Error) as exc:
-            raise ReloadError(f"supervisord does not answer ({exc}); is it running with this configuration, and is "
-                              "FIXMESH_SUPERVISOR_PASSWORD its password?") from None
-        if state.get("statename") != "RUNNING":
-            raise ReloadError(f"supervisord is {state.get('statename')}, not RUNNING")
-
-    def states(self) -> dict[str, str]:
-        return {info["name"]: info["statename"] for info in self.rpc.getAllProcessInfo()}
-
-
 def apply(supervisor: Supervisor, coordinators: list[str], out: Callable[[str], None],
           start_timeout_s: float = START_TIMEOUT_S) -> tuple[Plan, list[str]]:
     """Have supervisord reread its configuration and apply it; the plan carried out and the problems met."""
@@ -264,7 +232,7 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     except ConfigError as exc:
         print(f"fixmesh deploy reload: {exc}; nothing changed", file=sys.stderr)
         return 2
-    except ReloadError as exc:
+    except (ReloadError, SupervisorError) as exc:
         print(f"fixmesh deploy reload: {conf}: {exc}; nothing changed", file=sys.stderr)
         return 2
     except OSError as exc:
