@@ -44,6 +44,28 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (its children, theirs, ...), read from ``/proc`` while they still hang from it."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text(encoding="ascii", errors="replace")
+            except OSError:
+                continue  # gone meanwhile
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    for _ in range(100_000):  # bounded: a process table is finite, and a cycle cannot occur
+        if not todo:
+            break
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
 class Child:
     """One child process with stdout and stderr in one log file."""
 
@@ -70,11 +92,14 @@ class Child:
         return self.popen.poll()
 
     def kill(self) -> None:
-        """kill -9, by its pid."""
+        """kill -9, by its pid, and every process it started (a supervisord's programs would otherwise go on
+        running, orphaned, after the run that started them)."""
         self.stopped = True
         if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+            below = descendants(self.pid)
+            for pid in (self.pid, *below):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=STOP_TIMEOUT_S)
 

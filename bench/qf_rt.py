@@ -2,6 +2,7 @@
 
     python -m bench.qf_rt --role responder --port P --work-dir D
     python -m bench.qf_rt --role client --port P --work-dir D --out-dir O --phase r1000=paced:1000:10
+    [--sender ID --target ID]   (QuickFIX ends around a gateway: TRADER -> GATEWAY, VENUE -> GATEWAY)
 
 The responder answers each NewOrderSingle with one ExecutionReport from
 ``fromApp``; the client sends paced orders from a Python thread and records
@@ -111,12 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-dir", default=".")
     p.add_argument("--phase", action="append", default=[])
     p.add_argument("--data-dictionary")
+    p.add_argument("--sender", help=f"SenderCompID (default: {CLIENT_ID} as client, {RESPONDER_ID} as responder)")
+    p.add_argument("--target", help=f"TargetCompID (default: {RESPONDER_ID} as client, {CLIENT_ID} as responder); "
+                                    "a gateway between the two: GATEWAY")
     args = p.parse_args(argv)
     work_dir = Path(args.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     client = args.role == "client"
     role = "initiator" if client else "acceptor"
     ours, theirs = (CLIENT_ID, RESPONDER_ID) if client else (RESPONDER_ID, CLIENT_ID)
+    ours, theirs = args.sender or ours, args.target or theirs
     config = work_dir / f"{args.role}.cfg"
     config.write_text(settings_text(role, args.port, work_dir, args.data_dictionary, ours, theirs), encoding="ascii")
     app = App(responder=not client)

@@ -15,6 +15,7 @@ import json
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,10 +31,14 @@ CREDENTIALS = ", credentials: {username: trader1, password_env: FIXMESH_TEST_CLI
 
 
 @pytest.fixture
-def flow(tmp_path: Path, children: Children, monkeypatch: pytest.MonkeyPatch) -> Flow:
+def flow(tmp_path: Path, children: Children, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flow]:
     # supervisord and so the Handler inherit the test's environment.
     monkeypatch.setenv("FIXMESH_TEST_CLIENT_PASSWORD", SECRET)
-    return Flow(tmp_path, children, client_extra=CREDENTIALS)
+    f = Flow(tmp_path, children, client_extra=CREDENTIALS)
+    try:
+        yield f
+    finally:
+        f.stop()
 
 
 def trader(flow: Flow, monkeypatch: pytest.MonkeyPatch, name: str, password: str | None, *,
