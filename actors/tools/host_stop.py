@@ -20,8 +20,9 @@ the sessions' last events and acknowledgements still cross the bus.
 supervisorctl's socket and password come from ``--conf``, as for
 ``supervisorctl -c`` (``FIXMESH_SUPERVISOR_PASSWORD``, and ``FIXMESH_ROOT``
 with the default root). Exit status: 0 every program stopped; 1 a program
-did not stop in time (named; supervisord then kills it itself); 2
-supervisord could not be reached, nothing was done.
+did not stop in time (named; supervisord then kills it itself), or
+supervisord stopped answering on the way; 2 supervisord could not be
+reached, nothing was done.
 """
 
 from __future__ import annotations
@@ -66,8 +67,7 @@ def levels(config_infos: list[dict[str, object]], states: dict[str, str]) -> lis
             for p, members in sorted(by_priority.items(), reverse=True)]
 
 
-def stop_level(supervisor: Supervisor, level: Level, clock: Callable[[], float] = time.monotonic,
-               sleep: Callable[[float], None] = time.sleep) -> list[str]:
+def stop_level(supervisor: Supervisor, level: Level) -> list[str]:
     """SIGTERM to every program of ``level`` at once, then wait for all; the ones still up when the time is over."""
     for name in level.names:
         try:
@@ -76,14 +76,14 @@ def stop_level(supervisor: Supervisor, level: Level, clock: Callable[[], float] 
             if "NOT_RUNNING" not in fault.faultString:
                 raise
     timeout_s = level.stop_wait_s + MARGIN_S
-    deadline = clock() + timeout_s
+    deadline = time.monotonic() + timeout_s
     up = list(level.names)
     for _ in range(int(timeout_s / POLL_S) + 2):
         states = supervisor.states()
         up = [name for name in level.names if states.get(name) in NOT_DOWN]
-        if not up or clock() >= deadline:
+        if not up or time.monotonic() >= deadline:
             break
-        sleep(POLL_S)
+        time.sleep(POLL_S)
     return up
 
 
@@ -104,17 +104,22 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
         return 2
     out(f"fixmesh deploy stop: {conf}")
     late: list[str] = []
-    for level in plan:
-        started = time.monotonic()
-        still_up = stop_level(supervisor, level)
-        late += still_up
-        out(f"  priority {level.priority}: stopped {', '.join(n for n in level.names if n not in still_up)} "
-            f"in {time.monotonic() - started:.1f} s")
-        for name in still_up:
-            out(f"PROBLEM: {name} did not stop within {level.stop_wait_s + MARGIN_S:g} s (see var/log/{name}.log)")
-    if not plan:
-        out("  no program was running")
-    if not args.keep_supervisord:
-        supervisor.rpc.shutdown()
-        out("  supervisord: shut down")
+    try:
+        for level in plan:
+            started = time.monotonic()
+            still_up = stop_level(supervisor, level)
+            late += still_up
+            out(f"  priority {level.priority}: stopped {', '.join(n for n in level.names if n not in still_up)} "
+                f"in {time.monotonic() - started:.1f} s")
+            for name in still_up:
+                out(f"PROBLEM: {name} did not stop within {level.stop_wait_s + MARGIN_S:g} s "
+                    f"(see var/log/{name}.log)")
+        if not plan:
+            out("  no program was running")
+        if not args.keep_supervisord:
+            supervisor.rpc.shutdown()
+            out("  supervisord: shut down")
+    except (OSError, xmlrpc.client.Error) as exc:
+        out(f"PROBLEM: supervisord stopped answering ({exc}); see its log, var/log/supervisord.log")
+        return 1
     return 1 if late else 0
