@@ -94,6 +94,8 @@ MAX_BATCH = 1000
 LINGER_MS = 100
 #: Peer states queued on the pair's link: only the latest matters, a few cover a slow moment.
 PEER_QUEUE_FRAMES = 16
+#: The XSUB's subscription to every topic (ZeroMQ's subscribe message: 1, then the empty prefix).
+SUBSCRIBE_ALL = b"\x01"
 _IDENTITY_LOG_BYTES = 64
 
 OPEN_BUS_WARNING = (
@@ -187,6 +189,9 @@ class Broker:
         self.router.setsockopt(zmq.ROUTER_HANDOVER, 0 if policy is not None else 1)
         self.router.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME_BYTES)
         self.xsub = self._socket(zmq.XSUB)
+        # Every topic, sent to each publisher as it attaches: an actor holds its events until it has seen this
+        # (``actors.gateway.publisher``), so none is lost while its connection forms. Filtering is the XPUB's.
+        self.xsub.send(SUBSCRIBE_ALL)
         self.xpub = self._socket(zmq.XPUB)
         if policy is not None:
             curve_server(self.router, policy, DOMAIN_BUSINESS)
@@ -687,11 +692,7 @@ class Broker:
         self._send_event(frames)
 
     def _on_subscription(self, frames: list[bytes]) -> None:
-        """Subscriber -> publishers, so that PUB sockets filter at the source."""
-        try:
-            _send_frames(self.xsub, frames)
-        except zmq.Again:
-            log.warning("dropped a subscription change: publishers' queues are full")
+        """Subscriber -> broker: read and let go. The XPUB filters by itself, and the XSUB takes every topic."""
 
     def _publish(self, topic: str, event: dict[str, Any]) -> None:
         self._send_event(protocol.encode_event(topic, event))

@@ -23,7 +23,8 @@ calls ``handle_readable(sock)`` when one is readable and ``on_timer()`` at
 Sockets, all connected to the broker:
 
 * DEALER (identity = the actor's name) to the ROUTER: envelopes both ways.
-* PUB to the XSUB: the actor's events, ``actor.<name>.heartbeat`` among them.
+* XPUB to the XSUB: the actor's events, ``actor.<name>.heartbeat`` among them, held until the broker's
+  subscription has reached the socket (``actors.gateway.publisher``: a plain PUB lost the first ones).
 * SUB to the XPUB (``actor.`` and ``broker.``): how the client learns that a
   peer came up or that the broker restarted.
 
@@ -93,6 +94,7 @@ from actors.gateway.outbox import (
     Outcome,
     Received,
 )
+from actors.gateway.publisher import HELD_RETRY_S, Publisher
 from actors.shell import clock
 from broker import protocol
 from broker.protocol import Envelope, IdSource
@@ -280,10 +282,11 @@ class BusClient:
         self.dealer.setsockopt(zmq.HEARTBEAT_IVL, interval_ms)
         self.dealer.setsockopt(zmq.HEARTBEAT_TIMEOUT, interval_ms * protocol.LIVENESS)
         self.dealer.connect(router_endpoint)
-        self.pub: zmq.Socket[bytes] = self._context.socket(zmq.PUB)
+        self.pub: zmq.Socket[bytes] = self._context.socket(zmq.XPUB)
         self.pub.setsockopt(zmq.LINGER, 0)
         if curve is not None:
             curve.apply(self.pub)
+        self._publisher = Publisher(self.pub)
         self.pub.connect(xsub_endpoint)
         self.sub: zmq.Socket[bytes] | None = None
         if xpub_endpoint is not None:
@@ -353,8 +356,17 @@ class BusClient:
         return (self.dealer,) if self.sub is None else (self.dealer, self.sub)
 
     def next_deadline(self) -> float:
-        """Monotonic seconds of the next hello, heartbeat, ack flush or retransmit."""
-        return self._core.next_deadline()
+        """Monotonic seconds of the next hello, heartbeat, ack flush or retransmit (or look for the broker's
+        subscription, while events wait for it)."""
+        deadline = self._core.next_deadline()
+        if self._publisher.held:
+            return min(deadline, self._now().mono_s + HELD_RETRY_S)
+        return deadline
+
+    @property
+    def events_held(self) -> int:
+        """Events published before any broker subscribed, waiting for one (``actors.gateway.publisher``)."""
+        return self._publisher.held
 
     def on_timer(self) -> None:
         now = self._now()
@@ -367,7 +379,10 @@ class BusClient:
         if beat is not None:
             if beat.frame is not None:
                 self._send(beat.frame)
-            self.pub.send_multipart(beat.event, zmq.NOBLOCK)
+            self._publisher.poll()  # once a beat: what the brokers said of their subscriptions
+            self._publisher.publish(beat.event)
+        elif not self._publisher.live:
+            self._publisher.poll()
         if core.acks_due(now_s):
             self.flush_acks()
         self._retransmit(now_s)
@@ -502,8 +517,8 @@ class BusClient:
 
     def publish(self, topic: str, event: dict[str, Any]) -> None:
         """Publish an event, stamped with ``actor`` and (unless given) ``time_ns``. Events are a live view:
-        with no subscriber, or a slow one, they are dropped."""
-        self.pub.send_multipart(self._core.event(topic, event, self._now().utc_ns), zmq.NOBLOCK)
+        with no subscriber, or a slow one, they are dropped; until the broker has subscribed they are held."""
+        self._publisher.publish(self._core.event(topic, event, self._now().utc_ns))
 
     def subscribe(self, prefix: str) -> None:
         """Also receive events whose topic starts with ``prefix`` (passed to ``on_event``)."""
@@ -527,6 +542,7 @@ class BusClient:
             with contextlib.suppress(zmq.ZMQError):  # never connected there: nothing to undo
                 sock.disconnect(before)
             sock.connect(after)
+        self._publisher.moved()
 
     def _send_hello(self, now_s: float) -> None:
         frame = self._core.hello(now_s)

@@ -9,6 +9,7 @@ retransmit; every loop is bounded in iterations and in time.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from actors.fix.timefmt import Instant
 from actors.gateway import bus
 from actors.gateway.bus import BusClient, Outcome
 from actors.gateway.outbox import BROKER_SILENCE_S
+from actors.gateway.publisher import HELD_EVENTS, Publisher
 from broker import protocol
 from broker.protocol import Envelope
 from tests.integration.test_broker import WAIT_S, BrokerProcess, BusEndpoints, Watcher
@@ -358,19 +360,14 @@ def test_unacked_deliver_is_retransmitted_with_doubling_timeout(
 
 def test_publish_stamps_actor_and_time(broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    watcher = Watcher(context, broker.endpoints.xpub, "session.a.", "actor.a.heartbeat")
+    watcher = Watcher(context, broker.endpoints.xpub, "session.a.", "actor.a.heartbeat", "broker.heartbeat")
     try:
+        watcher.ready()
         fake = FakeClock()
         a = connect("a", now=fake)
-        for _ in range(100):  # until the subscription has travelled to a's PUB
-            a.publish("session.a.state", {"new": "active"})
-            try:
-                _, _, event = watcher.wait_topic("session.a.state", timeout_s=0.05)
-                break
-            except AssertionError:
-                continue
-        else:
-            raise AssertionError("no event from a")
+        a.publish("session.a.state", {"new": "active"})
+        Pump(a).until(lambda: a.events_held == 0, what="the held event sent")
+        _, _, event = watcher.wait_topic("session.a.state")
         assert event == {"time_ns": fake.utc_ns, "new": "active", "actor": "a"}
         fake.advance(protocol.HEARTBEAT_INTERVAL_S)
         a.on_timer()
@@ -378,6 +375,106 @@ def test_publish_stamps_actor_and_time(broker: BrokerProcess, connect: Callable[
         assert heartbeat["actor"] == "a" and heartbeat["time_ns"] == fake.utc_ns
     finally:
         watcher.close()
+        context.term()
+
+
+EARLY_EVENTS = 20
+
+
+def published(watcher: Watcher, topic: str, count: int) -> list[int]:
+    """The ``n`` of the first ``count`` events on ``topic`` the watcher receives."""
+    return [watcher.wait_topic(topic)[2]["n"] for _ in range(count)]
+
+
+def test_events_published_at_once_after_connecting_all_arrive_in_order(
+        broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
+    """A plain PUB lost the events published before the broker's subscription reached it: an actor's first."""
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    watcher = Watcher(context, broker.endpoints.xpub, "session.a.", "broker.heartbeat")
+    try:
+        watcher.ready()
+        a = connect("a")
+        for n in range(EARLY_EVENTS):
+            a.publish("session.a.state", {"n": n})
+        assert a.events_held > 0, "published before the connection could form: held"
+        Pump(a).until(lambda: a.events_held == 0, what="the held events sent")
+        assert published(watcher, "session.a.state", EARLY_EVENTS) == list(range(EARLY_EVENTS))
+    finally:
+        watcher.close()
+        context.term()
+
+
+def test_events_published_before_the_broker_starts_arrive_once_it_runs(
+        endpoints: BusEndpoints, connect: Callable[..., BusClient], tmp_path: Path) -> None:
+    """The actor starts first (supervisord starts them together): its events wait for the broker, in order."""
+    a = connect("a")
+    for n in range(EARLY_EVENTS):
+        a.publish("session.a.state", {"n": n})
+    pump = Pump(a)
+    pump.run_for(0.3)
+    assert a.events_held == EARLY_EVENTS, "no broker yet: every event held"
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    broker = BrokerProcess(endpoints, tmp_path / "late-broker.log")
+    watcher = Watcher(context, endpoints.xpub, "session.a.", "broker.heartbeat")
+    try:
+        watcher.ready()  # subscribed before the actor's loop may send what it holds
+        pump.until(lambda: a.events_held == 0, what="the held events sent")
+        a.publish("session.a.state", {"n": EARLY_EVENTS})
+        assert published(watcher, "session.a.state", EARLY_EVENTS + 1) == list(range(EARLY_EVENTS + 1))
+    finally:
+        watcher.close()
+        context.term()
+        broker.terminate()
+
+
+def xsub_taking_everything(context: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> zmq.Socket[bytes]:
+    """What the broker's event plane does: an XSUB subscribed to every topic."""
+    sock: zmq.Socket[bytes] = context.socket(zmq.XSUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RCVTIMEO, int(WAIT_S * 1000))
+    sock.send(b"\x01")
+    sock.bind(endpoint)
+    return sock
+
+
+def poll_until_live(publisher: Publisher, xsub: zmq.Socket[bytes]) -> None:
+    """The XSUB attaches the publisher when it is used, as the broker's loop uses it; bounded."""
+    for _ in range(200):
+        publisher.poll()
+        if publisher.live:
+            return
+        with contextlib.suppress(zmq.Again):
+            xsub.recv_multipart(zmq.NOBLOCK)
+        time.sleep(0.005)
+    raise AssertionError("the XSUB's subscription never reached the publisher")
+
+
+def test_held_events_are_bounded_the_oldest_dropped_and_the_rest_sent_in_order(
+        caplog: pytest.LogCaptureFixture) -> None:
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    xpub: zmq.Socket[bytes] = context.socket(zmq.XPUB)
+    xpub.setsockopt(zmq.LINGER, 0)
+    publisher = Publisher(xpub)
+    xpub.connect("inproc://events")
+    try:
+        extra = 5
+        for n in range(HELD_EVENTS + extra):
+            publisher.publish([b"session.a.state", str(n).encode()])
+        assert (publisher.live, publisher.held) == (False, HELD_EVENTS)
+        xsub = xsub_taking_everything(context, "inproc://events")
+        poll_until_live(publisher, xsub)
+        publisher.publish([b"session.a.state", b"last"])
+        received = [xsub.recv_multipart()[1] for _ in range(HELD_EVENTS + 1)]
+        assert received == [str(n).encode() for n in range(extra, HELD_EVENTS + extra)] + [b"last"]
+        assert publisher.held == 0
+        assert f"{HELD_EVENTS} held events sent, the {extra} oldest dropped" in caplog.text
+
+        publisher.moved()  # to another broker: nothing leaves until that one has subscribed
+        publisher.publish([b"session.a.state", b"after the move"])
+        assert publisher.held == 1
+        xsub.close()
+    finally:
+        xpub.close()
         context.term()
 
 
