@@ -351,6 +351,7 @@ def test_the_clients_follow_the_active_broker_over_the_primarys_loss_its_return_
         a, b = pair.client("a", max_outbox=256), pair.client("b", max_outbox=256)
         flow = Flow(a, b)
         pump = Pump(a, b, handler=flow.receive)
+        on_backup = Watcher(ctx, pair.endpoints["backup"].xpub, "session.a.")  # subscribed long before the move
         try:
             watch.wait(on([a, b], 0), "both clients welcomed by the primary", pump=pump)
             first = a.broker_instance
@@ -371,6 +372,10 @@ def test_the_clients_follow_the_active_broker_over_the_primarys_loss_its_return_
             assert on([a, b], 1)() and failover_s < FAILOVER_BOUND_S
             assert a.broker_instance not in (None, first)
             assert [s["to"] for s in watch.switches("backup")][-1] == "active"
+            a.publish("session.a.moved", {"to": "backup"})  # held until the backup's XSUB has subscribed a's XPUB
+            watch.wait(lambda: a.events_held == 0 and bool(on_backup.socket.poll(0)), "a's event through the backup",
+                       pump=pump)
+            assert on_backup.wait_topic("session.a.moved")[2]["to"] == "backup"
 
             watch.wait(stream(BACK_AT), f"{BACK_AT} each way through the backup", timeout_s=30, pump=pump)
             pair.primary.start()  # the primary's host is back
@@ -392,6 +397,7 @@ def test_the_clients_follow_the_active_broker_over_the_primarys_loss_its_return_
         finally:
             a.close()
             b.close()
+            on_backup.close()
         flow.check(more)
         assert flow.outcomes[Outcome.QUEUED] + flow.outcomes[Outcome.FULL] > 0, "the outages were not felt"
         assert not watch.split_brain, watch.split_brain
