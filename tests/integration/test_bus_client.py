@@ -396,7 +396,6 @@ def test_events_published_at_once_after_connecting_all_arrive_in_order(
         a = connect("a")
         for n in range(EARLY_EVENTS):
             a.publish("session.a.state", {"n": n})
-        assert a.events_held > 0, "published before the connection could form: held"
         Pump(a).until(lambda: a.events_held == 0, what="the held events sent")
         assert published(watcher, "session.a.state", EARLY_EVENTS) == list(range(EARLY_EVENTS))
     finally:
