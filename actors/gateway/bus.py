@@ -286,7 +286,7 @@ class BusClient:
         self.pub.setsockopt(zmq.LINGER, 0)
         if curve is not None:
             curve.apply(self.pub)
-        self._publisher = Publisher(self.pub)
+        self._publisher = Publisher(self.pub, name, xsub_endpoint)
         self.pub.connect(xsub_endpoint)
         self.sub: zmq.Socket[bytes] | None = None
         if xpub_endpoint is not None:
@@ -379,10 +379,10 @@ class BusClient:
         if beat is not None:
             if beat.frame is not None:
                 self._send(beat.frame)
-            self._publisher.poll()  # once a beat: what the brokers said of their subscriptions
-            self._publisher.publish(beat.event)
+            self._publisher.poll(now_s)  # once a beat: what the brokers said of their subscriptions
+            self._publisher.publish(beat.event, now_s)
         elif not self._publisher.live:
-            self._publisher.poll()
+            self._publisher.poll(now_s)
         if core.acks_due(now_s):
             self.flush_acks()
         self._retransmit(now_s)
@@ -518,7 +518,8 @@ class BusClient:
     def publish(self, topic: str, event: dict[str, Any]) -> None:
         """Publish an event, stamped with ``actor`` and (unless given) ``time_ns``. Events are a live view:
         with no subscriber, or a slow one, they are dropped; until the broker has subscribed they are held."""
-        self._publisher.publish(self._core.event(topic, event, self._now().utc_ns))
+        now = self._now()
+        self._publisher.publish(self._core.event(topic, event, now.utc_ns), now.mono_s)
 
     def subscribe(self, prefix: str) -> None:
         """Also receive events whose topic starts with ``prefix`` (passed to ``on_event``)."""
@@ -542,7 +543,7 @@ class BusClient:
             with contextlib.suppress(zmq.ZMQError):  # never connected there: nothing to undo
                 sock.disconnect(before)
             sock.connect(after)
-        self._publisher.moved()
+        self._publisher.moved(new.xsub)
 
     def _send_hello(self, now_s: float) -> None:
         frame = self._core.hello(now_s)

@@ -20,6 +20,11 @@ broker's subscription arrives. A broker that restarts on the same endpoints
 needs nothing: ZeroMQ keeps the connecting side's queue and delivers it to the
 new broker.
 
+Events that wait ``STUCK_WARNING_S`` are worth a warning, repeated every
+``STUCK_REPEAT_S`` while they wait: the actor's business connection may be up
+while its events cannot reach the broker's XSUB (a port closed between two
+hosts, a wrong endpoint), and without the line nothing would say so.
+
 Events stay a live view past the broker: a subscriber that is not there yet,
 or too slow, still misses them (``docs/monitor.md``).
 """
@@ -37,6 +42,9 @@ log = logging.getLogger("fixmesh.bus")
 HELD_EVENTS = 1000
 #: How soon the owner's loop should call ``poll`` again while events are held.
 HELD_RETRY_S = 0.05
+#: Held this long (the oldest event), the events are worth a warning; repeated this often while they wait.
+STUCK_WARNING_S = 10.0
+STUCK_REPEAT_S = 60.0
 #: Subscription messages read per ``poll``, so a flood cannot hold the loop.
 MAX_SUBSCRIPTION_READS = 100
 _SUBSCRIBE = 1
@@ -46,13 +54,18 @@ _UNSUBSCRIBE_ALL = b"\x00"
 class Publisher:
     """An XPUB connected to the broker's XSUB, with the events held until the broker has subscribed."""
 
-    def __init__(self, sock: zmq.Socket[bytes]) -> None:
-        """``sock``: an XPUB, configured (keys, linger) and not yet connected; the owner connects and moves it."""
+    def __init__(self, sock: zmq.Socket[bytes], name: str, where: str) -> None:
+        """``sock``: an XPUB, configured (keys, linger) and not yet connected; the owner connects and moves it.
+        ``name``: the actor, and ``where``: the XSUB endpoint, for the warning about events that wait."""
         sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # every broker's subscription shows, not only the first one
         self.sock = sock
+        self._name = name
+        self._where = where
         self._live = False
         self._held: deque[list[bytes]] = deque()
         self._dropped = 0
+        self._held_since_s: float | None = None
+        self._warned_s: float | None = None
 
     @property
     def live(self) -> bool:
@@ -63,17 +76,18 @@ class Publisher:
     def held(self) -> int:
         return len(self._held)
 
-    def publish(self, frames: list[bytes]) -> None:
+    def publish(self, frames: list[bytes], now_s: float) -> None:
         """Send an event, after any held ones; hold it while no broker has subscribed."""
         if not self._live:
-            self.poll()
+            self.poll(now_s)
         if self._live:
             self._send(frames)
         else:
-            self._hold(frames)
+            self._hold(frames, now_s)
 
-    def poll(self) -> None:
-        """Read what the broker said about subscriptions; send the held events once it has subscribed."""
+    def poll(self, now_s: float) -> None:
+        """Read what the broker said about subscriptions; send the held events once it has subscribed, or
+        warn when they have waited too long."""
         for _ in range(MAX_SUBSCRIPTION_READS):
             try:
                 message = self.sock.recv(zmq.NOBLOCK)
@@ -83,27 +97,46 @@ class Publisher:
                 self._live = True
             elif message == _UNSUBSCRIBE_ALL:
                 self._live = False
-        if self._live and self._held:
+        if not self._held:
+            return
+        if self._live:
             self._flush()
+        else:
+            self._maybe_warn(now_s)
 
-    def moved(self) -> None:
-        """The owner moved the socket to another broker: hold events until that broker subscribes."""
+    def moved(self, where: str) -> None:
+        """The owner moved the socket to ``where``, another broker: hold events until that broker subscribes."""
         self._live = False
+        self._where = where
 
-    def _hold(self, frames: list[bytes]) -> None:
+    def _hold(self, frames: list[bytes], now_s: float) -> None:
+        if not self._held:
+            self._held_since_s = now_s
         if len(self._held) >= HELD_EVENTS:
             self._held.popleft()
             self._dropped += 1
         self._held.append(frames)
 
+    def _maybe_warn(self, now_s: float) -> None:
+        waited_s = now_s - (self._held_since_s if self._held_since_s is not None else now_s)
+        if waited_s < STUCK_WARNING_S or (self._warned_s is not None and now_s - self._warned_s < STUCK_REPEAT_S):
+            return
+        self._warned_s = now_s
+        log.warning("%s: no broker has taken this actor's events for %.0f s (%d held, %d dropped): is the broker's "
+                    "event port %s running and reachable from this host?", self._name, waited_s, len(self._held),
+                    self._dropped, self._where)
+
     def _flush(self) -> None:
-        count, dropped = len(self._held), self._dropped
+        count, dropped, warned = len(self._held), self._dropped, self._warned_s is not None
         while self._held:
             self._send(self._held.popleft())
         self._dropped = 0
+        self._held_since_s = self._warned_s = None
         if dropped:
-            log.warning("the broker took the events at last: %d held events sent, the %d oldest dropped "
-                        "(more than %d while no broker had subscribed)", count, dropped, HELD_EVENTS)
+            log.warning("%s: the broker took the events at last: %d held event(s) sent, the %d oldest dropped "
+                        "(more than %d while no broker had subscribed)", self._name, count, dropped, HELD_EVENTS)
+        elif warned:
+            log.info("%s: the broker took the events at last: %d held event(s) sent, none lost", self._name, count)
 
     def _send(self, frames: list[bytes]) -> None:
         # An XPUB never blocks: past its high-water mark ZeroMQ drops, as for any slow subscriber.

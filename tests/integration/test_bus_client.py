@@ -10,6 +10,7 @@ retransmit; every loop is bounded in iterations and in time.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from actors.fix.timefmt import Instant
 from actors.gateway import bus
 from actors.gateway.bus import BusClient, Outcome
 from actors.gateway.outbox import BROKER_SILENCE_S
-from actors.gateway.publisher import HELD_EVENTS, Publisher
+from actors.gateway.publisher import HELD_EVENTS, STUCK_REPEAT_S, STUCK_WARNING_S, Publisher
 from broker import protocol
 from broker.protocol import Envelope
 from tests.integration.test_broker import WAIT_S, BrokerProcess, BusEndpoints, Watcher
@@ -436,10 +437,10 @@ def xsub_taking_everything(context: zmq.Context[zmq.Socket[bytes]], endpoint: st
     return sock
 
 
-def poll_until_live(publisher: Publisher, xsub: zmq.Socket[bytes]) -> None:
+def poll_until_live(publisher: Publisher, xsub: zmq.Socket[bytes], now_s: float = 0.0) -> None:
     """The XSUB attaches the publisher when it is used, as the broker's loop uses it; bounded."""
     for _ in range(200):
-        publisher.poll()
+        publisher.poll(now_s)
         if publisher.live:
             return
         with contextlib.suppress(zmq.Again):
@@ -448,33 +449,72 @@ def poll_until_live(publisher: Publisher, xsub: zmq.Socket[bytes]) -> None:
     raise AssertionError("the XSUB's subscription never reached the publisher")
 
 
-def test_held_events_are_bounded_the_oldest_dropped_and_the_rest_sent_in_order(
-        caplog: pytest.LogCaptureFixture) -> None:
+@pytest.fixture
+def xpub() -> Iterator[tuple[zmq.Context[zmq.Socket[bytes]], zmq.Socket[bytes]]]:
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    xpub: zmq.Socket[bytes] = context.socket(zmq.XPUB)
-    xpub.setsockopt(zmq.LINGER, 0)
-    publisher = Publisher(xpub)
-    xpub.connect("inproc://events")
+    sock: zmq.Socket[bytes] = context.socket(zmq.XPUB)
+    sock.setsockopt(zmq.LINGER, 0)
     try:
-        extra = 5
-        for n in range(HELD_EVENTS + extra):
-            publisher.publish([b"session.a.state", str(n).encode()])
-        assert (publisher.live, publisher.held) == (False, HELD_EVENTS)
-        xsub = xsub_taking_everything(context, "inproc://events")
+        yield context, sock
+    finally:
+        sock.close()
+        context.term()
+
+
+def test_held_events_are_bounded_the_oldest_dropped_and_the_rest_sent_in_order(
+        xpub: tuple[zmq.Context[zmq.Socket[bytes]], zmq.Socket[bytes]], caplog: pytest.LogCaptureFixture) -> None:
+    context, sock = xpub
+    publisher = Publisher(sock, "a", "inproc://events")
+    sock.connect("inproc://events")
+    extra = 5
+    for n in range(HELD_EVENTS + extra):
+        publisher.publish([b"session.a.state", str(n).encode()], 0.0)
+    assert (publisher.live, publisher.held) == (False, HELD_EVENTS)
+    xsub = xsub_taking_everything(context, "inproc://events")
+    try:
         poll_until_live(publisher, xsub)
-        publisher.publish([b"session.a.state", b"last"])
+        publisher.publish([b"session.a.state", b"last"], 0.0)
         received = [xsub.recv_multipart()[1] for _ in range(HELD_EVENTS + 1)]
         assert received == [str(n).encode() for n in range(extra, HELD_EVENTS + extra)] + [b"last"]
         assert publisher.held == 0
-        assert f"{HELD_EVENTS} held events sent, the {extra} oldest dropped" in caplog.text
+        assert f"a: the broker took the events at last: {HELD_EVENTS} held event(s) sent, the {extra} oldest dropped" \
+            in caplog.text
 
-        publisher.moved()  # to another broker: nothing leaves until that one has subscribed
-        publisher.publish([b"session.a.state", b"after the move"])
+        publisher.moved("inproc://other")  # to another broker: nothing leaves until that one has subscribed
+        publisher.publish([b"session.a.state", b"after the move"], 0.0)
         assert publisher.held == 1
-        xsub.close()
     finally:
-        xpub.close()
-        context.term()
+        xsub.close()
+
+
+def test_events_that_wait_for_a_broker_are_reported_and_their_delivery_too(
+        xpub: tuple[zmq.Context[zmq.Socket[bytes]], zmq.Socket[bytes]], caplog: pytest.LogCaptureFixture) -> None:
+    """The business connection may be up while the event port is not reachable: a warning names the port."""
+    caplog.set_level(logging.INFO, logger="fixmesh.bus")
+    context, sock = xpub
+    publisher = Publisher(sock, "a", "inproc://late")
+    sock.connect("inproc://late")
+    publisher.publish([b"session.a.state", b"first"], 100.0)
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "no broker has taken" in r.getMessage()]
+
+    publisher.poll(100.0 + STUCK_WARNING_S - 1)
+    assert warnings() == []
+    publisher.poll(100.0 + STUCK_WARNING_S)
+    assert warnings() == [f"a: no broker has taken this actor's events for {STUCK_WARNING_S:.0f} s (1 held, "
+                          "0 dropped): is the broker's event port inproc://late running and reachable from this host?"]
+    publisher.poll(100.0 + STUCK_WARNING_S + STUCK_REPEAT_S - 1)
+    assert len(warnings()) == 1, "repeated only every STUCK_REPEAT_S"
+    publisher.poll(100.0 + STUCK_WARNING_S + STUCK_REPEAT_S)
+    assert len(warnings()) == 2
+    xsub = xsub_taking_everything(context, "inproc://late")
+    try:
+        poll_until_live(publisher, xsub, 200.0)
+        assert xsub.recv_multipart() == [b"session.a.state", b"first"]
+        assert "a: the broker took the events at last: 1 held event(s) sent, none lost" in caplog.text
+    finally:
+        xsub.close()
 
 
 def test_a_new_broker_instance_on_the_event_plane_brings_a_hello_and_a_resend(
