@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from actors.gateway import bus
 from actors.gateway.bus import BusClient, Outcome
 from actors.gateway.outbox import BROKER_SILENCE_S
 from actors.gateway.publisher import HELD_EVENTS, STUCK_REPEAT_S, STUCK_WARNING_S, Publisher
+from bench.ports import free_port
 from broker import protocol
 from broker.protocol import Envelope
 from tests.integration.test_broker import WAIT_S, BrokerProcess, BusEndpoints, Watcher
@@ -515,6 +517,27 @@ def test_events_that_wait_for_a_broker_are_reported_and_their_delivery_too(
         assert "a: the broker took the events at last: 1 held event(s) sent, none lost" in caplog.text
     finally:
         xsub.close()
+
+
+def test_an_actor_that_trades_but_cannot_publish_says_so_in_its_log(
+        broker: BrokerProcess, caplog: pytest.LogCaptureFixture) -> None:
+    """The broker's business port answers, its event port is not where the actor looks: a warning, not silence."""
+    fake = FakeClock()
+    closed = f"tcp://127.0.0.1:{free_port()}"
+    a = BusClient("a", broker.endpoints.router, closed, xpub_endpoint=broker.endpoints.xpub, now=fake)
+    try:
+        pump = Pump(a)
+        pump.welcomed(fake)
+        a.publish("session.a.state", {"new": "active"})
+        fake.advance(STUCK_WARNING_S)
+        pump.once()
+        # Held since the first event: the hello retries moved the clock and the heartbeats are held too.
+        assert re.search(r"a: no broker has taken this actor's events for 1\d s \(\d held, 0 dropped\): is the "
+                         rf"broker's event port {re.escape(closed)} running and reachable from this host\?",
+                         caplog.text), caplog.text
+        assert a.welcomed and a.events_held >= 1
+    finally:
+        a.close()
 
 
 def test_a_new_broker_instance_on_the_event_plane_brings_a_hello_and_a_resend(
