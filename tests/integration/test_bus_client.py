@@ -26,7 +26,7 @@ from actors.fix.timefmt import Instant
 from actors.gateway import bus
 from actors.gateway.bus import BusClient, Outcome
 from actors.gateway.outbox import BROKER_SILENCE_S
-from actors.gateway.publisher import HELD_EVENTS, STUCK_REPEAT_S, STUCK_WARNING_S, Publisher
+from actors.gateway.publisher import HELD_EVENTS, HELD_RETRY_S, STUCK_REPEAT_S, STUCK_WARNING_S, Publisher
 from bench.ports import free_port
 from broker import protocol
 from broker.protocol import Envelope
@@ -536,6 +536,16 @@ def test_an_actor_that_trades_but_cannot_publish_says_so_in_its_log(
                          rf"broker's event port {re.escape(closed)} running and reachable from this host\?",
                          caplog.text), caplog.text
         assert a.welcomed and a.events_held >= 1
+
+        # While events are held the loop wakes for them at a fixed point in time, which then comes due.
+        due = a.next_deadline()
+        assert due <= fake.mono_s + HELD_RETRY_S
+        fake.advance(HELD_RETRY_S / 2)
+        assert a.next_deadline() == due, "a deadline that moves with the clock never comes due"
+        fake.advance(HELD_RETRY_S / 2)
+        assert a.next_deadline() <= fake.mono_s
+        a.on_timer()
+        assert fake.mono_s < a.next_deadline() <= fake.mono_s + HELD_RETRY_S, "the next look, still held"
     finally:
         a.close()
 
