@@ -138,11 +138,5 @@ class Deployment:
         """Each supervisord that runs: its programs stopped together (they log out), then shut down; or its host
         killed if it does not stop."""
         for name, child in self.supervisords.items():
-            if child.exit_code is None:
-                if not self.supervisor(name).stop():
-                    self.ctl(name, "shutdown")
-                try:
-                    child.popen.wait(timeout=STOP_WAIT_S)
-                except subprocess.TimeoutExpired:
-                    self.hosts.kill(name)
-                child.stopped = True
+            self.supervisor(name).shut_down(child, fallback=lambda host=name: self.ctl(host, "shutdown"),
+                                            wait_s=STOP_WAIT_S, kill=lambda host=name: self.hosts.kill(host))

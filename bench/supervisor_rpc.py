@@ -4,6 +4,7 @@ Python process for every question.
     supervisor = Supervisor(root / "var" / "supervisor.sock", password)
     supervisor.states()      # {"broker": ("RUNNING", 4711), ...}; {} when supervisord does not answer
     supervisor.stop()        # every program stopped at once, then supervisord shut down
+    supervisor.shut_down(child, fallback=..., wait_s=30)   # the same for supervisord run as ``child``, to its end
 
 A wait that polls supervisorctl pays an interpreter start (about 0.2 s) per
 program per poll; this asks once for all of them. ``stop`` stops the programs
@@ -18,13 +19,16 @@ from __future__ import annotations
 
 import http.client
 import socket
+import subprocess
 import xmlrpc.client
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport  # type: ignore[import-untyped]
 
 from actors.tools.deploy import SUPERVISOR_USER
+from bench.children import Child
 
 #: The programs asked about are on this machine: an answer must come quickly (a stopped, not dead, supervisord
 #: would otherwise hang the caller; supervisor's own transport has no timeout).
@@ -89,3 +93,18 @@ class Supervisor:
         except UNANSWERED:
             return False
         return True
+
+    def shut_down(self, child: Child, *, fallback: Callable[[], object], wait_s: float,
+                  kill: Callable[[], None] | None = None) -> None:
+        """supervisord, run as ``child``, stopped with its programs (they log out) if it still runs: ``stop``, or
+        ``fallback`` (supervisorctl's shutdown) when the socket does not answer; ``kill`` (default: the child and
+        every process it started) when it has not exited within ``wait_s``."""
+        if child.exit_code is not None:
+            return
+        if not self.stop():
+            fallback()
+        try:
+            child.popen.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            (kill or child.kill)()
+        child.stopped = True

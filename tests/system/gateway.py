@@ -243,14 +243,8 @@ class Gateway:
 
     def stop(self) -> None:
         """Every program stopped (they log out), then supervisord shut down; killed if it does not stop."""
-        if self.supervisord is not None and self.supervisord.exit_code is None:
-            if not self.supervisor.stop():
-                self.ctl("shutdown")
-            try:
-                self.supervisord.popen.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.supervisord.kill()
-            self.supervisord.stopped = True
+        if self.supervisord is not None:
+            self.supervisor.shut_down(self.supervisord, fallback=lambda: self.ctl("shutdown"), wait_s=30)
 
     def log(self, name: str) -> str:
         path = self.logs / f"{name}.log"

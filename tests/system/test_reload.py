@@ -91,8 +91,11 @@ class Deployment:
         assert rendered.returncode == 0, rendered.stderr
         self.supervisord = self.children.start(
             "supervisord", [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(self.conf)], env=self.env)
-        wait_until(lambda: self.states().get("coordinator") == "RUNNING" and len(self.states()) == 4
-                   and set(self.states().values()) == {"RUNNING"}, 30, "every program RUNNING", self.children)
+        wait_until(self._all_running, 30, "every program RUNNING", self.children)
+
+    def _all_running(self) -> bool:
+        states = self.states()
+        return states.get("coordinator") == "RUNNING" and len(states) == 4 and set(states.values()) == {"RUNNING"}
 
     def reload(self) -> str:
         started = time.monotonic()
@@ -118,13 +121,7 @@ class Deployment:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
-        if self.supervisord.exit_code is None:
-            if not self.supervisor.stop():
-                self.ctl("shutdown")
-            try:
-                self.supervisord.popen.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.supervisord.kill()
+        self.supervisor.shut_down(self.supervisord, fallback=lambda: self.ctl("shutdown"), wait_s=60)
         self.supervisord.stopped = True
 
 
