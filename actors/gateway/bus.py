@@ -94,7 +94,7 @@ from actors.gateway.outbox import (
     Outcome,
     Received,
 )
-from actors.gateway.publisher import HELD_RETRY_S, Publisher
+from actors.gateway.publisher import Publisher
 from actors.shell import clock
 from broker import protocol
 from broker.protocol import Envelope, IdSource
@@ -287,8 +287,6 @@ class BusClient:
         if curve is not None:
             curve.apply(self.pub)
         self._publisher = Publisher(self.pub, name, xsub_endpoint)
-        #: When the loop should let ``on_timer`` look for the broker's subscription again, while events are held.
-        self._publisher_due_s: float | None = None
         self.pub.connect(xsub_endpoint)
         self.sub: zmq.Socket[bytes] | None = None
         if xpub_endpoint is not None:
@@ -363,9 +361,8 @@ class BusClient:
         deadline = self._core.next_deadline()
         if not self._publisher.held:
             return deadline
-        if self._publisher_due_s is None:  # a point in time: the loop compares it with its clock after the poll
-            self._publisher_due_s = self._now().mono_s + HELD_RETRY_S
-        return min(deadline, self._publisher_due_s)
+        look_s = self._publisher.next_look_s(self._now().mono_s)
+        return deadline if look_s is None else min(deadline, look_s)
 
     @property
     def events_held(self) -> int:
@@ -376,8 +373,6 @@ class BusClient:
         now = self._now()
         now_s = now.mono_s
         core = self._core
-        if self._publisher_due_s is not None and now_s >= self._publisher_due_s:
-            self._publisher_due_s = None  # looked at below; the next one is set while events are still held
         self._maybe_switch(now_s)
         if not core.welcomed:
             self._send_hello(now_s)

@@ -40,7 +40,7 @@ log = logging.getLogger("fixmesh.bus")
 
 #: Events held while no broker has subscribed yet; beyond it the oldest are dropped (and counted).
 HELD_EVENTS = 1000
-#: How soon the owner's loop should call ``poll`` again while events are held.
+#: How soon the owner's loop should call ``poll`` again while events are held (``next_look_s``).
 HELD_RETRY_S = 0.05
 #: Held this long (the oldest event), the events are worth a warning; repeated this often while they wait.
 STUCK_WARNING_S = 10.0
@@ -66,6 +66,7 @@ class Publisher:
         self._dropped = 0
         self._held_since_s: float | None = None
         self._warned_s: float | None = None
+        self._look_at_s: float | None = None
 
     @property
     def live(self) -> bool:
@@ -75,6 +76,15 @@ class Publisher:
     @property
     def held(self) -> int:
         return len(self._held)
+
+    def next_look_s(self, now_s: float) -> float | None:
+        """While events are held, when the owner should ``poll`` again: a point in time, kept until a ``poll``
+        at or after it (a loop compares it with its clock after its own wait); None when nothing is held."""
+        if not self._held:
+            return None
+        if self._look_at_s is None:
+            self._look_at_s = now_s + HELD_RETRY_S
+        return self._look_at_s
 
     def publish(self, frames: list[bytes], now_s: float) -> None:
         """Send an event, after any held ones; hold it while no broker has subscribed."""
@@ -88,6 +98,8 @@ class Publisher:
     def poll(self, now_s: float) -> None:
         """Read what the broker said about subscriptions; send the held events once it has subscribed, or
         warn when they have waited too long."""
+        if self._look_at_s is not None and now_s >= self._look_at_s:
+            self._look_at_s = None  # looked now; the next look is set while events are still held
         for _ in range(MAX_SUBSCRIPTION_READS):
             try:
                 message = self.sock.recv(zmq.NOBLOCK)
