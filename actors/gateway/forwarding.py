@@ -35,6 +35,7 @@ with the rejection again and never sent.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import os
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from actors.fix.timefmt import Instant
+from actors.store import StoreWriteError, write_error
 
 log = logging.getLogger("fixmesh.forwarding")
 
@@ -191,8 +193,11 @@ class Journal:
     def __init__(self, path: Path, fsync: bool) -> None:
         self.path = path
         self._fsync = fsync
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a+b")  # noqa: SIM115  (kept open for the life of the actor)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "a+b")  # noqa: SIM115  (kept open for the life of the actor)
+        except OSError as exc:
+            raise self._failed(exc) from exc
         #: Lines written since the last checkpoint.
         self._dirty = False
 
@@ -243,7 +248,10 @@ class Journal:
     def record(self, forward: Forward, out_seq: int) -> None:
         """The forward went out as ``out_seq`` (its message is stored with ``note(forward)``)."""
         line = f"{forward.origin.session} {forward.origin.epoch} {forward.seq} {out_seq}\n"
-        self._file.write(line.encode())
+        try:
+            self._file.write(line.encode())  # a full buffer is written here
+        except OSError as exc:
+            raise self._failed(exc) from exc
         self._dirty = True
 
     def record_rejected(self, forward: Forward) -> None:
@@ -252,9 +260,12 @@ class Journal:
 
     def sync(self) -> None:
         """Everything written so far on disk (without a checkpoint line)."""
-        self._file.flush()
-        if self._fsync:
-            os.fsync(self._file.fileno())
+        try:
+            self._file.flush()
+            if self._fsync:
+                os.fsync(self._file.fileno())
+        except OSError as exc:
+            raise self._failed(exc) from exc
 
     def checkpoint(self, creation_time_ns: int, last_out_seq: int) -> None:
         """Sync the lines written so far, then say so: they cover the numbers up to ``last_out_seq``.
@@ -265,33 +276,46 @@ class Journal:
         if not self._dirty:
             return
         self.sync()
-        self._file.write(b"%s 0 %d %d\n" % (_CHECKPOINT, creation_time_ns, last_out_seq))
-        self._file.flush()
+        try:
+            self._file.write(b"%s 0 %d %d\n" % (_CHECKPOINT, creation_time_ns, last_out_seq))
+            self._file.flush()
+        except OSError as exc:
+            raise self._failed(exc) from exc
         self._dirty = False
 
     def close(self, creation_time_ns: int | None = None, last_out_seq: int | None = None) -> None:
         """Close; with the store's sequence, checkpoint first so the next load reads no notes."""
-        if creation_time_ns is not None and last_out_seq is not None:
-            self.checkpoint(creation_time_ns, last_out_seq)
-            self.sync()
-        self._file.close()
+        try:
+            if creation_time_ns is not None and last_out_seq is not None:
+                self.checkpoint(creation_time_ns, last_out_seq)
+                self.sync()
+        finally:
+            # A buffer whose flush failed as the sync above did: the store's notes hold those lines.
+            with contextlib.suppress(OSError):
+                self._file.close()
 
     def _compact(self, accepted: dict[Origin, int], rejected: set[tuple[Origin, int]],
                  creation_time_ns: int, last_out_seq: int) -> None:
         """Keep one line per origin epoch, the rejected forwards and a checkpoint, so the journal stays small."""
         tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "wb") as out:
-            for origin, seq in sorted(rejected, key=lambda r: (r[0].session, r[0].epoch, r[1])):
-                out.write(f"{origin.session} {origin.epoch} {seq} {REJECTED}\n".encode())
-            for origin, seq in accepted.items():
-                out.write(f"{origin.session} {origin.epoch} {seq} 0\n".encode())
-            out.write(b"%s 0 %d %d\n" % (_CHECKPOINT, creation_time_ns, last_out_seq))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
-        self._file.close()
-        self._file = open(self.path, "a+b")  # noqa: SIM115
+        try:
+            with open(tmp, "wb") as out:
+                for origin, seq in sorted(rejected, key=lambda r: (r[0].session, r[0].epoch, r[1])):
+                    out.write(f"{origin.session} {origin.epoch} {seq} {REJECTED}\n".encode())
+                for origin, seq in accepted.items():
+                    out.write(f"{origin.session} {origin.epoch} {seq} 0\n".encode())
+                out.write(b"%s 0 %d %d\n" % (_CHECKPOINT, creation_time_ns, last_out_seq))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+            self._file.close()
+            self._file = open(self.path, "a+b")  # noqa: SIM115
+        except OSError as exc:
+            raise self._failed(exc) from exc
         self._dirty = False
+
+    def _failed(self, exc: OSError) -> StoreWriteError:
+        return write_error(f"write the forwarding journal {self.path}", exc)
 
 
 _Item = TypeVar("_Item")

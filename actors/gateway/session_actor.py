@@ -28,6 +28,7 @@ for supervisord to restart it; SIGTERM logs out and exits 0.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import logging
@@ -48,7 +49,7 @@ from actors.fix.states import OFFLINE, SessionState
 from actors.fix.timefmt import Instant, parse_utc_timestamp
 from actors.gateway.bus import BusClient, Outcome
 from actors.gateway.credentials import REFUSAL_TEXT, Credentials, Failure
-from actors.gateway.forwarding import Chain, Forward, Journal, Origin, Verdict, Waiting
+from actors.gateway.forwarding import Acceptance, Chain, Forward, Journal, Origin, Verdict, Waiting
 from actors.gateway.program import start, topology_parser
 from actors.gateway.rejection import rejection_for
 from actors.gateway.stats import STATS_INTERVAL_S, Every, SessionCounters
@@ -85,6 +86,7 @@ from actors.gateway.vocabulary import (
 )
 from actors.shell import clock
 from actors.shell.admission import Admission
+from actors.shell.disk_wait import open_when_writable
 from actors.shell.driver import SessionDriver
 from actors.shell.handoff import handoff_path
 from actors.shell.host import AcceptorSpec, HostSpec, InitiatorSpec, SessionHost, SessionSpec
@@ -92,7 +94,7 @@ from actors.shell.initiator import Initiator
 from actors.shell.schedule import Schedule
 from actors.shell.throttle import Admission as ThrottleAdmission
 from actors.shell.tls_settings import TlsConfigError
-from actors.store import Durability
+from actors.store import Durability, MessageStore, StoreError, StoreWriteError
 from broker import protocol
 from broker.protocol import Envelope
 
@@ -234,10 +236,9 @@ class SessionActor:
         self.host = SessionHost(host_spec(topology, settings), on_closed=self._on_closed, on_switch=self._on_switch)
         self.loop = self.host.loop
         spec = session_spec(settings)
-        self.store = self.host.open_store(spec)
-        self.journal = Journal(settings.journal_path,
-                               fsync=settings.store.durability is not Durability.OS_BUFFER)
-        self.acceptance = self.journal.load(self.store)
+        # A store whose file system is full or read-only: wait here until it takes writes (docs/operations.md).
+        self.store, self.journal, self.acceptance = open_when_writable(
+            functools.partial(self._open_durable, spec), settings.journal_path.parent, self.name)
         self.chain = Chain()
         self.reject_chain = Chain()
         #: Tells this process from the one before it (the coordinator notices restarts by it).
@@ -310,6 +311,21 @@ class SessionActor:
 
     # ---------------------------------------------------------------- set-up
 
+    def _open_durable(self, spec: SessionSpec) -> tuple[MessageStore, Journal, Acceptance]:
+        """The store, the forwarding journal beside it, and what the two say was accepted; none left open on failure."""
+        store = self.host.open_store(spec)
+        journal = None
+        try:
+            journal = Journal(self.settings.journal_path,
+                              fsync=self.settings.store.durability is not Durability.OS_BUFFER)
+            return store, journal, journal.load(store)
+        except BaseException:
+            with contextlib.suppress(StoreError):
+                if journal is not None:
+                    journal.close()
+                store.close()
+            raise
+
     @property
     def initiator(self) -> Initiator | None:
         """The connector of an initiator session, once it has been told to connect."""
@@ -322,7 +338,11 @@ class SessionActor:
     def _on_closed(self) -> None:
         """The session is down (its last state published): close the bus and the journal."""
         self.bus.close()
-        self.journal.close(self.store.creation_time_ns, self.store.next_sender_seq - 1)
+        try:
+            self.journal.close(self.store.creation_time_ns, self.store.next_sender_seq - 1)
+        except StoreWriteError as exc:  # the store's notes hold what the journal could not write
+            log.warning("%s: the forwarding journal was not closed cleanly (%s); the next start recovers its "
+                        "lines from the store", self.name, exc)
         if self.trace is not None:
             self.trace.close()
 
@@ -867,6 +887,9 @@ def main(argv: list[str] | None = None) -> int:
     except TlsConfigError as exc:  # a certificate, key or CA file that cannot be used, read at start
         print(f"fixmesh session: {topology.path}: sessions.{args.session}.{exc}", file=sys.stderr)
         return 2
+    except StoreError as exc:  # locked by another process, damaged, another session's, not a folder
+        print(f"fixmesh session: {topology.path}: sessions.{args.session}: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         log.error("%s: cannot start: %s (is another process using %s:%d?)", args.session,
                   exc.strerror or exc, settings.host, settings.port)
@@ -876,6 +899,10 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     try:
         return actor.run()
+    except StoreWriteError as exc:
+        log.error("%s: stopping: %s. Nothing that was not stored was sent; supervisord starts the session "
+                  "again, and it waits at start until the file system takes writes", args.session, exc)
+        return 1
     except Exception:
         log.exception("%s: unexpected error; exiting for the supervisor to restart the session", args.session)
         return 1

@@ -66,7 +66,7 @@ from actors.shell.process import StopSignals
 from actors.shell.schedule import Schedule
 from actors.shell.seqpolicy import SequencePolicy
 from actors.shell.tls_settings import TlsSettings
-from actors.store import Durability, MessageStore, open_store
+from actors.store import Durability, MessageStore, StoreError, open_store
 
 if TYPE_CHECKING:
     import ssl
@@ -399,9 +399,9 @@ class SessionHost:
             self._close_listeners()
             for driver in self.drivers:
                 if driver.connected:
-                    driver.disconnect(reason)
+                    self._unrecorded(driver, driver.disconnect, reason)
             for driver in self.drivers:
-                driver.shut_down(reason)
+                self._unrecorded(driver, driver.shut_down, reason)
             if self._on_closed is not None:
                 self._on_closed()
         finally:
@@ -412,6 +412,18 @@ class SessionHost:
                 self.signals = None
 
     # ------------------------------------------------------------ internals
+
+    @staticmethod
+    def _unrecorded(driver: SessionDriver, step: Callable[[str], None], reason: str) -> None:
+        """A step of the close, which a store that failed (most often why the loop stopped) cannot record.
+
+        Its connection is closed and its state published before the numbers are saved; the error that
+        stopped the loop is the one the program reports, not this echo of it.
+        """
+        try:
+            step(reason)
+        except StoreError as exc:
+            log.info("%s: %s not recorded in the store: %s", driver.name, step.__name__.replace("_", " "), exc)
 
     def _lookup(self, key: SessionKey) -> DriverTarget | None:
         driver = self._by_key.get(key)

@@ -20,7 +20,11 @@ from actors.store.api import (
     StoreIdentityError,
     StoreLockedError,
     StoreNotFoundError,
+    StoreWriteError,
+    file_system_trouble,
+    os_error_hint,
     read_outgoing_parts,
+    write_error,
 )
 from actors.store.file import FileStore
 from actors.store.layout import remove_store
@@ -37,9 +41,13 @@ __all__ = [
     "StoreIdentityError",
     "StoreLockedError",
     "StoreNotFoundError",
+    "StoreWriteError",
+    "file_system_trouble",
     "open_store",
+    "os_error_hint",
     "read_outgoing_parts",
     "remove_store",
+    "write_error",
 ]
 
 STORE_KINDS = ("file", "memory")

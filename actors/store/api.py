@@ -11,6 +11,7 @@ are tested against the same suite.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from enum import Enum
 from typing import Protocol, runtime_checkable
@@ -35,6 +36,51 @@ class Durability(Enum):
 
 class StoreError(Exception):
     """A store cannot be used; the message says which file and what to do."""
+
+
+class StoreWriteError(StoreError):
+    """A write or sync of a store (or of a file kept beside it) failed.
+
+    Nothing the failed call was to make durable may be sent: the caller
+    stops, and the store must be closed and opened again (its recovery cuts
+    a torn tail). ``errno`` is the cause's (``file_system_trouble`` tells a
+    full or read-only file system, which freeing space or a remount cures).
+    """
+
+    def __init__(self, message: str, errno_: int | None) -> None:
+        super().__init__(message)
+        self.errno = errno_
+
+
+#: The file system's state, not the configuration: full, over quota, read-only, failing. Freeing space or a
+#: remount lets the same store open again, so a starting session waits for it rather than exiting.
+FILE_SYSTEM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+_HINTS = {
+    errno.ENOSPC: "the file system is full: free space on it",
+    errno.EDQUOT: "this user's disk quota is used up: free space or raise the quota",
+    errno.EROFS: "the file system is read-only (remounted after disk errors?): check the disk and remount it",
+    errno.EIO: "the disk reported an I/O error: check the device (the kernel log says more)",
+}
+
+
+def os_error_hint(exc: OSError) -> str:
+    """What an operator does about ``exc`` met on a store's files."""
+    return _HINTS.get(exc.errno or 0, "check that the path is a directory of regular files this user may read "
+                                      "and write")
+
+
+def write_error(what: str, exc: OSError) -> StoreWriteError:
+    """``cannot <what>: <the cause>; <the hint>``, raised ``from exc`` by the caller."""
+    return StoreWriteError(f"cannot {what}: {exc.strerror or exc}; {os_error_hint(exc)}", exc.errno)
+
+
+def file_system_trouble(exc: BaseException) -> bool:
+    """``exc`` (or the OSError behind it) is the file system's state, which may pass (``FILE_SYSTEM_ERRNOS``)."""
+    number = exc.errno if isinstance(exc, OSError | StoreWriteError) else None
+    if number is None and isinstance(exc.__cause__, OSError):
+        number = exc.__cause__.errno
+    return number in FILE_SYSTEM_ERRNOS
 
 
 class StoreIdentityError(StoreError):

@@ -30,8 +30,11 @@ from actors.store.api import (
     StoreClosedError,
     StoreCorruptError,
     StoreError,
+    StoreWriteError,
     check_data,
     check_seq,
+    os_error_hint,
+    write_error,
 )
 from actors.store.index import SeqIndex, valid_index_prefix
 from actors.store.layout import IN_LOG, OUT_INDEX, OUT_LOG, SEQ_STATE, Identity
@@ -94,8 +97,7 @@ class FileStore:
         except OSError as exc:
             self._close_fds()
             raise StoreError(
-                f"cannot open the store of {session_id!r} at {self._root}: {exc}; "
-                f"check that the path is a directory of regular files this user may read and write"
+                f"cannot open the store of {session_id!r} at {self._root}: {exc}; {os_error_hint(exc)}"
             ) from exc
         except BaseException:
             self._close_fds()
@@ -226,9 +228,8 @@ class FileStore:
             _create_generation(self._root, generation, durable=durable)
             identity = Identity(self._session_id, creation_time_ns, generation)
             layout.write_identity(self._root, identity, durable=durable)
-        except OSError:
-            self._broken = True
-            raise
+        except OSError as exc:
+            raise self._failed(exc) from exc
         self._identity = identity
         self._close_data_fds()
         self._pending.clear()
@@ -464,9 +465,8 @@ class FileStore:
                 _fdatasync(fd)
             else:
                 self._dirty.add(fd)
-        except OSError:
-            self._broken = True
-            raise
+        except OSError as exc:
+            raise self._failed(exc) from exc
 
     def _write_state(self) -> None:
         """Write the slot not holding the newest state, so a torn write keeps the other."""
@@ -478,9 +478,8 @@ class FileStore:
                 _fdatasync(self._seq_fd)
             else:
                 self._dirty.add(self._seq_fd)
-        except OSError:
-            self._broken = True
-            raise
+        except OSError as exc:
+            raise self._failed(exc) from exc
         self._state_counter = counter
 
     def _flush_index(self) -> None:
@@ -488,19 +487,22 @@ class FileStore:
             return
         try:
             _write_all(self._idx_fd, bytes(self._pending))
-        except OSError:
-            self._broken = True
-            raise
+        except OSError as exc:
+            raise self._failed(exc) from exc
         self._pending.clear()
         self._dirty.add(self._idx_fd)
+
+    def _failed(self, exc: OSError) -> StoreWriteError:
+        """A write or sync failed: unusable until opened again, whose recovery cuts what it left torn."""
+        self._broken = True
+        return write_error(f"write the store of {self._session_id!r} at {self._root}", exc)
 
     def _fsync(self, fd: int) -> None:
         """A failed fsync leaves the page cache in an unknown state: never retry, reopen."""
         try:
             _fdatasync(fd)
-        except OSError:
-            self._broken = True
-            raise
+        except OSError as exc:
+            raise self._failed(exc) from exc
 
     # -- reading ---------------------------------------------------------------------
 

@@ -33,6 +33,8 @@ from actors.store import (
     StoreIdentityError,
     StoreLockedError,
     StoreNotFoundError,
+    StoreWriteError,
+    file_system_trouble,
     open_store,
     remove_store,
 )
@@ -321,7 +323,7 @@ def test_reset_interrupted_before_commit_keeps_the_old_store(
         raise OSError(errno.EIO, "simulated failure before the identity switch")
 
     monkeypatch.setattr(file_module.layout, "write_identity", power_cut)
-    with pytest.raises(OSError):
+    with pytest.raises(StoreWriteError, match="I/O error: check the device"):
         store.reset(NOW_NS + 1)
     with pytest.raises(StoreClosedError):
         store.save_outgoing(2, msg(2))
@@ -698,9 +700,12 @@ def test_an_io_error_makes_the_store_refuse_until_reopened(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "write", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(StoreWriteError) as failed:
         store.save_outgoing(2, msg(2))
     monkeypatch.undo()
+    assert str(failed.value) == (f"cannot write the store of {SID!r} at {store.path}: No space left on device; "
+                                 "the file system is full: free space on it")
+    assert failed.value.errno == errno.ENOSPC and file_system_trouble(failed.value)
     with pytest.raises(StoreClosedError, match="reopen|open it again"):
         store.save_outgoing(2, msg(2))
     store.close()
