@@ -888,7 +888,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fixmesh session: {topology.path}: sessions.{args.session}.{exc}", file=sys.stderr)
         return 2
     except StoreError as exc:  # locked by another process, damaged, another session's, not a folder
-        print(f"fixmesh session: {topology.path}: sessions.{args.session}: {exc}", file=sys.stderr)
+        print(f"fixmesh session: {topology.path}: sessions.{args.session}.store: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         log.error("%s: cannot start: %s (is another process using %s:%d?)", args.session,

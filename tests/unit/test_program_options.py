@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +96,26 @@ def test_an_idle_actors_option_reading_imports_neither_argparse_nor_shutil() -> 
             "p = topology_parser('x', None)\np.add_argument('--session', required=True)\n"
             "p.parse_args(['--config', 'c', '--session', 's'])")
     assert loaded_by(code, ("argparse", "shutil", "gettext", "locale")) == []
+
+
+def test_a_session_actor_whose_store_path_is_not_a_folder_exits_2_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "not-a-folder").write_text("x")
+    topology = tmp_path / "topology.yaml"
+    topology.write_text(f"""\
+broker: {{router: 'tcp://127.0.0.1:1', xsub: 'tcp://127.0.0.1:2', xpub: 'tcp://127.0.0.1:3'}}
+defaults:
+  store: {{path: {tmp_path / 'not-a-folder' / 'store'}}}
+sessions:
+  client: {{role: handler, sender_comp_id: GATEWAY, target_comp_id: TRADER, port: 4}}
+  venue: {{role: driven, sender_comp_id: GATEWAY, target_comp_id: VENUE, port: 5}}
+pairs:
+  - {{handler: client, driven: venue}}
+""")
+    done = run_actor("--config", str(topology), "--session", "client")
+    assert done.returncode == 2, done.stderr
+    error = done.stderr.splitlines()[-1]
+    assert error.startswith(f"fixmesh session: {topology}: sessions.client.store: cannot open the store of 'client' "
+                            f"at {tmp_path / 'not-a-folder' / 'store'}/"), error
+    assert "Not a directory" in error and error.endswith("check that the path is a directory of regular files "
+                                                         "this user may read and write"), error
+    assert "Traceback" not in done.stderr
