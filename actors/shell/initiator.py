@@ -49,6 +49,7 @@ from actors.shell import clock
 from actors.shell.driver import SessionDriver
 from actors.shell.give_up import give_up_reason
 from actors.shell.loop import Loop
+from actors.shell.name_lookup import Address, Lookup, numeric_address
 from actors.shell.transport import SocketTransport
 
 if TYPE_CHECKING:
@@ -120,6 +121,8 @@ class Initiator:
         self._sock: socket.socket | None = None
         #: The connection while its TLS handshake runs (phase CONNECTING).
         self._handshake: SocketTransport | None = None
+        #: The lookup of the address's host name (phase CONNECTING, before the socket).
+        self._lookup: Lookup | None = None
         self._deadline: float | None = None
 
     # ------------------------------------------------------------ commands
@@ -141,7 +144,8 @@ class Initiator:
         DISCONNECTED_ABNORMALLY), else a disconnect would leave it waiting for
         a socket to close that it never had.
         """
-        abandoned = self.phase is Phase.CONNECTING and (self._sock is not None or self._handshake is not None)
+        abandoned = self.phase is Phase.CONNECTING and (
+            self._sock is not None or self._handshake is not None or self._lookup is not None)
         self._abandon_socket()
         self._deadline = None
         self.phase = Phase.STOPPED
@@ -203,6 +207,8 @@ class Initiator:
             if self._handshake is not None:
                 host, port = self.address
                 self._failed(f"TLS handshake with {host}:{port} not done within {self.connect_timeout_s:g} s")
+            elif self._lookup is not None:
+                self._failed(f"name lookup of {self.address[0]} not answered within {self.connect_timeout_s:g} s")
             else:
                 self._failed(f"no connection within {self.connect_timeout_s:g} s")
         elif self.phase is Phase.WAITING:
@@ -211,30 +217,40 @@ class Initiator:
     # ------------------------------------------------------------ internals
 
     def _attempt(self) -> None:
+        """A try: the address (a name is looked up off the loop, ``actors.shell.name_lookup``), then the connect."""
         self.tries += 1
-        now = self._now()
         host, port = self.address
         self.driver.start_connecting(f"connecting to {host}:{port} (try {self.tries})")
-        try:
-            sock = self._open_socket()
-        except OSError as exc:
-            self._failed(f"connect to {host}:{port} failed: {exc.strerror or exc}")
-            return
-        self._sock = sock
-        self._deadline = now.mono_s + self.connect_timeout_s
+        self._deadline = self._now().mono_s + self.connect_timeout_s  # the lookup's time counts
         self.phase = Phase.CONNECTING
-        self.loop.add_writer(sock, self._connect_done)
+        address = numeric_address(host, port)
+        if address is None:
+            self._lookup = Lookup(self.loop, host, port, self._looked_up)
+        else:
+            self._connect(address)
 
-    def _open_socket(self) -> socket.socket:
-        host, port = self.address
-        family, kind, proto, _name, address = socket.getaddrinfo(lookup_name(host), port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
+    def _looked_up(self, answer: Address | OSError) -> None:
+        self._lookup = None
+        if isinstance(answer, OSError):
+            self._failed(f"name lookup of {self.address[0]} failed: {answer.strerror or answer}")
+        else:
+            self._connect(answer)
+
+    def _connect(self, address: Address) -> None:
+        family, kind, proto, sockaddr = address
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError as exc:
+            self._failed(f"connect to {self.address[0]}:{self.address[1]} failed: {exc.strerror or exc}")
+            return
         sock.setblocking(False)
-        code = sock.connect_ex(address)
+        code = sock.connect_ex(sockaddr)
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             sock.close()
-            raise OSError(code, os.strerror(code))
-        return sock
+            self._failed(f"connect to {self.address[0]}:{self.address[1]} failed: {os.strerror(code)}")
+            return
+        self._sock = sock
+        self.loop.add_writer(sock, self._connect_done)
 
     def _connect_done(self) -> None:
         """The socket became writable: the connect finished, well or badly."""
@@ -337,6 +353,10 @@ class Initiator:
         log.debug("%s: %s; next try in %g s", self.driver.name, reason, self.reconnect_interval_s)
 
     def _abandon_socket(self) -> None:
+        lookup = self._lookup
+        if lookup is not None:
+            self._lookup = None
+            lookup.cancel()
         sock = self._sock
         if sock is not None:
             self._sock = None
@@ -347,17 +367,3 @@ class Initiator:
             self._handshake = None
             handshake.abort()
 
-
-def lookup_name(host: str) -> str | bytes:
-    """``host`` as ``socket.getaddrinfo`` is given it: the ASCII bytes of an ASCII name or address.
-
-    ``getaddrinfo`` encodes a ``str`` host with the ``idna`` codec, whose import loads
-    ``unicodedata`` (about 0.2 MB resident for the life of the actor). For an ASCII name the codec
-    gives its ASCII bytes, once its labels pass the length check (1 to 63 characters, the last
-    may be empty: RFC 1035 2.3.4); so such a name is encoded here, and any other (non-ASCII, or
-    a label the codec refuses, with its error) is left to the codec as before.
-    """
-    labels = host.split(".")
-    if host.isascii() and all(0 < len(label) < 64 for label in labels[:-1]) and len(labels[-1]) < 64:
-        return host.encode("ascii")
-    return host

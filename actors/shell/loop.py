@@ -1,10 +1,12 @@
-"""The event loop of every fixmesh process: one ``zmq.Poller``, no threads.
+"""The event loop of every fixmesh process: one ``zmq.Poller``, one thread.
 
 A FIX actor waits on a few TCP sockets (its FIX connection, a listener) and
 a few ZeroMQ sockets (the bus) at once; ``zmq.Poller`` polls both kinds in
 one call. The wait is bounded by the earliest deadline of the registered
 timer sources (sessions, connectors, bus heartbeats), so the order of work
-(read, process, persist, write) stays explicit and nothing sleeps.
+(read, process, persist, write) stays explicit and nothing sleeps. The one
+call that would block it, a host name's lookup, runs on a thread that only
+hands its answer back through a socket the loop watches (``name_lookup``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 from actors.fix.native import sha256
-from actors.shell.initiator import lookup_name
+from actors.shell.name_lookup import lookup_name
 
 OPENSSL_MODULES = ("ssl", "_ssl", "hashlib", "_hashlib", "hmac")
 
@@ -58,9 +58,10 @@ def test_the_builtin_sha256_gives_hashlibs_digests() -> None:
 
 def test_an_initiator_resolves_an_ascii_host_without_the_idna_codec() -> None:
     # getaddrinfo encodes a str host with the idna codec, which loads unicodedata (0.2 MB).
-    code = ("import socket\nfrom actors.shell.initiator import lookup_name\n"
-            "for host in ('127.0.0.1', 'localhost', '::1'):\n"
-            "    socket.getaddrinfo(lookup_name(host), 9, type=socket.SOCK_STREAM)")
+    code = ("import socket\nfrom actors.shell.name_lookup import lookup_name, numeric_address\n"
+            "assert numeric_address('127.0.0.1', 9) and numeric_address('::1', 9)\n"
+            "assert numeric_address('localhost', 9) is None\n"
+            "socket.getaddrinfo(lookup_name('localhost'), 9, type=socket.SOCK_STREAM)")
     assert loaded_by(code, ("unicodedata", "encodings.idna")) == []
 
 
