@@ -791,7 +791,8 @@ class SessionActor:
             clock.now(), self.driver, role=self.settings.role, peer=self.settings.peer or "",
             incarnation=self.incarnation, pid=os.getpid(), logon_failures=self.hooks.logon_failures,
             queues={"outbox": self.bus.pending, "backlog": len(self.backlog), "held": len(self.waiting),
-                    **(self.throttles.depths() if self.throttles is not None else {})})
+                    **(self.throttles.depths() if self.throttles is not None else {})},
+            tls_expires_s=self.host.certificates.earliest_s if self.host.certificates is not None else None)
 
     def _publish_stats(self) -> None:
         self.bus.publish(stats_topic(self.name), self.stats().to_body())

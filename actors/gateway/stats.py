@@ -133,7 +133,7 @@ class SessionCounters:
     # ------------------------------------------------------------- reading
 
     def reading(self, now: Instant, driver: SessionDriver, *, role: str, peer: str, incarnation: str, pid: int,
-                logon_failures: int, queues: Mapping[str, int]) -> SessionStats:
+                logon_failures: int, queues: Mapping[str, int], tls_expires_s: int | None = None) -> SessionStats:
         """Everything counted so far, stamped ``now``."""
         traffic = driver.traffic
         if traffic.reads != self._reads:
@@ -156,7 +156,8 @@ class SessionCounters:
             rejects={direction: dict(reasons) for direction, reasons in self.rejects.items()},
             logons=self.logons, logouts=self.logouts, events=dict(self.events), logon_failures=logon_failures,
             queues=dict(queues), forward_latency=_histogram(self.forward_latency),
-            store_sync=_histogram(traffic.store_sync), cpu_s=round(cpu_s, 3), rss_bytes=rss)
+            store_sync=_histogram(traffic.store_sync), cpu_s=round(cpu_s, 3), rss_bytes=rss,
+            tls_expires_s=tls_expires_s)
 
 
 def _histogram(h: Histogram) -> HistogramBody:

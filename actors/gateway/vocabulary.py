@@ -804,6 +804,9 @@ class SessionStats:
     #: The actor process's CPU time (user + system) and resident memory.
     cpu_s: float = 0.0
     rss_bytes: int = 0
+    #: When the first of the session's TLS certificates (its own, the CAs it trusts) ends, Unix seconds; None
+    #: without TLS (``actors.shell.certificates``).
+    tls_expires_s: int | None = None
 
     def to_body(self) -> dict[str, Any]:
         return {
@@ -818,7 +821,7 @@ class SessionStats:
             "logons": self.logons, "logouts": self.logouts, "events": dict(self.events),
             "logon_failures": self.logon_failures, "queues": dict(self.queues),
             "forward_latency": self.forward_latency.to_body(), "store_sync": self.store_sync.to_body(),
-            "cpu_s": self.cpu_s, "rss_bytes": self.rss_bytes,
+            "cpu_s": self.cpu_s, "rss_bytes": self.rss_bytes, "tls_expires_s": self.tls_expires_s,
         }
 
     @property
@@ -856,4 +859,4 @@ class SessionStats:
             _int(b, "logon_failures", what), _counts(b, "queues", what),
             HistogramBody.parse(b.get("forward_latency"), f"{what}'s forward_latency"),
             HistogramBody.parse(b.get("store_sync"), f"{what}'s store_sync"),
-            _float(b, "cpu_s", what), _int(b, "rss_bytes", what))
+            _float(b, "cpu_s", what), _int(b, "rss_bytes", what), _optional_int(b, "tls_expires_s", what))

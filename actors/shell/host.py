@@ -71,6 +71,8 @@ from actors.store import Durability, MessageStore, StoreError, open_store
 if TYPE_CHECKING:
     import ssl
 
+    from actors.shell.certificates import Certificate, ExpiryWatch
+
 log = logging.getLogger("fixmesh.host")
 
 #: How long the Logout exchange may take at a stop beyond the session's LogoutTimeout: the
@@ -191,14 +193,24 @@ class SessionHost:
         TLS files are read here: one that cannot be used raises ``actors.shell.tls.TlsConfigError``."""
         self.spec = spec
         self._tls: ssl.SSLContext | None = None
+        tls = None
         if spec.listen is not None and spec.listen.tls is not None:
             from actors.shell.tls import server_context  # ``ssl`` only where TLS is spoken
 
-            self._tls = server_context(spec.listen.tls)
+            tls = spec.listen.tls
+            self._tls = server_context(tls)
         elif spec.connect is not None and spec.connect.tls is not None:
             from actors.shell.tls import client_context
 
-            self._tls = client_context(spec.connect.tls)
+            tls = spec.connect.tls
+            self._tls = client_context(tls)
+        self._certificates: list[Certificate] = []
+        if tls is not None:
+            from actors.shell.certificates import session_certificates
+
+            self._certificates = session_certificates(tls.cert, tls.ca)
+        #: When the TLS certificates end, watched from the start (``actors.shell.certificates``); None without TLS.
+        self.certificates: ExpiryWatch | None = None
         self.loop = loop if loop is not None else Loop()
         self.drivers: list[SessionDriver] = []
         self.acceptor: Acceptor | None = None
@@ -310,6 +322,12 @@ class SessionHost:
             self.acceptor = Acceptor(self.loop, listen.host, listen.port, self._lookup,
                                      qualifier_tag=config.qualifier_tag, logon_timeout_s=config.logon_timeout_s,
                                      max_pending_connections=listen.max_pending_connections, tls=self._tls)
+        if self._certificates:
+            from actors.shell.certificates import ExpiryWatch
+
+            self.certificates = ExpiryWatch(self._names(), self._certificates)
+            self.loop.add_timer_source(self.certificates)
+            self.certificates.start()
         if self.spec.handle_signals:
             self.signals = StopSignals(self.loop, lambda: self.stop(self.spec.stop_text))
         connect = self.spec.connect

@@ -251,6 +251,9 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
      "From the peer session's receipt of a message to this session's write of it (stored and synced)"),
     ("fixmesh_store_sync_seconds", "histogram", (), "One sync of the store's messages (per batch)"),
     ("fixmesh_stats_age_seconds", "gauge", (), "How old the session's latest counters are"),
+    ("fixmesh_session_tls_expiry_timestamp_seconds", "gauge", (),
+     "When the first of the session's TLS certificates (its own, the CAs it trusts) expires (Unix time); "
+     "absent without TLS"),
 )
 PROCESS_FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("fixmesh_process_cpu_seconds_total", "counter", "CPU time (user + system) of the topology's processes here"),
@@ -321,6 +324,8 @@ class FixmeshCollector(Collector):
         _histogram(f["fixmesh_forward_latency_seconds"], name, s.forward_latency)
         _histogram(f["fixmesh_store_sync_seconds"], name, s.store_sync)
         _add(f, "fixmesh_stats_age_seconds", [name], max(0.0, (now.utc_ns - s.time_ns) / NS_PER_S))
+        if s.tls_expires_s is not None:
+            _add(f, "fixmesh_session_tls_expiry_timestamp_seconds", [name], s.tls_expires_s)
 
     def _process_families(self, processes: list[ProcessReading]) -> Iterable[Metric]:
         cpu = CounterMetricFamily(PROCESS_FAMILIES[0][0], PROCESS_FAMILIES[0][2], labels=["program", "name"])

@@ -31,6 +31,7 @@ from actors.fix.timefmt import TimestampFormatter
 from actors.sim import trader_client
 from tests.interop import Child, Children, endpoint_command, free_port, wait_until
 from tests.system.gateway import Gateway
+from tests.unit.test_certificates import openssl_end
 from tests.unit.test_tls import Pki, make_pki
 
 OPENSSL = shutil.which("openssl")
@@ -345,5 +346,17 @@ def test_an_order_through_a_gateway_over_tls_on_both_legs(tmp_path: Path, childr
         assert code == 0 and "FILLED" in out.getvalue(), \
             f"exit {code}\n{out.getvalue()}\n{gateway.log('client')[-3000:]}\n{gateway.log('venue')[-3000:]}"
         assert "bound to session client over TLSv1.3" in gateway.log("client")
+        # Each session says when its certificates end (these, made for two days, draw the warning) and
+        # publishes the first end in its counters: the Handler its own chain and its CA, the Driven its CA.
+        assert "client: certificate CN=localhost (cert, 1 of " in gateway.log("client")
+        assert "venue: certificate CN=fixmesh test CA (ca, 1 of " in gateway.log("venue")
+        assert "; renew it before then" in gateway.log("venue")
+        expected = {"client": min(openssl_end(pki.server_cert), openssl_end(pki.ca)), "venue": openssl_end(pki.ca)}
+
+        def published() -> dict[str, object]:
+            return {str(e["topic"]).split(".")[1]: dict(e["body"]).get("tls_expires_s")  # type: ignore[call-overload]
+                    for e in gateway.events() if str(e["topic"]).endswith(".stats")}
+
+        wait_until(lambda: published() == expected, 10, f"stats with the certificates' end {expected}", children)
     finally:
         gateway.stop()

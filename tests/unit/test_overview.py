@@ -203,7 +203,7 @@ def test_the_collector_exports_this_hosts_sessions_and_processes(topology: Topol
     latency = HistogramBody((0.001, 0.01), (5, 2, 1), 0.05, 8)
     board.receive(*event("session.client.stats", stats(
         forward_latency=latency, rejects={"sent": {"required_tag_missing": 2}}, queues={"outbox": 3},
-        events={"gap": 1}, logons=1).to_body()), now_s=50.0)
+        events={"gap": 1}, logons=1, tls_expires_s=1_830_000_000).to_body()), now_s=50.0)
     board.receive(*event("session.venue.stats", stats().to_body(), actor="venue"), now_s=50.0)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FixmeshCollector(board, ProcessScanner(topology, proc), now=lambda: Instant(51.0, T_NS)))
@@ -222,6 +222,7 @@ def test_the_collector_exports_this_hosts_sessions_and_processes(topology: Topol
     assert value("fixmesh_session_state", session="client", state="DISCONNECTED") == 0
     assert value("fixmesh_rejects_total", session="client", direction="sent", reason="required_tag_missing") == 2
     assert value("fixmesh_bus_queue_depth", session="client", queue="outbox") == 3
+    assert value("fixmesh_session_tls_expiry_timestamp_seconds", session="client") == 1_830_000_000
     assert value("fixmesh_forward_latency_seconds_bucket", session="client", le="0.01") == 7
     assert value("fixmesh_forward_latency_seconds_bucket", session="client", le="+Inf") == 8
     assert value("fixmesh_forward_latency_seconds_count", session="client") == 8
