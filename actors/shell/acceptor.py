@@ -355,6 +355,9 @@ class Acceptor:
         tls = pending.transport.tls
         log.info("connection %s bound to session %s%s", pending.peer, target.name,
                  f" over {tls.describe()}" if tls is not None else "")
+        warning = tls.peer_expiry_warning() if tls is not None else None
+        if warning is not None:
+            log.warning("connection %s of session %s: %s", pending.peer, target.name, warning)
         target.take(pending.transport, data)
 
 

@@ -47,9 +47,10 @@ class CertificateError(ValueError):
 class Certificate:
     """One certificate of a PEM file, as the expiry watch needs it."""
 
-    #: The setting it comes from (``cert`` or ``ca``), the file, and its place in it (1 for the first).
+    #: The setting it comes from (``cert``, ``ca``; ``peer``: presented by the other side), the file (None for
+    #: a peer's), and its place in it (1 for the first).
     setting: str
-    path: Path
+    path: Path | None
     index: int
     #: The subject's commonName, or "" when it has none.
     name: str
@@ -57,11 +58,14 @@ class Certificate:
     not_after_s: int
 
     def describe(self, now_s: float) -> str:
-        """``certificate CN=x (cert, 1 of server.pem) expires 2027-01-01 00:00 UTC, in 31 days``."""
+        """``certificate CN=x (cert, 1 of server.pem) expires 2027-01-01 00:00 UTC, in 31 days``; a peer's is
+        ``CN=x expires ...``."""
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.not_after_s))
         left_s = self.not_after_s - now_s
         span = f"expired {when}, {_days(-left_s)} ago" if left_s <= 0 else f"expires {when}, in {_days(left_s)}"
         name = f"CN={self.name} " if self.name else ""
+        if self.path is None:
+            return f"{name}{span}"
         return f"certificate {name}({self.setting}, {self.index} of {self.path}) {span}"
 
 

@@ -291,6 +291,9 @@ class Initiator:
         host, port = self.address
         log.info("%s: TLS with %s:%d established: %s", self.driver.name, host, port,
                  transport.tls.describe() if transport.tls is not None else "")
+        warning = transport.tls.peer_expiry_warning() if transport.tls is not None else None
+        if warning is not None:
+            log.warning("%s: %s:%d: %s", self.driver.name, host, port, warning)
         transport.rebind(self._feed, self.driver.connection_lost)
         self._attach(transport)
 

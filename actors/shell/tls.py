@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import time
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
+from actors.shell.certificates import DAY_S, WARN_DAYS, Certificate
 from actors.shell.tls_settings import MIN_VERSIONS, TlsConfigError, TlsError, TlsSettings
 
 READ_CHUNK: Final = 65536
@@ -188,9 +190,30 @@ class TlsLayer:
         return self._outgoing.read() if self._outgoing.pending else b""
 
     def describe(self) -> str:
-        """Version and cipher of the established connection, for the log."""
+        """Version and cipher of the established connection, and the peer's certificate when it gave one."""
         cipher = self._tls.cipher()
-        return f"{self._tls.version()} ({cipher[0] if cipher else 'no cipher'})"
+        text = f"{self._tls.version()} ({cipher[0] if cipher else 'no cipher'})"
+        peer = self.peer_certificate()
+        if peer is not None:
+            text += f", peer certificate {peer.describe(time.time())}"
+        return text
+
+    def peer_certificate(self) -> Certificate | None:
+        """The peer's verified certificate (a server's; a client's with ``verify_client``); None without one."""
+        cert = self._tls.getpeercert()
+        if not cert or "notAfter" not in cert:
+            return None
+        subject = cast("tuple[tuple[tuple[str, str], ...], ...]", cert.get("subject", ()))
+        name = next((value for rdn in subject for key, value in rdn if key == "commonName"), "")
+        return Certificate("peer", None, 1, name, int(ssl.cert_time_to_seconds(str(cert["notAfter"]))))
+
+    def peer_expiry_warning(self) -> str | None:
+        """Words for the log when the peer's certificate ends within ``WARN_DAYS`` (or has ended); else None."""
+        peer = self.peer_certificate()
+        now_s = time.time()
+        if peer is None or peer.not_after_s - now_s > WARN_DAYS * DAY_S:
+            return None
+        return f"the peer's certificate {peer.describe(now_s)}: its owner must renew it"
 
     def _handshake(self) -> bool:
         try:

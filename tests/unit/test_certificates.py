@@ -24,7 +24,8 @@ from actors.shell.certificates import (
     read_certificates,
     session_certificates,
 )
-from tests.unit.test_tls import OPENSSL, Pki, needs_openssl, pki
+from actors.shell.tls_settings import TlsSettings
+from tests.unit.test_tls import OPENSSL, Pki, exchange, needs_openssl, pair, pki, server_settings
 
 __all__ = ["pki"]  # the fixture, shared with test_tls
 
@@ -115,3 +116,29 @@ def test_the_watch_says_each_end_at_start_then_warns_once_a_day_from_thirty_days
     assert soon.describe(now + 33 * DAY_S).endswith("expired 2027-02-16 08:00 UTC, 1 day ago")
     assert soon.describe(soon.not_after_s - 3 * 3600).endswith("in 3 hours")
     assert ExpiryWatch("client", []).next_deadline() is None
+
+
+@needs_openssl
+def test_the_peers_certificate_is_described_and_warned_of_when_it_ends_soon(pki: Pki, tmp_path: Path) -> None:
+    # The test PKI's certificates last two days: each side's peer certificate draws the warning.
+    mutual = server_settings(pki, ca=pki.ca, verify_client=True)
+    client, server = pair(pki, mutual, TlsSettings(ca=pki.ca, cert=pki.client_cert, key=pki.client_key))
+    exchange(client, server)
+    server_end = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(openssl_end(pki.server_cert)))
+    assert f", peer certificate CN=localhost expires {server_end}, in 1 day" in client.describe()
+    assert client.peer_expiry_warning() == (f"the peer's certificate CN=localhost expires {server_end}, in 1 day: "
+                                            "its owner must renew it")
+    warning = server.peer_expiry_warning()
+    assert warning is not None and warning.startswith("the peer's certificate CN=TRADER expires ")
+    # A server that asks for no client certificate has no peer certificate to describe.
+    client, server = pair(pki, server_settings(pki), TlsSettings(ca=pki.ca))
+    exchange(client, server)
+    assert server.peer_certificate() is None and server.peer_expiry_warning() is None
+    assert "peer certificate" not in server.describe()
+    # Far from its end: described, not warned of.
+    long_cert = self_signed(tmp_path, "localhost", 400, subject="/CN=localhost")
+    far = TlsSettings(cert=long_cert, key=tmp_path / "localhost.key")
+    client, server = pair(pki, far, TlsSettings(ca=long_cert))
+    exchange(client, server)
+    assert client.secure and client.peer_expiry_warning() is None
+    assert "peer certificate CN=localhost expires " in client.describe()
