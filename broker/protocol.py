@@ -111,8 +111,13 @@ DEFAULT_XSUB_ENDPOINT = "tcp://127.0.0.1:5571"
 DEFAULT_XPUB_ENDPOINT = "tcp://127.0.0.1:5572"
 
 #: Largest business frame accepted (ZeroMQ drops a peer that sends more), so
-#: one bad sender cannot make the broker allocate without bound.
-MAX_FRAME_BYTES = 1 << 20
+#: one bad sender cannot make the broker allocate without bound. Twice the
+#: largest FIX message a session takes (1 MiB, ``actors.fix.codec``): as a
+#: forward's msgpack pairs a message grows by at most a quarter (a field
+#: ``1=a<SOH>``, 4 bytes, is 5), and one deliver alone is a frame. A frame
+#: past the limit would never get through: its sender would send it again and
+#: again, and every later forward of its peer would wait behind it.
+MAX_FRAME_BYTES = 2 << 20
 
 #: Topic prefixes a bus client subscribes to for liveness and restarts.
 ACTOR_TOPICS = "actor."

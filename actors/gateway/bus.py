@@ -74,6 +74,7 @@ reported as not sent (the other kinds).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import stat
 from collections.abc import Callable, Iterable
@@ -98,6 +99,8 @@ from actors.gateway.publisher import Publisher
 from actors.shell import clock
 from broker import protocol
 from broker.protocol import Envelope, IdSource
+
+log = logging.getLogger("fixmesh.bus")
 
 # The outbox's constants and Outcome are part of this module's API, as they were before the split.
 __all__ = [
@@ -559,7 +562,16 @@ class BusClient:
                 return
 
     def _send(self, frame: bytes) -> bool:
-        """One frame to the DEALER without blocking; False when ZeroMQ would not take it now."""
+        """One frame to the DEALER without blocking; False when ZeroMQ would not take it now.
+
+        A frame past the broker's limit is not sent: the broker would drop this actor's connection for it,
+        and again at every retransmit. It is said instead (``MAX_FRAME_BYTES`` is set so that no forward of
+        a FIX message a session takes can reach it).
+        """
+        if len(frame) > protocol.MAX_FRAME_BYTES:
+            log.error("%s: a frame of %d bytes is past the bus's limit of %d and cannot be delivered: %r...",
+                      self.name, len(frame), protocol.MAX_FRAME_BYTES, frame[:120])
+            return True
         try:
             self.dealer.send(frame, zmq.NOBLOCK)
         except zmq.Again:

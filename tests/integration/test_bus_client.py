@@ -151,6 +151,20 @@ def test_deliver_and_ack_round_trip(broker: BrokerProcess, connect: Callable[...
     assert pump.received["b"] and all(copy == expected for copy in pump.received["b"])
 
 
+def test_a_deliver_past_the_frame_limit_is_said_and_not_sent_and_the_link_stays_up(
+        broker: BrokerProcess, connect: Callable[..., BusClient], caplog: pytest.LogCaptureFixture) -> None:
+    a, b = connect("a"), connect("b")
+    pump = Pump(a, b)
+    pump.welcomed()
+    with caplog.at_level(logging.ERROR, logger="fixmesh.bus"):
+        assert a.deliver("b", "huge-1", {"fix": b"x" * protocol.MAX_FRAME_BYTES}) is Outcome.SENT
+    assert "is past the bus's limit of 2097152 and cannot be delivered" in caplog.text
+    # Sent, it would make the broker drop a's connection, at every retransmit; the next deliver goes through.
+    assert a.deliver("b", "m-2", {"n": 2}) is Outcome.SENT
+    pump.until(lambda: any(env.id == "m-2" for env in pump.received["b"]), what="the next deliver")
+    assert not any(env.id == "huge-1" for env in pump.received["b"])
+
+
 def test_gathered_delivers_cross_the_broker_as_one_frame_per_peer_and_each_is_acked(
         broker: BrokerProcess, connect: Callable[..., BusClient]) -> None:
     a, b, c = connect("a"), connect("b"), connect("c")

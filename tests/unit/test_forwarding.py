@@ -7,8 +7,11 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from actors.fix.codec import DEFAULT_MAX_MESSAGE_BYTES, Framer, encode, parse
 from actors.gateway.forwarding import Acceptance, Chain, Forward, Journal, Origin, Verdict
 from actors.store.memory import MemoryStore
+from broker import protocol
+from broker.protocol import Envelope
 
 A = Origin("client", 1000)
 
@@ -86,3 +89,27 @@ def test_journal_keeps_only_entries_whose_outgoing_message_was_stored(tmp_path: 
     assert acc.accepted == {A: 3}
     reopened.close()
     assert Journal(tmp_path / "j", fsync=False).load(store_at(100)).accepted == {A: 3}
+
+
+def test_the_largest_fix_message_a_session_takes_fits_one_bus_frame_as_a_forward() -> None:
+    """The bus's frame limit is no second, smaller limit on FIX messages.
+
+    A frame past ``MAX_FRAME_BYTES`` is dropped with its sender's connection, again at every retransmit, and
+    the forwards behind it wait for ever. The worst case for the msgpack pairs is a message of one-digit tags
+    and one-byte values (``1=a<SOH>``, 4 bytes, is 5 as a pair), as large as the framer lets in.
+    """
+    framer = Framer()
+    header = [(49, b"TRADER"), (56, b"GATEWAY"), (34, b"2"), (52, b"20261202-00:00:00.000")]
+    fields = (DEFAULT_MAX_MESSAGE_BYTES - 200) // 4
+    raw = encode(b"FIX.4.4", b"D", header, [(1, b"a")] * fields)
+    assert len(raw) > DEFAULT_MAX_MESSAGE_BYTES - 200
+    framer.feed(raw)
+    frame = framer.next_frame()
+    assert frame is not None and frame.error is None, "the framer takes it"
+    message = parse(frame.data)
+    forward = Forward(Origin("client", 1_764_633_600_000_000_000), 2, 1, message.msg_type,
+                      [(t, v) for t, v in message.header_fields() if t not in (8, 9, 34, 35, 49, 52, 56, 10)],
+                      message.body_fields(), received_ns=1_764_633_600_123_456_789)
+    envelope = Envelope(protocol.DELIVER, "client", "venue", "client-1764633600000000000-2", body=forward.to_wire(),
+                        acks=("venue-1764633600000000000-7",) * 256)
+    assert len(envelope.encode()) < protocol.MAX_FRAME_BYTES
