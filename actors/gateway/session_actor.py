@@ -320,9 +320,9 @@ class SessionActor:
                               fsync=self.settings.store.durability is not Durability.OS_BUFFER)
             return store, journal, journal.load(store)
         except BaseException:
+            if journal is not None:
+                journal.close()  # without a checkpoint: nothing to write
             with contextlib.suppress(StoreError):
-                if journal is not None:
-                    journal.close()
                 store.close()
             raise
 

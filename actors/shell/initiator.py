@@ -238,16 +238,17 @@ class Initiator:
 
     def _connect(self, address: Address) -> None:
         family, kind, proto, sockaddr = address
+        host, port = self.address
         try:
             sock = socket.socket(family, kind, proto)
         except OSError as exc:
-            self._failed(f"connect to {self.address[0]}:{self.address[1]} failed: {exc.strerror or exc}")
+            self._failed(f"connect to {host}:{port} failed: {exc.strerror or exc}")
             return
         sock.setblocking(False)
         code = sock.connect_ex(sockaddr)
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             sock.close()
-            self._failed(f"connect to {self.address[0]}:{self.address[1]} failed: {os.strerror(code)}")
+            self._failed(f"connect to {host}:{port} failed: {os.strerror(code)}")
             return
         self._sock = sock
         self.loop.add_writer(sock, self._connect_done)
