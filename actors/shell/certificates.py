@@ -26,6 +26,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from actors.fix.timefmt import NS_PER_S, Instant
+from actors.shell import clock
+
 log = logging.getLogger("fixmesh.tls")
 
 #: From how many days before a certificate's end the session warns, once a day.
@@ -56,6 +59,10 @@ class Certificate:
     name: str
     #: The end of its validity, Unix seconds.
     not_after_s: int
+
+    def due(self, now_s: float) -> bool:
+        """Within ``WARN_DAYS`` of its end, or past it: worth a warning (an error once past)."""
+        return self.not_after_s - now_s <= WARN_DAYS * DAY_S
 
     def describe(self, now_s: float) -> str:
         """``certificate CN=x (cert, 1 of server.pem) expires 2027-01-01 00:00 UTC, in 31 days``; a peer's is
@@ -167,12 +174,10 @@ def _time(tag: int, text: str) -> int:
 class ExpiryWatch:
     """A session's certificates: logged at start, checked once a day; a timer source of the loop."""
 
-    def __init__(self, name: str, certificates: Iterable[Certificate],
-                 wall_s: Callable[[], float] = time.time, monotonic_s: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, name: str, certificates: Iterable[Certificate], now: Callable[[], Instant] = clock.now) -> None:
         self.name = name
         self.certificates = sorted(certificates, key=lambda c: c.not_after_s)
-        self._wall_s = wall_s
-        self._monotonic_s = monotonic_s
+        self._now = now
         self._deadline: float | None = None
 
     @property
@@ -191,13 +196,13 @@ class ExpiryWatch:
         self._check(everything=False)
 
     def _check(self, *, everything: bool) -> None:
-        now_s = self._wall_s()
+        now = self._now()
+        now_s = now.utc_ns / NS_PER_S
         for certificate in self.certificates:
-            left_s = certificate.not_after_s - now_s
-            if left_s <= 0:
+            if certificate.not_after_s <= now_s:
                 log.error("%s: %s: TLS connections with it fail; renew it", self.name, certificate.describe(now_s))
-            elif left_s <= WARN_DAYS * DAY_S:
+            elif certificate.due(now_s):
                 log.warning("%s: %s; renew it before then", self.name, certificate.describe(now_s))
             elif everything:
                 log.info("%s: %s", self.name, certificate.describe(now_s))
-        self._deadline = self._monotonic_s() + DAY_S if self.certificates else None
+        self._deadline = now.mono_s + DAY_S if self.certificates else None

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from actors.shell import clock
 from actors.store import StoreError, file_system_trouble
 
 log = logging.getLogger("fixmesh.store")
@@ -57,7 +58,7 @@ def open_when_writable(
     *,
     min_free: int = MIN_FREE_BYTES,
     sleep: Callable[[float], None] = time.sleep,
-    monotonic: Callable[[], float] = time.monotonic,
+    monotonic: Callable[[], float] = clock.monotonic_s,
 ) -> T:
     """``open_()`` once ``directory``'s file system has room and the open does not fail for its state.
 

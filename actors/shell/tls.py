@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-import time
 from pathlib import Path
 from typing import Final, cast
 
-from actors.shell.certificates import DAY_S, WARN_DAYS, Certificate
+from actors.fix.timefmt import NS_PER_S
+from actors.shell import clock
+from actors.shell.certificates import Certificate
 from actors.shell.tls_settings import MIN_VERSIONS, TlsConfigError, TlsError, TlsSettings
 
 READ_CHUNK: Final = 65536
@@ -195,7 +196,7 @@ class TlsLayer:
         text = f"{self._tls.version()} ({cipher[0] if cipher else 'no cipher'})"
         peer = self.peer_certificate()
         if peer is not None:
-            text += f", peer certificate {peer.describe(time.time())}"
+            text += f", peer certificate {peer.describe(clock.now().utc_ns / NS_PER_S)}"
         return text
 
     def peer_certificate(self) -> Certificate | None:
@@ -210,8 +211,8 @@ class TlsLayer:
     def peer_expiry_warning(self) -> str | None:
         """Words for the log when the peer's certificate ends within ``WARN_DAYS`` (or has ended); else None."""
         peer = self.peer_certificate()
-        now_s = time.time()
-        if peer is None or peer.not_after_s - now_s > WARN_DAYS * DAY_S:
+        now_s = clock.now().utc_ns / NS_PER_S
+        if peer is None or not peer.due(now_s):
             return None
         return f"the peer's certificate {peer.describe(now_s)}: its owner must renew it"
 

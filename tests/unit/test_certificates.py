@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.fix.timefmt import NS_PER_S, Instant
 from actors.shell.certificates import (
     DAY_S,
     WARN_DAYS,
@@ -94,7 +95,7 @@ def test_the_watch_says_each_end_at_start_then_warns_once_a_day_from_thirty_days
     soon = Certificate("cert", Path("server.pem"), 1, "fix.example.com", int(now + (WARN_DAYS + 2) * DAY_S))
     later = Certificate("ca", Path("ca.pem"), 2, "Example CA", int(now + 400 * DAY_S))
     clock = Clock(now)
-    watch = ExpiryWatch("client", [later, soon], wall_s=lambda: clock.wall_s, monotonic_s=lambda: clock.mono_s)
+    watch = ExpiryWatch("client", [later, soon], now=lambda: Instant(clock.mono_s, int(clock.wall_s * NS_PER_S)))
     assert watch.earliest_s == soon.not_after_s
     with caplog.at_level(logging.INFO, logger="fixmesh.tls"):
         watch.start()
