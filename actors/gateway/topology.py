@@ -870,6 +870,7 @@ def _session(name: str, s: _Section, base_dir: Path, peer: str | None) -> Sessio
                                         expect="one of " + ", ".join(d.value for d in Durability),
                                         check=lambda v: v in {d.value for d in Durability})),
         keep_incoming=store.get("keep_incoming", bool, False),
+        archive_days=_archive_days(store),
     )
     store.finish()
     sequence = s.section("sequence")
@@ -1191,6 +1192,16 @@ def _backup(s: _Section) -> tuple[str, int] | None:
                s.get("port", int, expect="a TCP port 1-65535", check=lambda v: 0 < v < 65536))
     s.finish()
     return address
+
+
+def _archive_days(store: _Section) -> int | None:
+    """``store: {archive, archive_days}``: None when a reset may delete the ended sequence's messages.
+
+    ``archive: false`` wins over ``archive_days``, so a session may opt out of the defaults' archive."""
+    keep = store.get("archive", bool, True, expect="true or false")
+    days = store.get("archive_days", int, 0, expect="days to keep an ended sequence's messages, 0 for ever",
+                     check=lambda v: v >= 0)
+    return days if keep else None
 
 
 def _schedule(s: _Section) -> Schedule:

@@ -89,6 +89,8 @@ class StoreSpec:
     directory: Path | None = None
     durability: Durability = Durability.BATCH
     keep_incoming: bool = False
+    #: A file store's archive of ended sequences: None deletes them at a reset; else days kept (0: for ever).
+    archive_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +245,7 @@ class SessionHost:
         """
         s = spec.store
         store = open_store(s.kind, s.directory, spec.name, now_ns=self._now().utc_ns,
-                           durability=s.durability, keep_incoming=s.keep_incoming)
+                           durability=s.durability, keep_incoming=s.keep_incoming, archive_days=s.archive_days)
         spec.policy.start_numbers(store)
         log.info("store of %s (%s): next sender seq %d, next target seq %d",
                  spec.name, s.kind, store.next_sender_seq, store.next_target_seq)

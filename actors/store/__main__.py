@@ -2,21 +2,26 @@
 
 ``python -m actors.store show --dir D --session S`` prints the sequence
 numbers, creation time and message counts without locking or changing the
-store, so it works while the session runs. ``python -m actors.store reset
---dir D --session S`` removes the store (the end-of-day reset); the session
-must be stopped first.
+store, so it works while the session runs, and lists the archived
+sequences. ``python -m actors.store reset --dir D --session S`` removes the
+store (the end-of-day reset), keeping its messages in the archive unless
+``--discard`` is given; the session must be stopped first.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
-from actors.store.api import StoreError
+from actors.store import archive
+from actors.store.api import StoreError, StoreNotFoundError
 from actors.store.file import FileStore
-from actors.store.layout import remove_store
+from actors.store.layout import session_dir
+from actors.store.removal import remove_store
 
 _NS_PER_S = 1_000_000_000
 
@@ -26,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "show":
             return _show(args.dir, args.session)
-        return _reset(args.dir, args.session)
+        return _reset(args.dir, args.session, discard=args.discard)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -40,11 +45,18 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--dir", required=True, help="the store directory of the settings")
         cmd.add_argument("--session", required=True, help="the session id, exactly as configured")
+        if name == "reset":
+            cmd.add_argument("--discard", action="store_true",
+                             help="delete the sequence's messages instead of archiving them")
     return parser
 
 
 def _show(directory: str, session_id: str) -> int:
-    store = FileStore.inspect(directory, session_id)
+    try:
+        store = FileStore.inspect(directory, session_id)
+    except StoreNotFoundError:
+        _print_archives(session_dir(directory, session_id))
+        raise
     try:
         incoming = len(store.get_incoming(1, (1 << 63) - 1))
         print(f"session:          {store.session_id}")
@@ -54,14 +66,21 @@ def _show(directory: str, session_id: str) -> int:
         print(f"next target seq:  {store.next_target_seq}")
         print(f"outgoing stored:  {store.outgoing_count} messages")
         print(f"incoming journal: {incoming} messages")
+        _print_archives(store.path)
     finally:
         store.close()
     return 0
 
 
-def _reset(directory: str, session_id: str) -> int:
-    if remove_store(directory, session_id):
-        print(f"removed the store of {session_id!r} in {directory}")
+def _print_archives(root: Path) -> None:
+    for sequence in archive.listed(root):
+        print(f"archived:         {sequence.name} (ended {_utc_text(sequence.ended_ns)})")
+
+
+def _reset(directory: str, session_id: str, *, discard: bool) -> int:
+    if remove_store(directory, session_id, now_ns=time.time_ns(), keep_messages=not discard):
+        kept = "its messages discarded" if discard else "its messages kept in its archive"
+        print(f"removed the store of {session_id!r} in {directory}, {kept}")
     else:
         print(f"no store of {session_id!r} in {directory}; nothing to remove")
     return 0

@@ -8,6 +8,7 @@ Layout of one session's directory (see ``layout.py`` and ``docs/store.md``)::
     <gen>.out.idx       (seq, offset, length) per outgoing record, in log order
     <gen>.seq           two alternating CRC-checked slots of sequence numbers
     <gen>.in.log        journal of processed incoming messages (keep_incoming)
+    archive/            ended sequences, each a read-only store of its own (``archive.py``)
 
 Recovery never parses the whole log: it loads the index with one read,
 checks the last entry against the log, and scans only the log tail that the
@@ -24,7 +25,7 @@ import os
 from array import array
 from pathlib import Path
 
-from actors.store import layout
+from actors.store import archive, layout
 from actors.store.api import (
     Durability,
     StoreClosedError,
@@ -76,12 +77,19 @@ class FileStore:
         now_ns: int,
         durability: Durability = Durability.BATCH,
         keep_incoming: bool = False,
+        archive_days: int | None = None,
         read_only: bool = False,
+        archived: str | None = None,
     ) -> None:
+        """``archive_days``: None deletes an ended sequence's messages at a reset; otherwise they are
+        archived and kept that many days (0: for ever). ``archived`` (read-only) opens that archive."""
         self._root = layout.session_dir(directory, session_id)
+        if archived is not None:
+            self._root = archive.folder(self._root, archived)
         self._session_id = session_id
         self._durability = durability
         self._keep_incoming = keep_incoming
+        self._archive_days = archive_days
         self._read_only = read_only
         self._closed = False
         self._broken = False
@@ -104,9 +112,9 @@ class FileStore:
             raise
 
     @classmethod
-    def inspect(cls, directory: str | os.PathLike[str], session_id: str) -> FileStore:
-        """Open an existing store without locking or changing it (``show``, live sessions)."""
-        return cls(directory, session_id, now_ns=0, keep_incoming=True, read_only=True)
+    def inspect(cls, directory: str | os.PathLike[str], session_id: str, archived: str | None = None) -> FileStore:
+        """Open an existing store, or one of its archives, without locking or changing it (``show``, live sessions)."""
+        return cls(directory, session_id, now_ns=0, keep_incoming=True, read_only=True, archived=archived)
 
     # -- the MessageStore contract -------------------------------------------------
 
@@ -220,12 +228,24 @@ class FileStore:
         return sorted(latest.items())
 
     def reset(self, creation_time_ns: int) -> None:
-        """Switch to a fresh generation; the rename of store.json is the commit point."""
+        """Switch to a fresh generation; the rename of store.json is the commit point.
+
+        With an archive, the ended generation's folder is staged before the
+        commit and its files move in after it (``archive.py``); without one,
+        or when it holds no message, its files are deleted.
+        """
         self._check_writable()
         durable = self._durability is not Durability.OS_BUFFER
-        generation = self._identity.generation + 1
+        ended = self._identity
+        generation = ended.generation + 1
+        keep = self._archive_days is not None and (self._log_size > 0 or self._in_size > 0)
         try:
+            if keep:
+                self._flush_index()
+                self.sync()
             _create_generation(self._root, generation, durable=durable)
+            if keep:
+                archive.stage(self._root, ended, creation_time_ns, durable=durable)
             identity = Identity(self._session_id, creation_time_ns, generation)
             layout.write_identity(self._root, identity, durable=durable)
         except OSError as exc:
@@ -234,9 +254,26 @@ class FileStore:
         self._close_data_fds()
         self._pending.clear()
         self._dirty.clear()
-        layout.remove_other_generations(self._root, generation)
+        if self._archive_days is not None:
+            self._archive_ended(creation_time_ns, durable=durable)
+        layout.remove_other_generations(self._root, generation, spare=archive.staged(self._root))
         self._open_generation()
         log.info("store of %r reset to generation %d at %s", self._session_id, generation, self._root)
+
+    def _archive_ended(self, now_ns: int, *, durable: bool) -> None:
+        """After a committed reset: a failure here leaves the files for the next open to archive."""
+        try:
+            for path in archive.finish(self._root, self._identity.generation, durable=durable):
+                log.info("store of %r: the ended sequence's messages are kept in %s", self._session_id, path)
+            self._prune_archives(now_ns)
+        except OSError as exc:
+            log.warning("store of %r: could not archive the ended sequence at %s (%s); the next start "
+                        "of the session archives it", self._session_id, self._root, exc)
+
+    def _prune_archives(self, now_ns: int) -> None:
+        for path in archive.prune(self._root, self._archive_days or 0, now_ns):
+            log.info("store of %r: removed %s, older than archive_days (%d)", self._session_id, path,
+                     self._archive_days)
 
     def sync(self) -> None:
         """The group-commit point: fsync what was written since the last sync, unless OS_BUFFER.
@@ -300,7 +337,13 @@ class FileStore:
         identity = layout.read_identity(self._root)
         if identity is not None:
             layout.check_identity(self._root, identity, self._session_id)
-            for path in layout.remove_other_generations(self._root, identity.generation):
+            durable = self._durability is not Durability.OS_BUFFER
+            for path in archive.finish(self._root, identity.generation, durable=durable):
+                log.info("archived %s: the sequence a reset ended before the process stopped", path)
+            if self._archive_days is not None:
+                self._prune_archives(now_ns)
+            for path in layout.remove_other_generations(self._root, identity.generation,
+                                                        spare=archive.staged(self._root)):
                 log.info("removed %s: left over from an interrupted create or reset", path)
             if identity.version != layout.FORMAT_VERSION:
                 identity = Identity(identity.session_id, identity.creation_time_ns, identity.generation)

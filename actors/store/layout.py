@@ -163,15 +163,16 @@ def generations_on_disk(root: Path) -> dict[int, list[Path]]:
     return found
 
 
-def remove_other_generations(root: Path, keep: int) -> list[Path]:
-    """Delete files of generations other than ``keep``; they hold no live data.
+def remove_other_generations(root: Path, keep: int, spare: frozenset[int] = frozenset()) -> list[Path]:
+    """Delete files of generations other than ``keep`` and ``spare``; they hold no live data.
 
     After a reset they are the previous sequence; found on open they are
-    leftovers of a create or reset that a crash interrupted.
+    leftovers of a create or reset that a crash interrupted. ``spare`` are
+    ended generations whose archive is staged but not yet filled.
     """
     removed = []
     for generation, paths in generations_on_disk(root).items():
-        if generation == keep:
+        if generation == keep or generation in spare:
             continue
         for path in paths:
             path.unlink(missing_ok=True)
@@ -205,43 +206,6 @@ def lock_store(root: Path) -> int:
             f"(two writers would corrupt the store)"
         ) from exc
     return fd
-
-
-def remove_store(directory: str | os.PathLike[str], session_id: str) -> bool:
-    """Delete a session's store (the end-of-day "reset by removing the store").
-
-    The directory is first renamed aside, so a crash half way through leaves
-    no half-deleted store under the session's name. Returns False when there
-    was no store. Refuses while a process has the store open, and refuses a
-    directory whose identity file names another session.
-    """
-    root = session_dir(directory, session_id)
-    if not root.is_dir():
-        return False
-    lock_fd = lock_store(root)
-    try:
-        identity = _identity_for_removal(root)
-        if identity is not None:
-            check_identity(root, identity, session_id)
-        doomed = root.with_name(f"{root.name}.removing-{os.getpid()}")
-        os.replace(root, doomed)
-    finally:
-        os.close(lock_fd)
-    import shutil  # here: an operator's reset only; shutil maps libbz2 and liblzma in every actor
-
-    shutil.rmtree(doomed)
-    fsync_dir(root.parent)
-    log.info("removed the store of session %r at %s", session_id, root)
-    return True
-
-
-def _identity_for_removal(root: Path) -> Identity | None:
-    """A damaged or foreign-format identity file must not block the operator's way out."""
-    try:
-        return read_identity(root)
-    except StoreError as exc:
-        log.warning("removing %s although its identity file is unreadable: %s", root, exc)
-        return None
 
 
 def require_existing(root: Path, session_id: str) -> Identity:

@@ -4,12 +4,16 @@
     fixmesh log client --type NewOrderSingle --clordid 42 --since 09:30
     fixmesh log venue --direction out --seq 100-200 --raw
     fixmesh log client --follow
+    fixmesh log client --archives
+    fixmesh log client --archive 20261201T220000Z-00000003 --type ExecutionReport
 
 Reads the session's file store without locking it (the session keeps
 running): the messages it sent (every one, numbered) and, when the session
 keeps them (``store: {keep_incoming: true}``), the messages it received and
 processed. Both directions are merged by SendingTime (52), so the output
-reads as the conversation it was.
+reads as the conversation it was. A sequence reset (daily, or a Logon with
+ResetSeqNumFlag) archives the ended sequence's messages: ``--archives``
+lists them, ``--archive NAME`` reads one with the same filters.
 
 Each message is one line: SendingTime, direction, MsgSeqNum, the message
 name, then its fields as ``Name=value`` with enumerations spelled out
@@ -43,7 +47,7 @@ from actors.fix.secrets import mask_fields, mask_wire
 from actors.fix.timefmt import NS_PER_S, parse_utc_timestamp
 from actors.gateway.topology import ConfigError, Topology, load_topology
 from actors.shell.dictionaries import DictionaryFileError, load_dictionary
-from actors.store import FileStore, StoreError
+from actors.store import FileStore, StoreError, archived_sequences
 
 DEFAULT_TOPOLOGY = "deploy/topology.yaml"
 #: Messages read from the store at a time.
@@ -245,14 +249,17 @@ def source_of(topology: Topology, session: str) -> Source:
 
 
 def run(source: Source, query: Query, *, raw: bool, follow: bool, out: TextIO,
-        stop: Callable[[], bool] = lambda: False) -> int:
-    """Print what ``query`` selects; with ``follow``, keep printing what the session stores next."""
+        stop: Callable[[], bool] = lambda: False, archived: str | None = None) -> int:
+    """Print what ``query`` selects; with ``follow``, keep printing what the session stores next.
+
+    ``archived``: read that archived sequence instead of the live store.
+    """
     first = {OUT: 1, IN: 1}
     generation: int | None = None
     shown = 0
     while True:
         try:
-            store = FileStore.inspect(source.directory, source.session)
+            store = FileStore.inspect(source.directory, source.session, archived)
         except StoreError as exc:
             raise LogError(f"{exc}") from None
         try:
@@ -287,7 +294,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--clordid", help="only messages with this ClOrdID (11)")
     parser.add_argument("--follow", "-f", action="store_true", help="keep printing new messages until Ctrl-C")
     parser.add_argument("--raw", action="store_true", help="the wire form with | for SOH")
-    return parser.parse_args(argv)
+    parser.add_argument("--archives", action="store_true",
+                        help="list the sequences that resets ended and the store archived, then exit")
+    parser.add_argument("--archive", metavar="NAME", help="read this archived sequence (a name --archives prints)")
+    args = parser.parse_args(argv)
+    if args.archive is not None and args.follow:
+        parser.error("--follow reads the live store; an archived sequence does not change")
+    return args
+
+
+def list_archives(source: Source, out: TextIO) -> int:
+    sequences = archived_sequences(source.directory, source.session)
+    for sequence in sequences:
+        out.write(f"{sequence.name}  ended {_utc_text(sequence.ended_ns)}  store generation {sequence.generation}\n")
+    if not sequences:
+        out.write(f"no archived sequence of {source.session!r} in {source.directory}\n")
+    return 0
 
 
 def query_of(args: argparse.Namespace, names: Names, today: datetime) -> Query:
@@ -350,8 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         source = source_of(load_topology(args.config), args.session)
+        if args.archives:
+            return list_archives(source, sys.stdout)
         query = query_of(args, source.names, datetime.now(UTC))
-        return run(source, query, raw=args.raw, follow=args.follow, out=sys.stdout)
+        return run(source, query, raw=args.raw, follow=args.follow, out=sys.stdout, archived=args.archive)
     except (ConfigError, LogError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

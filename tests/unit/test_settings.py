@@ -188,3 +188,22 @@ def test_a_waiting_handler_holds_the_logon_only_inside_its_schedule(tmp_path: Pa
     assert isinstance(refusal, str) and refusal.startswith("Logon refused: outside the session schedule")
     off = ActorHooks(load_topology(write(tmp_path, MINIMAL)).session("client"))
     assert off.on_logon_request(logon, sunday) is None
+
+
+@pytest.mark.parametrize(("store", "days"), [("", 0), ("archive_days: 30", 30), ("archive: false", None),
+                                             ("archive: true, archive_days: 0", 0),
+                                             ("archive: false, archive_days: 3", None)])
+def test_a_file_store_archives_ended_sequences_unless_told_not_to(tmp_path: Path, store: str, days: int | None) -> None:
+    topology = load_topology(write(tmp_path, f"defaults: {{store: {{{store}}}}}\n" + MINIMAL))
+    assert topology.session("client").store.archive_days == days
+
+
+@pytest.mark.parametrize(("store", "message"), [
+    ("archive_days: -1", "sessions.client.store.archive_days: is -1; expected days to keep an ended sequence"),
+    ("archive: 'no'", "sessions.client.store.archive: is text 'no'; expected true or false"),
+])
+def test_a_wrong_archive_setting_names_the_file_the_key_and_the_fix(tmp_path: Path, store: str, message: str) -> None:
+    path = write(tmp_path, f"defaults: {{store: {{{store}}}}}\n" + MINIMAL)
+    with pytest.raises(ConfigError) as info:
+        load_topology(path)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value), info.value

@@ -666,7 +666,7 @@ def test_second_writer_is_locked_out(tmp_path: Path) -> None:
         with pytest.raises(StoreLockedError, match="lock"):
             open_file(tmp_path)
         with pytest.raises(StoreLockedError):
-            remove_store(tmp_path, SID)
+            remove_store(tmp_path, SID, now_ns=NOW_NS)
     open_file(tmp_path).close()
 
 
@@ -720,10 +720,10 @@ def test_remove_store(tmp_path: Path) -> None:
     with open_file(tmp_path) as store:
         store.save_outgoing(1, msg(1))
         path = store.path
-    assert remove_store(tmp_path, SID) is True
+    assert remove_store(tmp_path, SID, now_ns=NOW_NS, keep_messages=False) is True
     assert not path.exists()
     assert list(tmp_path.iterdir()) == []
-    assert remove_store(tmp_path, SID) is False
+    assert remove_store(tmp_path, SID, now_ns=NOW_NS) is False
     with open_file(tmp_path, now_ns=9) as store:
         assert (store.next_sender_seq, store.creation_time_ns) == (1, 9)
 
@@ -735,7 +735,7 @@ def test_remove_store_refuses_another_sessions_files(tmp_path: Path) -> None:
     doc["session_id"] = "someone else"
     identity_path.write_text(json.dumps(doc))
     with pytest.raises(StoreIdentityError):
-        remove_store(tmp_path, SID)
+        remove_store(tmp_path, SID, now_ns=NOW_NS)
     assert identity_path.exists()
 
 
