@@ -264,7 +264,8 @@ def run(source: Source, query: Query, *, raw: bool, follow: bool, out: TextIO,
             raise LogError(f"{exc}") from None
         try:
             if generation is not None and store.generation != generation:
-                out.write(f"-- the session's sequence numbers were reset (store generation {store.generation})\n")
+                out.write(f"-- the session's sequence numbers were reset (store generation {store.generation})"
+                          f"{_archived_as(source, generation)}\n")
                 first = {OUT: 1, IN: 1}
             generation = store.generation
             for record in selected(merged(store, query, first), query):
@@ -301,6 +302,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.archive is not None and args.follow:
         parser.error("--follow reads the live store; an archived sequence does not change")
     return args
+
+
+def _archived_as(source: Source, generation: int) -> str:
+    names = [s.name for s in archived_sequences(source.directory, source.session) if s.generation == generation]
+    return f"; the ended sequence is archived as {names[0]} (--archive {names[0]})" if names else ""
 
 
 def list_archives(source: Source, out: TextIO) -> int:

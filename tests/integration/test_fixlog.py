@@ -121,15 +121,41 @@ def test_follow_prints_what_the_session_stores_next(topology: Path) -> None:
             assert "Logon" in lines.next() and "ExecutionReport" in lines.next()
             store_dir = topology.parent / "store"
             # The writer holds the store's lock as a running session does; the follower does not need it.
-            store = FileStore(store_dir, "client", now_ns=0, durability=Durability.OS_BUFFER, keep_incoming=True)
+            store = FileStore(store_dir, "client", now_ns=0, durability=Durability.OS_BUFFER, keep_incoming=True,
+                              archive_days=0)
             store.save_outgoing(3, message(b"8", 3, 5, [(11, b"ORD-2"), (39, b"2"), (150, b"F")], out=True))
             store.sync()
             line = lines.next()
             assert "OUT" in line and "ORD-2" in line and "OrdStatus=2(FILLED)" in line
+            # The next day: the sequence is reset and archived; the follower says where the ended one went.
+            store.reset(1_796_162_400 * 1_000_000_000)
+            store.save_outgoing(1, message(b"A", 1, 6, [(98, b"0"), (108, b"30")], out=True))
+            store.sync()
+            assert lines.next() == ("-- the session's sequence numbers were reset (store generation 2); the ended "
+                                    "sequence is archived as 20261201T220000Z-00000001 "
+                                    "(--archive 20261201T220000Z-00000001)")
+            assert "OUT        1  Logon" in lines.next()
             store.close()
         finally:
             follower.terminate()
             follower.wait(timeout=10)
+
+
+def test_an_archived_sequence_is_listed_and_read_with_the_same_filters(topology: Path) -> None:
+    with FileStore(topology.parent / "store", "client", now_ns=0, durability=Durability.OS_BUFFER,
+                   keep_incoming=True, archive_days=0) as store:
+        store.reset(1_796_162_400 * 1_000_000_000)
+    assert fixmesh_log(topology, "--archives") == [
+        "20261201T220000Z-00000001  ended 2026-12-01T22:00:00.000  store generation 1"]
+    live = subprocess.run([FIXMESH, "log", "--config", str(topology), "client"], capture_output=True, text=True,
+                          timeout=60)
+    assert (live.returncode, live.stdout) == (1, ""), live  # the live sequence holds nothing yet
+    archived = fixmesh_log(topology, "--archive", "20261201T220000Z-00000001", "--type", "NewOrderSingle")
+    assert [line.split()[1:4] for line in archived] == [["IN", "2", "NewOrderSingle"], ["IN", "3", "NewOrderSingle"]]
+    result = subprocess.run([FIXMESH, "log", "--config", str(topology), "client", "--archive", "yesterday"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "no archived sequence 'yesterday'" in result.stderr, result.stderr
+    assert "the archived ones: 20261201T220000Z-00000001" in result.stderr
 
 
 def test_a_bad_argument_or_session_gets_one_clear_error(topology: Path) -> None:
