@@ -64,6 +64,7 @@ from actors.gateway.topology import (
     load_topology,
 )
 from actors.shell.plain_cache import CACHE_DIR_ENV
+from actors.tools import host_check
 from actors.tools.settings_digest import DIGEST_ENV, program_digest
 
 #: The folder programs run in, unless ``--root`` says otherwise: supervisord expands it from its environment.
@@ -282,8 +283,10 @@ def has_address(address: str) -> bool:
 
 def check(topology: Topology, host: str | None, timeout_s: float, config: str,
           out: Callable[[str], None] = print) -> int:
-    """Print what each host runs, probe the bus endpoints and, for ``host``, its address and keys; 1 on a problem."""
+    """Print what each host runs, probe the bus endpoints and, for ``host``, its address, keys, session stores and
+    certificates (``host_check``); 1 on a problem, 0 with warnings only."""
     problems: list[str] = []
+    warnings: list[str] = []
     placed = {name: programs_on(topology, name, config) for name in topology.hosts}
     count = sum(len(programs) for programs in placed.values())
     out(f"{topology.path}: valid: {len(topology.hosts)} host(s), {count} program(s)")
@@ -304,9 +307,18 @@ def check(topology: Topology, host: str | None, timeout_s: float, config: str,
         problems += _check_keys(topology, placed[host], out)
     elif topology.bus is not None:
         out(f"keys: run `fixmesh deploy check --config {config} --host NAME` on each host to check its keys")
+    if host is not None:
+        findings = host_check.check_sessions(topology, host, time.time(), out)
+        problems += findings.problems
+        warnings += findings.warnings
     for problem in problems:
         out(f"PROBLEM: {problem}")
-    out("OK" if not problems else f"{len(problems)} problem(s)")
+    for warning in warnings:
+        out(f"WARNING: {warning}")
+    if problems:
+        out(f"{len(problems)} problem(s)")
+    else:
+        out(f"OK, {len(warnings)} warning(s)" if warnings else "OK")
     return 1 if problems else 0
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,22 @@ def wait_listening(port: int, child: Child, children: Children, timeout_s: float
             return False
 
     wait_until(accepts, timeout_s, f"{child.name} to listen on {HOST}:{port}", children)
+
+
+@contextmanager
+def listening_on(ports: Iterable[int]) -> Iterator[None]:
+    """Plain TCP listeners on ``ports`` (a broker's endpoints that a connect check finds answering)."""
+    listeners = []
+    try:
+        for port in ports:
+            listener = socket.socket()
+            listener.bind((HOST, port))
+            listener.listen()
+            listeners.append(listener)
+        yield
+    finally:
+        for listener in listeners:
+            listener.close()
 
 
 # ------------------------------------------------------------ received logs

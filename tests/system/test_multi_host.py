@@ -117,7 +117,8 @@ def test_three_hosts_rendered_by_deploy_trade_across_hosts(deployment: Deploymen
     for name in PROGRAMS:
         checked = d.check(name, name)
         assert checked.returncode == 0, checked.stdout + checked.stderr
-        assert checked.stdout.count("reachable (") == 3 and checked.stdout.rstrip().endswith("OK"), checked.stdout
+        last = checked.stdout.rstrip().splitlines()[-1]  # "OK", or "OK, N warning(s)" on a machine short of disk
+        assert checked.stdout.count("reachable (") == 3 and last.startswith("OK"), checked.stdout
     wrong = d.check("c", "a")  # run on c as if it were a: not this machine's address
     assert wrong.returncode == 1 and "this machine has no address" in wrong.stdout, wrong.stdout
 

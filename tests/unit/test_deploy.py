@@ -9,7 +9,6 @@ and the fix; a rendering holds exactly the host's programs, started through
 from __future__ import annotations
 
 import configparser
-import socket
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from actors.gateway.topology import LOCAL_HOST, ConfigError, load_topology
 from actors.tools import deploy, keys
 from actors.tools.deploy import RenderOptions, programs_on, render
-from tests.interop import free_ports
+from tests.interop import free_ports, listening_on
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -279,28 +278,16 @@ def test_check_connects_to_each_bus_endpoint_and_fails_on_one_that_is_down(
     router, xsub, xpub = free_ports(3)
     path = write(tmp_path, f"broker: {{router: 'tcp://127.0.0.1:{router}', xsub: 'tcp://127.0.0.1:{xsub}', "
                            f"xpub: 'tcp://127.0.0.1:{xpub}'}}\n" + ONE_HOST)
-    listeners = []
-    for port in (router, xsub):
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", port))
-        listener.listen()
-        listeners.append(listener)
-    try:
+    with listening_on((router, xsub)):
         assert deploy.main(["check", "--config", str(path), "--host", LOCAL_HOST, "--timeout-s", "1"]) == 1
         out = capsys.readouterr().out
         assert f"router tcp://127.0.0.1:{router}  reachable (" in out
         assert f"xpub   tcp://127.0.0.1:{xpub}  UNREACHABLE: Connection refused" in out
         assert "host local (127.0.0.1): broker, client, venue, coordinator" in out
         assert "PROBLEM: broker.xpub" in out and out.rstrip().endswith("1 problem(s)")
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", xpub))
-        listener.listen()
-        listeners.append(listener)
-        assert deploy.main(["check", "--config", str(path), "--timeout-s", "1"]) == 0
-        assert capsys.readouterr().out.rstrip().endswith("OK")
-    finally:
-        for listener in listeners:
-            listener.close()
+        with listening_on((xpub,)):
+            assert deploy.main(["check", "--config", str(path), "--timeout-s", "1"]) == 0
+            assert capsys.readouterr().out.rstrip().endswith("OK")
 
 
 def test_check_finds_a_hosts_missing_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -312,17 +299,8 @@ def test_check_finds_a_hosts_missing_key(tmp_path: Path, capsys: pytest.CaptureF
     for name in ("broker", "client", "venue", "coordinator"):
         keys.create(tmp_path / "keys", name)
     (tmp_path / "keys" / "venue.key_secret").unlink()
-    listeners = []
-    for port in ports:
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", port))
-        listener.listen()
-        listeners.append(listener)
-    try:
+    with listening_on(ports):
         assert deploy.main(["check", "--config", str(path), "--host", LOCAL_HOST]) == 1
-    finally:
-        for listener in listeners:
-            listener.close()
     out = capsys.readouterr().out
     assert "client: the key pair client and the broker's public key" in out
     assert "broker: its key pair and the public keys of 3 principal(s)" in out
