@@ -92,11 +92,13 @@ ASK_UNKNOWN_EVERY_S = 0.1
 
 
 class Coordinator:
-    def __init__(self, topology: Topology, driven_grace_s: float = 10.0, name: str = NAME) -> None:
+    def __init__(self, topology: Topology, driven_grace_s: float = 10.0, name: str = NAME,
+                 handler_grace_s: float = 10.0) -> None:
         self.loop = Loop()
         self.name = name
         self.topology = topology
         self.driven_grace_s = driven_grace_s
+        self.handler_grace_s = handler_grace_s
         #: The pairs' policies while this coordinator holds the lease; empty while it stands by.
         self.policies: list[PairPolicy] = []
         self.by_session: dict[str, PairPolicy] = {}
@@ -185,7 +187,7 @@ class Coordinator:
     def _take_over(self) -> None:
         """As a restarted coordinator: fresh policies, every session asked where it stands."""
         self.active = True
-        self.policies = [PairPolicy(p.handler, p.driven, self.driven_grace_s) for p in self.topology.pairs]
+        self.policies = [self._policy(p.handler, p.driven) for p in self.topology.pairs]
         self.by_session = {name: policy for policy in self.policies
                            for name in (policy.handler_name, policy.driven_name)}
         self._asked.clear()
@@ -195,6 +197,9 @@ class Coordinator:
         self.bus.publish(COORDINATOR_ACTIVE, {"name": self.name, "pairs": [p.name for p in self.policies]})
 
     # ------------------------------------------------------------ the pairs
+
+    def _policy(self, handler: str, driven: str) -> PairPolicy:
+        return PairPolicy(handler, driven, self.driven_grace_s, self.handler_grace_s)
 
     def _on_sighup(self, _signum: int, _frame: FrameType | None) -> None:
         """Only a flag, and the next timer now: the loop does the work (the signal wakes its poll)."""
@@ -216,7 +221,7 @@ class Coordinator:
         self.topology = topology
         if self.active:
             kept = {(p.handler_name, p.driven_name): p for p in self.policies}
-            self.policies = [kept.get((p.handler, p.driven)) or PairPolicy(p.handler, p.driven, self.driven_grace_s)
+            self.policies = [kept.get((p.handler, p.driven)) or self._policy(p.handler, p.driven)
                              for p in topology.pairs]
             self.by_session = {name: policy for policy in self.policies
                                for name in (policy.handler_name, policy.driven_name)}
@@ -309,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = topology_parser("fixmesh coordinator", __doc__)
     parser.add_argument("--driven-grace-s", type=float, default=10.0,
                         help="how long a Driven's process may be gone before its Handler's user is logged out")
+    parser.add_argument("--handler-grace-s", type=float, default=10.0,
+                        help="how long a Handler's process may be silent before its Driven leaves the venue "
+                             "(a restarted Handler reports its state at once)")
     parser.add_argument("--name", default=NAME,
                         help=f"the coordinator's name on the bus (default {NAME}); a second coordinator needs one of "
                              f"its own, {COORDINATOR_NAME_PREFIX}<something>")
@@ -321,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{COORDINATOR_NAME_PREFIX} (the names its key may use)", file=sys.stderr)
         return 2
     try:
-        return Coordinator(topology, args.driven_grace_s, args.name).run()
+        return Coordinator(topology, args.driven_grace_s, args.name, args.handler_grace_s).run()
     except ConfigError as exc:  # a missing or unreadable bus key
         print(f"fixmesh coordinator: {exc}", file=sys.stderr)
         return 2

@@ -5,7 +5,12 @@ when either side goes away, do not leave the other half open. Concretely:
 
 * the Handler is logged on and the Driven is idle -> connect the Driven;
 * the Handler is not logged on and the Driven is up or connecting -> log the
-  Driven out and disconnect it;
+  Driven out and disconnect it; a Handler whose process fell silent counts
+  as not logged on only once it stays away ``handler_grace_s``: a process
+  frozen for seconds (a disk slow to sync, a paused VM) still holds its
+  user's connection, and ending the venue session for it would cancel the
+  user's orders at a venue that cancels on disconnect. A Handler process
+  that died is restarted and reports its new state at once;
 * the Driven has lost the venue session (a venue Logout or a dropped
   connection) -> nothing: it reconnects by itself within its reconnect
   budget, and the user stays logged on;
@@ -140,6 +145,7 @@ class PairPolicy:
     handler_name: str
     driven_name: str
     driven_grace_s: float = 10.0
+    handler_grace_s: float = 10.0
     handler: Half = field(init=False)
     driven: Half = field(init=False)
     #: The Driven was told to connect for the Handler's current Logon and has been under way since, so a
@@ -252,7 +258,8 @@ class PairPolicy:
                 commands.append(PairCommand(h.name, AnswerLogon(), why=f"{d.name} is logged on to the venue"))
         else:
             self.driven_under_way = False
-            handler_gone = h.state is None and h.gone_since_s is not None
+            handler_gone = h.state is None and h.gone_since_s is not None \
+                and now_s - h.gone_since_s >= self.handler_grace_s
             if (h.state in HANDLER_ENDED or handler_gone) and self._driven_may_be_active():
                 ended = self._handler_ended_because()
                 commands.append(self._tell(d, Disconnect(f"end user's session ended: {ended}"),

@@ -134,6 +134,32 @@ def test_kill_9_of_the_handler_disconnects_the_driven_and_all_recovers(flow: Flo
     assert not exactly_once_problems(read_received(flow.tmp / "venue" / "received.log"), 400)
 
 
+#: Longer than the broker's 3 s of silence before it publishes an actor down.
+STALL_S = 6.0
+
+
+@pytest.mark.parametrize("stalled", ["client", "venue"])
+def test_a_session_process_that_stalls_for_seconds_leaves_both_fix_sessions_alone(flow: Flow, stalled: str) -> None:
+    """A process frozen for a few seconds (a disk that takes seconds to sync, a VM paused to migrate it) is not a
+    session gone: the broker publishes it down and up again, and neither FIX session may notice."""
+    venue = flow.venue()
+    trader = flow.trader(send=400, rate=100)
+    wait_until(lambda: flow.received("venue") >= 100, 30, "100 orders at the venue", flow.children)
+    pid = flow.gw.pid(stalled)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: any(e.get("topic") == f"actor.{stalled}.down" for e in flow.gw.events()), 15,
+                   f"the broker to publish the stalled {stalled} down", flow.children)
+        time.sleep(max(0.0, STALL_S - 3.0))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_until(lambda: flow.received("venue") >= 400, 60, "all orders at the venue", flow.children)
+    assert not exactly_once_problems(read_received(flow.tmp / "venue" / "received.log"), 400)
+    assert flow.gw.pid(stalled) == pid, f"{stalled} was restarted"
+    assert "Logout" not in venue.log_text() and "Logout" not in trader.log_text(), (venue.log_text()[-2000:],
+                                                                                     trader.log_text()[-2000:])
+
+
 def test_kill_9_of_the_driven_reconnects_it_and_the_user_stays_on(flow: Flow) -> None:
     flow.venue()
     trader = flow.trader(send=400, rate=100)

@@ -87,11 +87,35 @@ def test_a_driven_that_stays_gone_logs_the_user_out_after_the_grace_period() -> 
     assert cmds(p.reconcile(12.5)) == [("client", "logout")]
 
 
-def test_a_dead_handler_disconnects_the_driven() -> None:
+def test_a_handler_silent_past_its_grace_disconnects_the_driven() -> None:
     p = policy()
     p.on_state("client", S.CONNECTED, "", 1.0)
     p.on_state("venue", S.CONNECTED, "", 1.1)
-    assert cmds(p.on_actor("client", False, 2.0)) == [("venue", "disconnect")]
+    assert cmds(p.on_actor("client", False, 2.0)) == []
+    assert cmds(p.reconcile(11.9)) == []
+    assert cmds(p.reconcile(12.0)) == [("venue", "disconnect")]
+
+
+def test_a_restarted_handler_disconnects_the_driven_as_soon_as_it_reports_no_user() -> None:
+    p = policy()
+    p.on_state("client", S.CONNECTED, "", 1.0)
+    p.on_state("venue", S.CONNECTED, "", 1.1)
+    assert cmds(p.on_actor("client", False, 2.0)) == []
+    assert cmds(p.on_actor("client", True, 3.0)) == []
+    assert cmds(p.on_state("client", S.DISCONNECTED, "session process started", 3.1, "c2")) == [
+        ("venue", "disconnect")]
+
+
+def test_a_handler_that_stalled_and_came_back_with_its_user_changes_nothing() -> None:
+    """A frozen process (a slow disk, a paused VM) is published down, then up: its user never left."""
+    p = policy()
+    p.on_state("client", S.CONNECTED, "", 1.0, "c1")
+    p.on_state("venue", S.CONNECTED, "", 1.1, "v1")
+    assert cmds(p.on_actor("client", False, 2.0)) == []
+    assert cmds(p.reconcile(5.0)) == []
+    assert cmds(p.on_actor("client", True, 6.0)) == []
+    assert cmds(p.reconcile(30.0)) == []  # up again: no grace runs while its state is being asked for
+    assert cmds(p.on_state("client", S.CONNECTED, "", 6.1, "c1")) == []
 
 
 def test_a_restarted_coordinator_learns_states_and_carries_on() -> None:
@@ -239,7 +263,8 @@ def test_a_dead_handler_is_named_down() -> None:
     p = policy()
     p.on_state("client", S.CONNECTED, "", 1.0)
     p.on_state("venue", S.CONNECTED, "", 1.1)
-    [c] = p.on_actor("client", False, 2.0)
+    assert p.on_actor("client", False, 2.0) == []
+    [c] = p.reconcile(12.0)
     assert c.why == "client is down" and c.text == "end user's session ended: the end user's session process ended"
 
 
