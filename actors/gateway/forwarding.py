@@ -10,9 +10,14 @@ A forwarded just before it in the same epoch, or None when A does not know it
 B accepts a forward when it continues its chain (``prev`` equals the last
 accepted number) or, with ``prev`` None, when it is newer than anything
 accepted. A number already accepted is a duplicate: acknowledged again, never
-sent twice. Anything else arrived out of order (the bus may deliver a later
-message before an earlier one that was bounced while B was down): it is
-dropped without acknowledgement, and A sends both again, in order.
+sent twice. Anything else arrived before its predecessor: the bus may deliver
+a later message before an earlier one that was bounced while B was down, or
+lost with a connection the broker dropped (a broker frozen for seconds: its
+clients reconnect, and what was in the old connection is gone), and A's bus
+client sends each lost one again on its own timer, in any order. B keeps
+such a forward, unacknowledged (``Early``), and accepts it as soon as its
+predecessor is: the run goes out at once, in chain order, instead of waiting
+for each repeat to come in the right order.
 
 B persists the last accepted number per origin epoch in a journal, together
 with the outgoing MsgSeqNum it used; the message is stored with a note naming
@@ -323,6 +328,8 @@ _Item = TypeVar("_Item")
 #: Forwards a session holds while it is not logged on; one more is left unacknowledged for its sender
 #: to repeat. The sender's bus outbox holds as many, so a single peer never meets this bound.
 DEFAULT_MAX_WAITING = 10_000
+#: Forwards kept ahead of their predecessor: the sender's outbox holds at most as many.
+DEFAULT_MAX_EARLY = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +349,51 @@ class Held(Generic[_Item]):
 
     def age_s(self, now: Instant) -> float:
         return max(0.0, (now.utc_ns - self.since_ns) / 1e9)
+
+
+class Early(Generic[_Item]):
+    """Forwards that came before their predecessor, unacknowledged, by the number they follow. Pure.
+
+    ``keep`` holds one (a repeat of a kept one is a lookup); ``after`` takes out the one that follows
+    ``seq`` of ``origin``, when it is here, for the caller to accept next. Beyond ``max_early`` the
+    oldest kept is dropped: it stays with its sender, which repeats it. A kept forward whose
+    predecessor never comes (its origin restarted and resends with another chain) is dropped the
+    same way, or answered as a duplicate when its repeat arrives.
+    """
+
+    def __init__(self, max_early: int = DEFAULT_MAX_EARLY) -> None:
+        if max_early < 1:
+            raise ValueError("max_early must be at least 1")
+        self.max_early = max_early
+        self._kept: dict[tuple[Origin, int], tuple[str, Forward, _Item]] = {}
+        self._ids: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def __contains__(self, id: str) -> bool:
+        return id in self._ids
+
+    def keep(self, id: str, forward: Forward, item: _Item) -> None:
+        if forward.prev is None or id in self._ids:
+            return
+        key = (forward.origin, forward.prev)
+        replaced = self._kept.pop(key, None)
+        if replaced is not None:
+            self._ids.discard(replaced[0])
+        elif len(self._kept) >= self.max_early:
+            oldest = next(iter(self._kept))
+            self._ids.discard(self._kept.pop(oldest)[0])
+        self._kept[key] = (id, forward, item)
+        self._ids.add(id)
+
+    def after(self, origin: Origin, seq: int) -> tuple[_Item, Forward] | None:
+        kept = self._kept.pop((origin, seq), None)
+        if kept is None:
+            return None
+        id, forward, item = kept
+        self._ids.discard(id)
+        return item, forward
 
 
 class Waiting(Generic[_Item]):

@@ -49,7 +49,7 @@ from actors.fix.states import OFFLINE, SessionState
 from actors.fix.timefmt import Instant, parse_utc_timestamp
 from actors.gateway.bus import BusClient, Outcome
 from actors.gateway.credentials import REFUSAL_TEXT, Credentials, Failure
-from actors.gateway.forwarding import Acceptance, Chain, Forward, Journal, Origin, Verdict, Waiting
+from actors.gateway.forwarding import Acceptance, Chain, Early, Forward, Journal, Origin, Verdict, Waiting
 from actors.gateway.program import start, topology_parser
 from actors.gateway.rejection import rejection_for
 from actors.gateway.stats import STATS_INTERVAL_S, Every, SessionCounters
@@ -266,6 +266,10 @@ class SessionActor:
         self.waiting: Waiting[Envelope] = Waiting(
             settings.message_ttl_s if settings.enable_message_rejecting and settings.message_ttl_s > 0 else None)
         self._waiting_warned = False
+        #: Forwards that came before their predecessor (lost frames come back in any order): accepted as a run
+        #: as soon as it is; ``_unblocked`` holds the next of that run while a batch is being judged.
+        self.early: Early[Envelope] = Early()
+        self._unblocked: list[tuple[Envelope, Forward]] = []
         self.expired_chain = Chain()
         #: Forwards of this batch judged past their time-to-live: journalled, rejected once the journal is synced.
         self._expired: list[tuple[Envelope, Forward, float]] = []
@@ -507,6 +511,7 @@ class SessionActor:
                         log.debug("%s: reply %s ignored", self.name, env.corr)
                 except (ValueError, TypeError) as exc:
                     log.warning("%s: dropped %s from %s: %s", self.name, env.kind, env.src, exc)
+            self._accept_unblocked(acks)
         if self._forwarded:
             self._observe_forwarded()
         for env in acks:
@@ -525,6 +530,8 @@ class SessionActor:
         if self.trace is not None and not admitted:
             self.trace.mark("bus_in", _cl_ord_id(forward))
         verdict = self.acceptance.judge(forward)
+        if verdict is Verdict.OUT_OF_ORDER and env.id in self.early:
+            return False  # a repeat of one kept: it goes when its predecessor comes
         if self.throttles is not None and not admitted and verdict is not Verdict.DUPLICATE:
             now = clock.now()
             admission = self.throttles.outbound(env.id, forward.msg_type, (env, forward), now,
@@ -532,8 +539,9 @@ class SessionActor:
             if admission is not ThrottleAdmission.PASS:
                 return False  # waits for the throttle, or stays with its sender: acknowledged once sent
         if verdict is Verdict.OUT_OF_ORDER:
-            log.debug("%s: %s arrived before its predecessor %s; left for the sender to repeat",
-                      self.name, env.id, forward.prev)
+            log.debug("%s: %s arrived before its predecessor %s; kept until it comes", self.name, env.id,
+                      forward.prev)
+            self.early.keep(env.id, forward, env)
             return False
         if verdict is Verdict.DUPLICATE and self.acceptance.was_rejected(forward):
             self._send_rejection(env, forward, expired_text(self.settings, None), repeat=True)
@@ -548,6 +556,8 @@ class SessionActor:
             out_seq = self.driver.send(forward.msg_type, forward.body, forward.header, note=Journal.note(forward))
             self.journal.record(forward, out_seq)
             self.acceptance.accept(forward)
+            if self.early and (follower := self.early.after(forward.origin, forward.seq)) is not None:
+                self._unblocked.append(follower)
             if forward.received_ns is not None:
                 self._forwarded.append(forward.received_ns)
             if self.trace is not None:
@@ -602,11 +612,20 @@ class SessionActor:
             for env, forward in items:
                 if self._on_forward(env, forward, admitted=admitted):
                     acks.append(env)
+            self._accept_unblocked(acks)
         if self._forwarded:
             self._observe_forwarded()
         for env in acks:
             self.bus.ack(env)
         self._flush_expired()
+
+    def _accept_unblocked(self, acks: list[Envelope]) -> None:
+        """The forwards kept ahead of a predecessor this batch accepted: judged now, in the same batch, each
+        freeing the next. They passed the outbound throttle before they were kept."""
+        while self._unblocked:
+            env, forward = self._unblocked.pop()
+            if self._on_forward(env, forward, admitted=True):
+                acks.append(env)
 
     def _hold_throttled(self, items: list[tuple[Envelope, Forward]]) -> None:
         """The session went offline while forwards waited for the throttle: they wait for the Logon instead."""

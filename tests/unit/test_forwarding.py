@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.fix.codec import DEFAULT_MAX_MESSAGE_BYTES, Framer, encode, parse
-from actors.gateway.forwarding import Acceptance, Chain, Forward, Journal, Origin, Verdict
+from actors.gateway.forwarding import Acceptance, Chain, Early, Forward, Journal, Origin, Verdict
 from actors.store.memory import MemoryStore
 from broker import protocol
 from broker.protocol import Envelope
@@ -76,6 +76,50 @@ def test_any_arrival_order_with_retransmission_yields_each_once_in_order(order: 
                 acked.add(f.seq)
         arrivals = [f for f in forwards if f.seq not in acked]
     assert sent == seqs
+
+
+@given(order=st.permutations(list(range(12))), dup=st.lists(st.integers(0, 11), max_size=6))
+def test_with_early_forwards_kept_one_pass_of_any_arrival_order_sends_each_once_in_order(
+        order: list[int], dup: list[int]) -> None:
+    """Lost frames come back each on its own timer, in any order: kept, each waits only for its predecessor."""
+    chain = Chain()
+    seqs = [2 + 2 * i for i in range(12)]
+    forwards = [fwd(s, chain.link(A.epoch, s)) for s in seqs]
+    acc = Acceptance()
+    early: Early[str] = Early()
+    sent: list[int] = []
+    acked: list[str] = []
+    for f in [forwards[i] for i in order] + [forwards[i] for i in dup]:
+        run = [(f"id-{f.seq}", f)]
+        while run:
+            id, forward = run.pop()
+            verdict = acc.judge(forward)
+            if verdict is Verdict.OUT_OF_ORDER:
+                early.keep(id, forward, id)
+                continue
+            acked.append(id)
+            if verdict is Verdict.ACCEPT:
+                acc.accept(forward)
+                sent.append(forward.seq)
+                follower = early.after(forward.origin, forward.seq)
+                if follower is not None:
+                    run.append((follower[0], follower[1]))
+    assert sent == seqs
+    assert len(early) == 0 and set(acked) == {f"id-{s}" for s in seqs}
+
+
+def test_early_keeps_a_repeat_once_and_drops_its_oldest_when_full() -> None:
+    early: Early[str] = Early(max_early=2)
+    early.keep("m-4", fwd(4, 3), "env-4")
+    early.keep("m-4", fwd(4, 3), "env-4 again")
+    assert len(early) == 1 and "m-4" in early
+    early.keep("m-6", fwd(6, 5), "env-6")
+    early.keep("m-8", fwd(8, 7), "env-8")  # full: m-4, the oldest, stays with its sender
+    assert "m-4" not in early and len(early) == 2
+    assert early.after(A, 3) is None
+    assert early.after(A, 5) == ("env-6", fwd(6, 5)) and "m-6" not in early
+    early.keep("m-2", fwd(2, None), "env-2")  # no predecessor named: never kept (it is accepted or a duplicate)
+    assert "m-2" not in early
 
 
 def test_journal_keeps_only_entries_whose_outgoing_message_was_stored(tmp_path: Path) -> None:
