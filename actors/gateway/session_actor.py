@@ -767,10 +767,34 @@ class SessionActor:
                     return Refused("disconnect the session before resetting its sequence numbers").to_body()
                 self.driver.reset_sequence_numbers("reset_seqnums command")
             case SetSeqNums(next_sender=sender, next_target=target):
+                refusal = self._seqnums_refusal(sender, target)
+                if refusal is not None:
+                    return Refused(refusal).to_body()
                 self.driver.set_sequence_numbers(sender, target)
             case _:
                 assert_never(command)
         return self.status().to_body()
+
+    def _seqnums_refusal(self, sender: int | None, target: int | None) -> str | None:
+        """Why ``set_seqnums`` may not change these numbers now; None when it may.
+
+        Offline, any number goes: it is agreed with the counterparty for the next Logon. While connected,
+        only a higher next outgoing number: the peer asks for the gap and is answered with a gap fill. A
+        lower one would send numbers the peer has had (it logs out, "MsgSeqNum too low"), and a changed
+        expected number makes the peer's next message a gap or "too low" in the middle of the session.
+        """
+        session = self.driver.session
+        if session.state in OFFLINE:
+            return None
+        if target is not None:
+            return (f"{self.name} is {session.state.value}: the next expected number (--next-target) is set only "
+                    f"while the session is disconnected; disconnect it first")
+        if sender is not None and sender < session.next_sender:
+            return (f"{self.name} is {session.state.value}: next sender {sender} is below the next number it "
+                    f"would send ({session.next_sender}), which would send numbers the peer has had; while "
+                    f"connected it may only go up (the peer asks for the gap and gets a gap fill); disconnect "
+                    f"the session first to lower it")
+        return None
 
     def switch_connection(self, why: str) -> StatusReply | Refused:
         """Move an initiator to its other connection now: log out first when logged on."""

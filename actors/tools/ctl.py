@@ -12,7 +12,8 @@ Commands: status, connect, disconnect, logout, reset_seqnums, set_seqnums,
 switch_connection, answer_logon (``actors.gateway.vocabulary.CommandName``);
 ``--text`` is used by logout, disconnect, switch_connection and answer_logon
 (there: a refusal; none accepts the held Logon), ``--next-sender`` and
-``--next-target`` by set_seqnums. The reply (JSON) is printed; the exit
+``--next-target`` by set_seqnums (while the session is connected, only a
+higher ``--next-sender``: docs/operations.md). The reply (JSON) is printed; the exit
 status is 0 when the session answered ok, 1 when it or the broker refused,
 2 when no answer came in time.
 
