@@ -1027,7 +1027,7 @@ _TLS_FIX = "see docs/security.md, 'FIX over TLS'"
 
 
 def _tls(s: _Section, acceptor: bool, base_dir: Path) -> TlsSettings | None:
-    """``tls: {cert, key, ca, verify_client, server_name, min_version}``; absent = plain TCP.
+    """``tls: {cert, key, ca, crl, verify_client, server_name, min_version}``; absent = plain TCP.
 
     Paths are relative to the topology file and must exist; their contents are
     read when the session starts (only its process needs the key).
@@ -1037,7 +1037,7 @@ def _tls(s: _Section, acceptor: bool, base_dir: Path) -> TlsSettings | None:
     if not present:
         t.finish()
         return None
-    files = {key: _tls_file(t, key, base_dir) for key in ("cert", "key", "ca")}
+    files = {key: _tls_file(t, key, base_dir) for key in ("cert", "key", "ca", "crl")}
     version = t.get("min_version", object, "1.2")
     min_version = str(version) if isinstance(version, (str, float)) and not isinstance(version, bool) else ""
     if min_version not in MIN_VERSIONS:
@@ -1056,8 +1056,9 @@ def _tls(s: _Section, acceptor: bool, base_dir: Path) -> TlsSettings | None:
         if verify_client and files["ca"] is None:
             raise t.error("ca", "missing; verify_client needs ca: PATH, the CA bundle that signs the client "
                                 "certificates")
-        if files["ca"] is not None and not verify_client:
-            raise t.error("ca", "is used only with verify_client: true (mutual TLS); add it, or remove ca")
+        for key in ("ca", "crl"):
+            if files[key] is not None and not verify_client:
+                raise t.error(key, f"is used only with verify_client: true (mutual TLS); add it, or remove {key}")
     else:
         if verify_client:
             raise t.error("verify_client", "only an acceptor verifies client certificates; an initiator always "
@@ -1066,7 +1067,7 @@ def _tls(s: _Section, acceptor: bool, base_dir: Path) -> TlsSettings | None:
             missing = "key" if files["key"] is None else "cert"
             raise t.error(missing, "missing; an initiator's client certificate needs both cert: PATH and key: PATH")
     return TlsSettings(cert=files["cert"], key=files["key"], ca=files["ca"], verify_client=verify_client,
-                       server_name=server_name, min_version=min_version)
+                       server_name=server_name, min_version=min_version, crl=files["crl"])
 
 
 def _tls_file(t: _Section, key: str, base_dir: Path) -> Path | None:
@@ -1075,7 +1076,8 @@ def _tls_file(t: _Section, key: str, base_dir: Path) -> Path | None:
         return None
     path = _resolve(base_dir, value)
     if not path.is_file():
-        what = {"cert": "certificate (chain)", "key": "private key", "ca": "CA bundle"}[key]
+        what = {"cert": "certificate (chain)", "key": "private key", "ca": "CA bundle",
+                "crl": "certificate revocation lists"}[key]
         raise t.error(key, f"file {path} does not exist; give the path of the PEM {what} "
                            "(relative to this topology file)")
     return path

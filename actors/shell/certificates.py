@@ -10,9 +10,15 @@ metric ``fixmesh_session_tls_expiry_timestamp_seconds``, for an alert
 rule). An initiator that trusts the system's CAs (no ``ca``) watches only
 its own certificate: the system's bundle is the host's to keep.
 
+A revocation list (``crl``) ends too: past its nextUpdate OpenSSL takes it
+for expired and refuses every peer certificate it should vouch for. So its
+nextUpdate is watched the same way, warned of from ``CRL_WARN_S`` before
+(lists are short-lived: a day or a week), looked at every hour.
+
 The dates are read from the PEM files' DER (RFC 5280: the TBSCertificate's
-validity, and the subject's commonName for the log), not through ``ssl``,
-which gives them only for CA certificates.
+validity, and the subject's commonName for the log; the TBSCertList's
+nextUpdate and issuer), not through ``ssl``, which gives them only for CA
+certificates.
 """
 
 from __future__ import annotations
@@ -34,9 +40,15 @@ log = logging.getLogger("fixmesh.tls")
 #: From how many days before a certificate's end the session warns, once a day.
 WARN_DAYS = 30
 DAY_S = 86_400
+#: From how long before a revocation list's nextUpdate the session warns; it looks every ``CRL_PERIOD_S``.
+CRL_WARN_S = 4 * 3_600
+CRL_PERIOD_S = 3_600
 
 _BEGIN = b"-----BEGIN CERTIFICATE-----"
 _END = b"-----END CERTIFICATE-----"
+_BEGIN_CRL = b"-----BEGIN X509 CRL-----"
+_END_CRL = b"-----END X509 CRL-----"
+_INTEGER = 0x02
 _SEQUENCE, _EXPLICIT_0, _UTC_TIME, _GENERALIZED_TIME = 0x30, 0xA0, 0x17, 0x18
 #: The DER of the commonName attribute's type (OID 2.5.4.3).
 _COMMON_NAME = bytes((0x06, 0x03, 0x55, 0x04, 0x03))
@@ -50,19 +62,20 @@ class CertificateError(ValueError):
 class Certificate:
     """One certificate of a PEM file, as the expiry watch needs it."""
 
-    #: The setting it comes from (``cert``, ``ca``; ``peer``: presented by the other side), the file (None for
-    #: a peer's), and its place in it (1 for the first).
+    #: The setting it comes from (``cert``, ``ca``, ``crl``: a revocation list; ``peer``: presented by the other
+    #: side), the file (None for a peer's), and its place in it (1 for the first).
     setting: str
     path: Path | None
     index: int
-    #: The subject's commonName, or "" when it has none.
+    #: The subject's commonName (a revocation list's issuer's), or "" when it has none.
     name: str
-    #: The end of its validity, Unix seconds.
+    #: The end of its validity (a revocation list's nextUpdate), Unix seconds.
     not_after_s: int
 
     def due(self, now_s: float) -> bool:
-        """Within ``WARN_DAYS`` of its end, or past it: worth a warning (an error once past)."""
-        return self.not_after_s - now_s <= WARN_DAYS * DAY_S
+        """Within ``WARN_DAYS`` of its end (a list: ``CRL_WARN_S``), or past it: a warning (an error once past)."""
+        warn_s = CRL_WARN_S if self.setting == "crl" else WARN_DAYS * DAY_S
+        return self.not_after_s - now_s <= warn_s
 
     def describe(self, now_s: float) -> str:
         """``certificate CN=x (cert, 1 of server.pem) expires 2027-01-01 00:00 UTC, in 31 days``; a peer's is
@@ -73,6 +86,8 @@ class Certificate:
         name = f"CN={self.name} " if self.name else ""
         if self.path is None:
             return f"{name}{span}"
+        if self.setting == "crl":
+            return f"revocation list of {name}({self.setting}, {self.index} of {self.path}) {span}"
         return f"certificate {name}({self.setting}, {self.index} of {self.path}) {span}"
 
 
@@ -84,32 +99,40 @@ def _days(seconds: float) -> str:
 
 
 def read_certificates(setting: str, path: Path) -> list[Certificate]:
-    """Every certificate of the PEM file ``path``, in order; ``CertificateError`` names one it cannot read."""
+    """Every certificate of the PEM file ``path`` (every revocation list for ``crl``), in order;
+    ``CertificateError`` names one it cannot read. A list without a nextUpdate is left out: it never ends."""
+    crl = setting == "crl"
+    begin, end_line, what = (_BEGIN_CRL, _END_CRL, "revocation list") if crl else (_BEGIN, _END, "certificate")
     data = path.read_bytes()
     found: list[Certificate] = []
-    start = data.find(_BEGIN)
+    index = 0
+    start = data.find(begin)
     while start >= 0:
-        end = data.find(_END, start)
+        end = data.find(end_line, start)
         if end < 0:
-            raise CertificateError(f"{path}: a certificate without its END line")
-        index = len(found) + 1
+            raise CertificateError(f"{path}: a {what} without its END line")
+        index += 1
         try:
-            der = base64.b64decode(b"".join(data[start + len(_BEGIN):end].split()), validate=True)
-            name, not_after_s = _read_der(der)
+            der = base64.b64decode(b"".join(data[start + len(begin):end].split()), validate=True)
+            name, not_after_s = _read_crl_der(der) if crl else _read_der(der)
         except (binascii.Error, ValueError, IndexError) as exc:
-            raise CertificateError(f"{path}: certificate {index} cannot be read: {exc}") from None
-        found.append(Certificate(setting, path, index, name, not_after_s))
-        start = data.find(_BEGIN, end)
+            raise CertificateError(f"{path}: {what} {index} cannot be read: {exc}") from None
+        if not_after_s is not None:
+            found.append(Certificate(setting, path, index, name, not_after_s))
+        start = data.find(begin, end)
+    if crl and index == 0:
+        raise CertificateError(f"{path}: no revocation list (PEM, BEGIN X509 CRL) in it")
     return found
 
 
-def session_certificates(cert: Path | None, ca: Path | None) -> list[Certificate]:
-    """The certificates of a session's ``cert`` and ``ca`` files; a file whose dates cannot be read is logged.
+def session_certificates(cert: Path | None, ca: Path | None, crl: Path | None = None) -> list[Certificate]:
+    """The certificates of a session's ``cert`` and ``ca`` files and the lists of its ``crl``; a file whose
+    dates cannot be read is logged.
 
     ``ssl`` has loaded the files already: one whose dates this module cannot read is not a reason to stop.
     """
     found: list[Certificate] = []
-    for setting, path in (("cert", cert), ("ca", ca)):
+    for setting, path in (("cert", cert), ("ca", ca), ("crl", crl)):
         if path is None:
             continue
         try:
@@ -134,12 +157,28 @@ def _element(der: bytes, at: int) -> tuple[int, int, int]:
     return tag, at, at + size
 
 
+def _tbs(der: bytes, what: str) -> int:
+    """Where the contents of the signed part (TBSCertificate, TBSCertList) of a DER ``what`` start."""
+    tag, outer, _ = _element(der, 0)
+    tag_tbs, at, _ = _element(der, outer)
+    if tag != _SEQUENCE or tag_tbs != _SEQUENCE:
+        raise ValueError(f"not a {what}")
+    return at
+
+
+def _common_name(der: bytes, name: tuple[int, int, int]) -> str:
+    """The commonName of the DER Name ``name`` (an ``_element``), or ""."""
+    _, start, end = name
+    found = der.find(_COMMON_NAME, start, end)
+    if found < 0:
+        return ""
+    _, start, end = _element(der, found + len(_COMMON_NAME))
+    return der[start:end].decode("utf-8", "replace")
+
+
 def _read_der(der: bytes) -> tuple[str, int]:
     """The subject's commonName and notAfter of a DER certificate (RFC 5280, 4.1)."""
-    tag, certificate, _ = _element(der, 0)
-    tag_tbs, at, _ = _element(der, certificate)
-    if tag != _SEQUENCE or tag_tbs != _SEQUENCE:
-        raise ValueError("not a certificate")
+    at = _tbs(der, "certificate")
     if der[at] == _EXPLICIT_0:  # version
         at = _element(der, at)[2]
     for _field in ("serialNumber", "signature", "issuer"):
@@ -150,13 +189,24 @@ def _read_der(der: bytes) -> tuple[str, int]:
     not_before_end = _element(der, validity)[2]
     tag, start, end = _element(der, not_before_end)
     not_after_s = _time(tag, der[start:end].decode("ascii"))
-    _, subject, subject_end = _element(der, at)
-    name = ""
-    found = der.find(_COMMON_NAME, subject, subject_end)
-    if found >= 0:
-        _, start, end = _element(der, found + len(_COMMON_NAME))
-        name = der[start:end].decode("utf-8", "replace")
-    return name, not_after_s
+    return _common_name(der, _element(der, at)), not_after_s
+
+
+def _read_crl_der(der: bytes) -> tuple[str, int | None]:
+    """The issuer's commonName and nextUpdate (None when absent) of a DER revocation list (RFC 5280, 5.1)."""
+    at = _tbs(der, "revocation list")
+    if der[at] == _INTEGER:  # version
+        at = _element(der, at)[2]
+    at = _element(der, at)[2]  # signature
+    issuer = _element(der, at)
+    name = _common_name(der, issuer)
+    this_update_end = _element(der, issuer[2])[2]
+    if this_update_end >= len(der):
+        return name, None
+    tag, start, end = _element(der, this_update_end)
+    if tag not in (_UTC_TIME, _GENERALIZED_TIME):
+        return name, None
+    return name, _time(tag, der[start:end].decode("ascii"))
 
 
 def _time(tag: int, text: str) -> int:
@@ -205,4 +255,5 @@ class ExpiryWatch:
                 log.warning("%s: %s; renew it before then", self.name, certificate.describe(now_s))
             elif everything:
                 log.info("%s: %s", self.name, certificate.describe(now_s))
-        self._deadline = now.mono_s + DAY_S if self.certificates else None
+        period_s = CRL_PERIOD_S if any(c.setting == "crl" for c in self.certificates) else DAY_S
+        self._deadline = now.mono_s + period_s if self.certificates else None

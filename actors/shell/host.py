@@ -210,7 +210,7 @@ class SessionHost:
         if tls is not None:
             from actors.shell.certificates import session_certificates
 
-            self._certificates = session_certificates(tls.cert, tls.ca)
+            self._certificates = session_certificates(tls.cert, tls.ca, tls.crl)
         #: When the TLS certificates end, watched from the start (``actors.shell.certificates``); None without TLS.
         self.certificates: ExpiryWatch | None = None
         self.loop = loop if loop is not None else Loop()
@@ -324,6 +324,12 @@ class SessionHost:
             self.acceptor = Acceptor(self.loop, listen.host, listen.port, self._lookup,
                                      qualifier_tag=config.qualifier_tag, logon_timeout_s=config.logon_timeout_s,
                                      max_pending_connections=listen.max_pending_connections, tls=self._tls)
+        tls = listen.tls if listen is not None else None
+        if self.acceptor is not None and tls is not None and tls.crl is not None:
+            from actors.shell.tls import CrlWatch
+
+            acceptor = self.acceptor
+            self.loop.add_timer_source(CrlWatch(self._names(), tls, lambda context: setattr(acceptor, "tls", context)))
         if self._certificates:
             from actors.shell.certificates import ExpiryWatch
 

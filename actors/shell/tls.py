@@ -26,6 +26,11 @@ Rules:
 * An acceptor presents ``cert`` and ``key``; with ``verify_client`` it asks
   for a client certificate, refuses a connection without one, and accepts
   only certificates that chain to ``ca``.
+* With ``crl``, a peer certificate that a revocation list of its CA names is
+  refused (OpenSSL's check of the leaf certificate: the list of the CA that
+  signed it must be in the file, and current). An acceptor reads the file
+  again when it changes (``CrlWatch``): the next handshakes use the new list,
+  and the sessions already connected stay (log one out with ``fixmesh ctl``).
 * Renegotiation is off: nothing in FIX needs it and it has been a way in for
   attacks (CVE-2009-3555).
 """
@@ -33,7 +38,10 @@ Rules:
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final, cast
 
@@ -42,7 +50,11 @@ from actors.shell import clock
 from actors.shell.certificates import Certificate
 from actors.shell.tls_settings import MIN_VERSIONS, TlsConfigError, TlsError, TlsSettings
 
+log = logging.getLogger("fixmesh.tls")
+
 READ_CHUNK: Final = 65536
+#: How often an acceptor looks whether its CRL file changed (one ``stat``).
+CRL_CHECK_S: Final = 5.0
 
 #: OpenSSL's reason codes that are worth a word on what to check.
 _HINTS: Final = {
@@ -53,6 +65,7 @@ _HINTS: Final = {
     "WRONG_VERSION_NUMBER": "not TLS: is the peer speaking plain TCP?",
     "HTTP_REQUEST": "not TLS: an HTTP request",
     "TLSV1_ALERT_UNKNOWN_CA": "the peer does not trust the CA of our certificate",
+    "SSLV3_ALERT_CERTIFICATE_REVOKED": "the peer's revocation list names our certificate",
 }
 
 
@@ -69,8 +82,11 @@ def server_context(settings: TlsSettings) -> ssl.SSLContext:
         assert settings.ca is not None  # TlsSettings checks it
         _load_ca(context, settings.ca)
         context.verify_mode = ssl.CERT_REQUIRED
-    elif settings.ca is not None:
-        raise TlsConfigError("ca", "is used only with verify_client: true (an acceptor checks no client otherwise)")
+        if settings.crl is not None:
+            _load_crl(context, settings.crl)
+    elif settings.ca is not None or settings.crl is not None:
+        key = "ca" if settings.ca is not None else "crl"
+        raise TlsConfigError(key, "is used only with verify_client: true (an acceptor checks no client otherwise)")
     return context
 
 
@@ -85,6 +101,8 @@ def client_context(settings: TlsSettings) -> ssl.SSLContext:
         _load_ca(context, settings.ca)
     else:
         context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    if settings.crl is not None:
+        _load_crl(context, settings.crl)
     if settings.cert is not None and settings.key is not None:
         _load_chain(context, settings.cert, settings.key)
     return context
@@ -105,11 +123,65 @@ def _load_chain(context: ssl.SSLContext, cert: Path, key: Path) -> None:
 
 
 def _load_ca(context: ssl.SSLContext, ca: Path) -> None:
+    _load_verify(context, "ca", ca, "the CA bundle", "CA certificates")
+
+
+def _load_crl(context: ssl.SSLContext, crl: Path) -> None:
+    _load_verify(context, "crl", crl, "the revocation list", "X509 CRLs of the CAs in ca")
+    context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+
+
+def _load_verify(context: ssl.SSLContext, key: str, path: Path, what: str, holds: str) -> None:
     try:
-        context.load_verify_locations(cafile=ca)
+        context.load_verify_locations(cafile=path)
     except OSError as exc:
-        raise TlsConfigError("ca", f"cannot load the CA bundle {ca}: {describe(exc)}; give a PEM file of "
-                             "CA certificates") from None
+        raise TlsConfigError(key, f"cannot load {what} {path}: {describe(exc)}; give a PEM file of {holds}") from None
+
+
+class CrlWatch:
+    """An acceptor's revocation list, read again when its file changes: a timer source of the loop.
+
+    Every ``CRL_CHECK_S`` one ``stat`` of the file; when its size or time
+    changed, a new context is built from the settings and handed to
+    ``apply`` (the acceptor's next handshakes use it). A file that cannot be
+    loaded (half written, say) keeps the context in use, with an error in
+    the log, and is tried again at the next look.
+    """
+
+    def __init__(self, name: str, settings: TlsSettings, apply: Callable[[ssl.SSLContext], None],
+                 now_s: Callable[[], float] = clock.monotonic_s) -> None:
+        assert settings.crl is not None
+        self.name = name
+        self.settings = settings
+        self.crl = settings.crl
+        self._apply = apply
+        self._now_s = now_s
+        self._seen = self._stamp()
+        self._deadline = now_s() + CRL_CHECK_S
+
+    def next_deadline(self) -> float | None:
+        return self._deadline
+
+    def on_timer(self) -> None:
+        self._deadline = self._now_s() + CRL_CHECK_S
+        stamp = self._stamp()
+        if stamp == self._seen:
+            return
+        try:
+            context = server_context(self.settings)
+        except TlsConfigError as exc:
+            log.error("%s: %s; the list read before stays in use", self.name, exc)
+            return
+        self._seen = stamp
+        self._apply(context)
+        log.info("%s: tls.crl %s changed: the next handshakes check the new revocation list", self.name, self.crl)
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.crl)
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
 
 
 def describe(exc: OSError) -> str:

@@ -54,6 +54,9 @@ class TlsSettings:
     server_name: str | None = None
     #: The lowest TLS version spoken: "1.2" or "1.3".
     min_version: str = DEFAULT_MIN_VERSION
+    #: Certificate revocation lists (PEM) of the CAs of ``ca``: a peer certificate they list is refused. An
+    #: acceptor's is read again when the file changes (``actors.shell.tls.CrlWatch``), with no restart.
+    crl: Path | None = None
 
     def __post_init__(self) -> None:
         if self.min_version not in MIN_VERSIONS:

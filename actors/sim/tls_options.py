@@ -22,6 +22,8 @@ def add_tls_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     group.add_argument("--tls-ca", metavar="PEM",
                        help="CA bundle trusted for the peer's certificate (initiator default: the system's)")
+    group.add_argument("--tls-crl", metavar="PEM",
+                       help="revocation lists of the CAs of --tls-ca: a peer certificate they name is refused")
     group.add_argument("--tls-verify-client", action="store_true",
                        help="acceptor: demand a client certificate signed by --tls-ca (mutual TLS)")
     group.add_argument("--tls-server-name", metavar="NAME",
@@ -32,7 +34,7 @@ def add_tls_arguments(parser: argparse.ArgumentParser) -> None:
 
 def tls_settings(args: argparse.Namespace, parser: argparse.ArgumentParser, *, acceptor: bool) -> TlsSettings | None:
     """The TLS the options ask for, checked by loading its files now (a mistake ends in ``parser.error``)."""
-    wanted = (args.tls or args.tls_cert or args.tls_key or args.tls_ca or args.tls_verify_client
+    wanted = (args.tls or args.tls_cert or args.tls_key or args.tls_ca or args.tls_crl or args.tls_verify_client
               or args.tls_server_name or args.tls_min_version != DEFAULT_MIN_VERSION)
     if not wanted:
         return None
@@ -44,6 +46,7 @@ def tls_settings(args: argparse.Namespace, parser: argparse.ArgumentParser, *, a
             verify_client=args.tls_verify_client,
             server_name=args.tls_server_name,
             min_version=args.tls_min_version,
+            crl=Path(args.tls_crl) if args.tls_crl else None,
         )
         (server_context if acceptor else client_context)(settings)
     except TlsConfigError as exc:

@@ -77,7 +77,7 @@ def _check_certificates(session: SessionSettings, now_s: float, out: Callable[[s
     tls = session.tls
     if tls is None:
         return
-    for setting, path in (("cert", tls.cert), ("ca", tls.ca)):
+    for setting, path in (("cert", tls.cert), ("ca", tls.ca), ("crl", tls.crl)):
         if path is None:
             continue
         try:
@@ -91,7 +91,8 @@ def _check_certificates(session: SessionSettings, now_s: float, out: Callable[[s
             out(f"  {session.name}: {text}")
             if certificate.not_after_s <= now_s:
                 findings.problems.append(f"{session.name}: {text}: TLS handshakes fail. Renew it, then restart "
-                                         f"the session")
+                                         f"the session" + (" (a new list is read without one)"
+                                                           if setting == "crl" else ""))
             elif certificate.due(now_s):
                 findings.warnings.append(f"{session.name}: {text}. Renew it, then restart the session")
 

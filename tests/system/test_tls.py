@@ -28,11 +28,13 @@ import pytest
 from actors.fix.codec import Framer, encode, parse
 from actors.fix.message import Message
 from actors.fix.timefmt import TimestampFormatter
+from actors.shell.tls import CRL_CHECK_S
 from actors.sim import trader_client
 from tests.interop import Child, Children, endpoint_command, free_port, wait_until
 from tests.system.gateway import Gateway
 from tests.unit.test_certificates import openssl_end
 from tests.unit.test_tls import Pki, make_pki
+from tests.unit.test_tls_revocation import make_crl
 
 OPENSSL = shutil.which("openssl")
 pytestmark = [pytest.mark.skipif(OPENSSL is None, reason="the openssl command line is not installed")]
@@ -226,6 +228,28 @@ def test_mutual_tls_refuses_no_certificate_and_a_strangers_and_admits_the_right_
     assert trader.send(logon(1, "TRADER", "GATEWAY"))
     answer = trader.wait_for("A")
     assert answer is not None, f"the trader's certificate was refused\n{acceptor.log_text()[-2000:]}"
+
+
+def test_a_certificate_revoked_while_the_acceptor_runs_is_refused_at_the_next_handshake(
+        tmp_path: Path, children: Children, pki: Pki, tools: list[OpenSsl]) -> None:
+    """The CA's list is written over while the session runs: no restart, the next Logon is refused."""
+    crl = make_crl(pki.ca.parent, [], out=tmp_path / "crl.pem")
+    acceptor, port = tls_acceptor(children, tmp_path, pki, "--tls-verify-client", "--tls-ca", str(pki.ca),
+                                  "--tls-crl", str(crl))
+    first = s_client(tools, tmp_path, port, pki, "-cert", str(pki.client_cert), "-key", str(pki.client_key))
+    assert first.send(logon(1, "TRADER", "GATEWAY"))
+    assert first.wait_for("A") is not None, f"refused before it was revoked\n{acceptor.log_text()[-2000:]}"
+    first.stop()
+
+    make_crl(pki.ca.parent, [pki.client_cert], out=crl)
+    wait_until(lambda: "changed: the next handshakes check the new revocation list" in acceptor.log_text(),
+               CRL_CHECK_S * 3, "the acceptor to read the new list", children)
+    revoked = s_client(tools, tmp_path, port, pki, "-cert", str(pki.client_cert), "-key", str(pki.client_key))
+    revoked.send(logon(2, "TRADER", "GATEWAY"))
+    assert revoked.wait_for("A", timeout_s=3.0) is None, "a revoked certificate was answered"
+    wait_until(lambda: "TLS handshake failed: certificate verify failed: certificate revoked" in acceptor.log_text(),
+               10, "the refusal of the revoked certificate in the log", children)
+    assert acceptor.exit_code is None, "the acceptor was restarted or stopped"
 
 
 @pytest.mark.parametrize(

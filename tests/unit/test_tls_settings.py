@@ -85,6 +85,10 @@ def test_an_initiator_may_use_tls_with_nothing_but_the_system_cas(files: Path) -
          "sessions.client.tls.ca: missing; verify_client needs ca: PATH"),
         (", tls: {cert: certs/server.pem, key: certs/server.key, ca: certs/ca.pem}", "",
          "sessions.client.tls.ca: is used only with verify_client: true"),
+        (", tls: {cert: certs/server.pem, key: certs/server.key, crl: certs/ca.pem}", "",
+         "sessions.client.tls.crl: is used only with verify_client: true"),
+        (", tls: {cert: certs/server.pem, key: certs/server.key, ca: certs/ca.pem, verify_client: true, "
+         "crl: certs/gone.pem}", "", "sessions.client.tls.crl: file .*gone.pem does not exist"),
         (", tls: {cert: certs/server.pem, key: certs/server.key, server_name: x}", "",
          "sessions.client.tls.server_name: only an initiator checks the server's name"),
         (", tls: {cert: certs/server.pem, key: certs/server.key, verfy_client: true}", "",
