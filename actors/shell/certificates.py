@@ -232,8 +232,9 @@ class ExpiryWatch:
 
     @property
     def earliest_s(self) -> int | None:
-        """When the first of the certificates ends (Unix seconds); None without any."""
-        return self.certificates[0].not_after_s if self.certificates else None
+        """When the first of the certificates ends (Unix seconds); None without any. Revocation lists are left
+        out: they end every day or week by design, and an alert on this number is for renewals a person does."""
+        return next((c.not_after_s for c in self.certificates if c.setting != "crl"), None)
 
     def start(self) -> None:
         """Say when each certificate ends (a warning or an error for those near or past their end)."""

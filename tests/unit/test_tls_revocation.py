@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.shell.certificates import read_certificates
+from actors.fix.timefmt import NS_PER_S, Instant
+from actors.shell.certificates import CRL_PERIOD_S, ExpiryWatch, read_certificates, session_certificates
 from actors.shell.tls import CRL_CHECK_S, CrlWatch, TlsLayer, client_context, server_context
 from actors.shell.tls_settings import TlsConfigError, TlsError, TlsSettings
 from tests.unit.test_tls import OPENSSL, Pki, _key_and_request, _openssl, _sign, exchange, make_pki, needs_openssl
@@ -142,3 +143,17 @@ def test_the_end_of_a_list_is_its_next_update_as_openssl_says_it(pki: Pki, tmp_p
     now_s = time.time()
     assert listed.describe(now_s).startswith(f"revocation list of CN=fixmesh test CA (crl, 1 of {crl}) expires")
     assert not listed.due(now_s) and listed.due(listed.not_after_s - 3_600)
+
+
+def test_the_watch_warns_of_a_list_near_its_end_but_leaves_it_out_of_the_renewal_metric(
+        pki: Pki, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    crl = make_crl(tmp_path, [], out=tmp_path / "crl.pem", days=1)
+    (listed,) = read_certificates("crl", crl)
+    certificates = session_certificates(pki.server_cert, None, crl)
+    at_ns = (listed.not_after_s - 3_600) * NS_PER_S  # an hour before the list's end
+    watch = ExpiryWatch("client", certificates, now=lambda: Instant(500.0, at_ns))
+    with caplog.at_level(logging.INFO, logger="fixmesh.tls"):
+        watch.start()
+    assert "WARNING" in caplog.text and "revocation list of CN=fixmesh test CA" in caplog.text
+    assert watch.next_deadline() == 500.0 + CRL_PERIOD_S
+    assert watch.earliest_s == read_certificates("cert", pki.server_cert)[0].not_after_s
