@@ -299,6 +299,18 @@ class Journal:
             with contextlib.suppress(OSError):
                 self._file.close()
 
+    def rebase(self, acceptance: Acceptance, creation_time_ns: int, last_out_seq: int) -> None:
+        """The store's outgoing numbers moved back (a sequence reset, an operator's ``set_seqnums``).
+
+        A line counts at ``load`` only when its outgoing number is below the store's next one, which no
+        longer says whether its message was stored: a restart would forget every forward accepted in
+        the old sequence, and the sender's next forward, whose ``prev`` is one of them, would never be
+        accepted (or one not yet acknowledged would be sent twice). So what was accepted is written now
+        as one line per origin epoch with outgoing number 0, which always counts, and a checkpoint of
+        the new sequence.
+        """
+        self._compact(acceptance.accepted, acceptance.rejected, creation_time_ns, last_out_seq)
+
     def _compact(self, accepted: dict[Origin, int], rejected: set[tuple[Origin, int]],
                  creation_time_ns: int, last_out_seq: int) -> None:
         """Keep one line per origin epoch, the rejected forwards and a checkpoint, so the journal stays small."""

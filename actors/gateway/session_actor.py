@@ -239,6 +239,8 @@ class SessionActor:
         # A store whose file system is full or read-only: wait here until it takes writes (docs/operations.md).
         self.store, self.journal, self.acceptance = open_when_writable(
             functools.partial(self._open_durable, spec), settings.journal_path.parent, self.name)
+        #: The store sequence the journal's lines were written in; a reset of it rebases the journal.
+        self._journal_epoch = self.store.creation_time_ns
         self.chain = Chain()
         self.reject_chain = Chain()
         #: Tells this process from the one before it (the coordinator notices restarts by it).
@@ -316,13 +318,18 @@ class SessionActor:
     # ---------------------------------------------------------------- set-up
 
     def _open_durable(self, spec: SessionSpec) -> tuple[MessageStore, Journal, Acceptance]:
-        """The store, the forwarding journal beside it, and what the two say was accepted; none left open on failure."""
-        store = self.host.open_store(spec)
+        """The store, the forwarding journal beside it, and what the two say was accepted; none left open on failure.
+
+        The journal is read against the store's own numbers, before the policy's start numbers may move them
+        back (a line counts only below the store's next outgoing number: ``Journal.load``)."""
+        store = self.host.open_store(spec, start_numbers=False)
         journal = None
         try:
             journal = Journal(self.settings.journal_path,
                               fsync=self.settings.store.durability is not Durability.OS_BUFFER)
-            return store, journal, journal.load(store)
+            acceptance = journal.load(store)
+            self.host.apply_start_numbers(spec, store)
+            return store, journal, acceptance
         except BaseException:
             if journal is not None:
                 journal.close()  # without a checkpoint: nothing to write
@@ -485,6 +492,8 @@ class SessionActor:
                 # After the batch that logged on (the Logon reply and whatever came with it).
                 self.loop.call_soon(self._release_waiting)
         elif isinstance(output, SessionEvent):
+            if output.kind == "seqreset" and self.store.creation_time_ns != self._journal_epoch:
+                self._rebase_journal()  # the store's sequence was reset (the event follows the reset)
             self.counters.on_event(output)
             self.bus.publish(session_event_topic(self.name, output.kind), SessionEventBody.of(output).to_body())
         elif isinstance(output, Withheld):
@@ -770,10 +779,18 @@ class SessionActor:
                 refusal = self._seqnums_refusal(sender, target)
                 if refusal is not None:
                     return Refused(refusal).to_body()
+                lowered = sender is not None and sender < self.store.next_sender_seq
                 self.driver.set_sequence_numbers(sender, target)
+                if lowered:
+                    self._rebase_journal()
             case _:
                 assert_never(command)
         return self.status().to_body()
+
+    def _rebase_journal(self) -> None:
+        """The store's outgoing numbers moved back: the journal keeps what was accepted (``Journal.rebase``)."""
+        self.journal.rebase(self.acceptance, self.store.creation_time_ns, self.store.next_sender_seq - 1)
+        self._journal_epoch = self.store.creation_time_ns
 
     def _seqnums_refusal(self, sender: int | None, target: int | None) -> str | None:
         """Why ``set_seqnums`` may not change these numbers now; None when it may.

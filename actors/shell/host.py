@@ -237,19 +237,27 @@ class SessionHost:
 
     # ------------------------------------------------------------ sessions
 
-    def open_store(self, spec: SessionSpec) -> MessageStore:
-        """Open a session's store and apply its policy's start numbers.
+    def open_store(self, spec: SessionSpec, *, start_numbers: bool = True) -> MessageStore:
+        """Open a session's store and apply its policy's start numbers (``start_numbers``).
 
         ``add_session`` calls it unless given the store; a program that must
-        adjust the store before the session reads its numbers calls it first.
+        adjust the store, or read what it holds, before the start numbers
+        move it calls it first (``start_numbers=False``, then
+        ``apply_start_numbers``).
         """
         s = spec.store
         store = open_store(s.kind, s.directory, spec.name, now_ns=self._now().utc_ns,
                            durability=s.durability, keep_incoming=s.keep_incoming, archive_days=s.archive_days)
+        if start_numbers:
+            self.apply_start_numbers(spec, store)
+        return store
+
+    @staticmethod
+    def apply_start_numbers(spec: SessionSpec, store: MessageStore) -> None:
+        """The policy's explicit start numbers, written to the store."""
         spec.policy.start_numbers(store)
         log.info("store of %s (%s): next sender seq %d, next target seq %d",
-                 spec.name, s.kind, store.next_sender_seq, store.next_target_seq)
-        return store
+                 spec.name, spec.store.kind, store.next_sender_seq, store.next_target_seq)
 
     def add_session(
         self,

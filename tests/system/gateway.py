@@ -207,6 +207,13 @@ class Gateway:
         wait_until(self._all_heard, 30, "every actor heard on the bus by the monitor (and the metrics program)",
                    self.children)
 
+    def __enter__(self) -> Gateway:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def _all_running(self) -> bool:
         states = self.supervisor.states()
         return all(states.get(n, ("UNKNOWN", 0))[0] == "RUNNING" for n in self.actors if n not in self.held)
@@ -260,3 +267,12 @@ class Gateway:
                 except ValueError:
                     continue
         return out
+
+
+def start_venue_sim(children: Children, port: int, store_dir: Path, name: str = "venue-sim",
+                    comp_id: str = "VENUE") -> Child:
+    """The venue simulator (fills at once) on ``port``, outside supervisord; returned once it listens."""
+    sim = children.start(name, [sys.executable, "-m", "actors.sim.venue_sim", "--port", str(port), "--sender", comp_id,
+                                "--fill-delay-ms", "0", "--store-dir", str(store_dir)])
+    wait_until(lambda: f"listening on 127.0.0.1:{port}" in sim.log_text(), 30, f"{name} listening", children)
+    return sim

@@ -32,6 +32,7 @@ import pytest
 
 from bench.supervisor_rpc import Supervisor
 from tests.interop import Children, free_ports, wait_until
+from tests.system.gateway import start_venue_sim
 from tests.system.raw_fix import RawInitiator
 
 pytestmark = [pytest.mark.slow]
@@ -155,9 +156,7 @@ class OrderFlow(threading.Thread):
 
 
 def start_venue(children: Children, tmp_path: Path, name: str, port: int, comp_id: str) -> None:
-    sim = children.start(name, [sys.executable, "-m", "actors.sim.venue_sim", "--port", str(port), "--sender", comp_id,
-                                "--fill-delay-ms", "0", "--store-dir", str(tmp_path / name)])
-    wait_until(lambda: f"listening on 127.0.0.1:{port}" in sim.log_text(), 30, f"{name} listening", children)
+    start_venue_sim(children, port, tmp_path / name, name, comp_id)
 
 
 def test_pairs_added_changed_and_removed_by_reload_while_a_pair_trades_without_a_gap(

@@ -9,14 +9,13 @@ day's ExecutionReports must then be in the Handler's archive, and only there.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.interop import Children, wait_until
-from tests.system.gateway import FIXMESH, Gateway
+from tests.system.gateway import FIXMESH, Gateway, start_venue_sim
 from tests.system.raw_fix import RawInitiator
 
 pytestmark = [pytest.mark.slow]
@@ -27,16 +26,9 @@ ORDERS = 5
 @pytest.fixture
 def gateway(tmp_path: Path, children: Children) -> Iterator[Gateway]:
     gw = Gateway(tmp_path / "gateway", children)
-    sim = children.start("venue-sim", [sys.executable, "-m", "actors.sim.venue_sim", "--port", str(gw.ports.venue),
-                                       "--sender", "VENUE", "--fill-delay-ms", "0",
-                                       "--store-dir", str(tmp_path / "venue-sim")])
-    wait_until(lambda: f"listening on 127.0.0.1:{gw.ports.venue}" in sim.log_text(), 30, "the venue listening",
-               children)
-    gw.start()
-    try:
+    start_venue_sim(children, gw.ports.venue, tmp_path / "venue-sim")
+    with gw:
         yield gw
-    finally:
-        gw.stop()
 
 
 def fixmesh_log(gateway: Gateway, *args: str) -> list[str]:

@@ -122,6 +122,30 @@ def test_early_keeps_a_repeat_once_and_drops_its_oldest_when_full() -> None:
     assert "m-2" not in early
 
 
+def test_a_rebased_journal_keeps_what_was_accepted_when_the_stores_numbers_go_back(tmp_path: Path) -> None:
+    """A sequence reset (or a lower next sender set by an operator) makes the lines' outgoing numbers meaningless."""
+    store = store_at(1)
+    journal = Journal(tmp_path / "journal", fsync=False)
+    acceptance = journal.load(store)
+    prev = None
+    for out_seq, seq in enumerate((2, 3, 4, 5), 1):
+        forward = fwd(seq, prev)
+        prev = seq
+        store.save_outgoing(out_seq, b"8=FIX.4.4\x01", note=Journal.note(forward))
+        journal.record(forward, out_seq)
+        acceptance.accept(forward)
+    store.reset(2)
+    forgetful = Journal(tmp_path / "journal", fsync=False).load(store)
+    assert forgetful.judge(fwd(7, 5)) is Verdict.OUT_OF_ORDER, "without a rebase a restart forgets"
+
+    journal = Journal(tmp_path / "journal", fsync=False)
+    journal.rebase(acceptance, store.creation_time_ns, store.next_sender_seq - 1)
+    journal.close()
+    reloaded = Journal(tmp_path / "journal", fsync=False).load(store)
+    assert reloaded.accepted == {A: 5}
+    assert reloaded.judge(fwd(7, 5)) is Verdict.ACCEPT and reloaded.judge(fwd(5, 4)) is Verdict.DUPLICATE
+
+
 def test_journal_keeps_only_entries_whose_outgoing_message_was_stored(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j", fsync=False)
     journal.record(fwd(2, None), out_seq=5)
