@@ -6,9 +6,10 @@ write), ``Deliver`` (hand to the application, then persist the incoming
 sequence number; a ``Deliver`` ends the outputs of a ``process`` call),
 ``Resend`` (read the range from the store, part by part, and call
 ``Session.answer_resend``), ``ResetStore``, ``Disconnect``, ``Withheld`` (a
-stored message the application chose not to resend), and the events
-``StateChanged`` / ``SessionEvent`` / ``Log`` that the runner logs and
-publishes.
+stored message the application chose not to resend), ``PeerRejected`` (the
+counterparty refused one of our messages with a session-level Reject), and
+the events ``StateChanged`` / ``SessionEvent`` / ``Log`` that the runner
+logs and publishes.
 """
 
 from __future__ import annotations
@@ -96,6 +97,20 @@ class Withheld:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerRejected:
+    """The counterparty's session-level Reject (35=3) of our message ``ref_seq``: it was not processed.
+
+    For the application to tell whoever the message came from (a gateway: the user whose order it was).
+    ``reason`` is the SessionRejectReason (373) and ``ref_tag`` the RefTagID (371), when given.
+    """
+
+    ref_seq: int
+    text: str
+    reason: int | None
+    ref_tag: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class StateChanged:
     old: SessionState
     new: SessionState
@@ -129,4 +144,5 @@ class Log:
     text: str
 
 
-Output = Send | Deliver | Resend | ResetStore | Disconnect | Withheld | StateChanged | SessionEvent | Log
+Output = (Send | Deliver | Resend | ResetStore | Disconnect | Withheld | PeerRejected | StateChanged | SessionEvent
+          | Log)

@@ -48,6 +48,7 @@ from actors.fix.outputs import (
     Disconnect,
     Log,
     Output,
+    PeerRejected,
     Resend,
     ResetStore,
     Send,
@@ -911,6 +912,10 @@ class Session:
     def _next_reject(self, msg: Message) -> None:
         if self._verify(msg, True, True):
             self._event("reject", f"peer rejected our message {msg.get_str(T.REF_SEQ_NUM)}: {msg.get_str(T.TEXT, '')}")
+            ref_seq = msg.get_int(T.REF_SEQ_NUM)
+            if ref_seq is not None:
+                self._out.append(PeerRejected(ref_seq, msg.get_str(T.TEXT, "") or "",
+                                              msg.get_int(T.SESSION_REJECT_REASON), msg.get_int(T.REF_TAG_ID)))
             self.next_target += 1
 
     def _next_sequence_reset(self, msg: Message) -> None:

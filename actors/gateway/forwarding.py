@@ -211,6 +211,14 @@ class Journal:
         """What the store keeps with the message ``forward`` becomes: ``session epoch seq``."""
         return f"{forward.origin.session} {forward.origin.epoch} {forward.seq}".encode()
 
+    @staticmethod
+    def noted(note: bytes) -> tuple[Origin, int] | None:
+        """The origin and number a stored message's ``note`` names; None for one that cannot be read."""
+        words = note.split()
+        if len(words) != 3 or not words[1].isdigit() or not words[2].isdigit():
+            return None
+        return Origin(words[0].decode(), int(words[1])), int(words[2])
+
     def load(self, store: NotedStore) -> Acceptance:
         """Lines whose outgoing number the store holds, plus the notes it holds past the last checkpoint."""
         self._file.seek(0)
@@ -236,11 +244,11 @@ class Journal:
                 accepted[origin] = seq
         found = 0
         for out_seq, note in store.get_notes(notes_from, next_sender_seq - 1):
-            words = note.split()
-            if len(words) != 3 or not words[1].isdigit() or not words[2].isdigit():
+            noted = self.noted(note)
+            if noted is None:
                 log.warning("%s: note of stored message %d unreadable, ignored (%r)", self.path, out_seq, note[:80])
                 continue
-            origin, seq = Origin(words[0].decode(), int(words[1])), int(words[2])
+            origin, seq = noted
             if seq > accepted.get(origin, 0):
                 accepted[origin] = seq
                 found += 1

@@ -40,11 +40,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, assert_never
 
 from actors.fix import tags as T
+from actors.fix.codec import GarbledMessage, parse
 from actors.fix.config import Role
 from actors.fix.hooks import LogonHold, SessionHooks
 from actors.fix.message import Message
 from actors.fix.orders import CL_ORD_ID
-from actors.fix.outputs import Output, SessionEvent, StateChanged, Withheld
+from actors.fix.outputs import Output, PeerRejected, SessionEvent, StateChanged, Withheld
 from actors.fix.states import OFFLINE, SessionState
 from actors.fix.timefmt import Instant, parse_utc_timestamp
 from actors.gateway.bus import BusClient, Outcome
@@ -273,6 +274,8 @@ class SessionActor:
         self.early: Early[Envelope] = Early()
         self._unblocked: list[tuple[Envelope, Forward]] = []
         self.expired_chain = Chain()
+        #: The chain of the rejections of forwards the counterparty refused (``_return_refused``).
+        self.refused_chain = Chain()
         #: Forwards of this batch judged past their time-to-live: journalled, rejected once the journal is synced.
         self._expired: list[tuple[Envelope, Forward, float]] = []
         #: Rejections of expired forwards awaiting their origin's ack -> the forward's envelope, acked then.
@@ -431,6 +434,34 @@ class SessionActor:
         self._drain_backlog()
         return rejection_id
 
+    def _return_refused(self, refused: PeerRejected) -> None:
+        """The venue refused a message this Driven forwarded (a session-level Reject): the user whose order it was
+        gets a rejection (an ExecutionReport, OrdStatus=Rejected, for an order), as for one that outlived its
+        time-to-live, instead of waiting for an answer the venue will never send.
+
+        The store's note of the refused message names the forward (``Journal.noted``); a message of the
+        session's own (no note) or one gone from the store is only logged, as before.
+        """
+        peer = self.settings.peer
+        notes = self.store.get_notes(refused.ref_seq, refused.ref_seq)
+        noted = Journal.noted(notes[0][1]) if notes else None
+        stored = self.store.get_outgoing(refused.ref_seq, refused.ref_seq)
+        if peer is None or noted is None or not stored:
+            return
+        try:
+            message = parse(stored[0][1])
+        except GarbledMessage:
+            return
+        origin, seq = noted
+        detail = [f"tag {refused.ref_tag}"] if refused.ref_tag is not None else []
+        if refused.reason is not None:
+            detail.append(f"SessionRejectReason {refused.reason}")
+        text = (f"rejected by {self.settings.config.target_comp_id}: {refused.text or 'no reason given'}"
+                + (f" ({', '.join(detail)})" if detail else ""))
+        self._announce_rejection(message, seq, text)
+        self._forward_rejection(peer, message, seq, text, Origin(f"{self.name}.refused", origin.epoch),
+                                self.refused_chain.link(origin.epoch, seq))
+
     def _peer_ip(self) -> str | None:
         address = self.driver.remote_address
         return address[0] if address is not None else None
@@ -498,6 +529,8 @@ class SessionActor:
             self.bus.publish(session_event_topic(self.name, output.kind), SessionEventBody.of(output).to_body())
         elif isinstance(output, Withheld):
             self.on_message_rejected(output.message, output.reason)
+        elif isinstance(output, PeerRejected) and self._holds:
+            self._return_refused(output)
 
     # ------------------------------------------------------------------- bus
 

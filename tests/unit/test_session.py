@@ -8,7 +8,7 @@ from actors.fix.codec import Framer, encode, parse
 from actors.fix.config import Role
 from actors.fix.hooks import SessionHooks
 from actors.fix.message import Message
-from actors.fix.outputs import Disconnect, StateChanged, Withheld
+from actors.fix.outputs import Disconnect, PeerRejected, StateChanged, Withheld
 from actors.fix.session import Session
 from actors.fix.states import TRANSITIONS
 from actors.fix.states import SessionState as S
@@ -243,6 +243,20 @@ def test_unsupported_message_type_gets_business_message_reject() -> None:
     assert len(rejects) == 1
     assert (rejects[0].get(58), rejects[0].get(372), rejects[0].get(380)) == (b"Unsupported Message Type", b"8", b"3")
     assert pair.acceptor.driver.session.next_target == pair.initiator.driver.session.next_sender
+
+
+def test_a_reject_from_the_peer_is_handed_to_the_application_with_what_it_refers_to() -> None:
+    """A gateway must tell the user whose message the counterparty refused: the core hands the Reject up."""
+    pair = SessionPair()
+    pair.connect()
+    send_orders(pair.initiator, [1])
+    pair.pump()
+    order_seq = pair.initiator.driver.session.next_sender - 1
+    pair.acceptor.driver.send("3", [(45, b"%d" % order_seq), (58, b"Required tag missing"), (371, b"54"),
+                                    (373, b"1")])
+    pair.pump()
+    refused = [o for o in pair.initiator.app.outputs if isinstance(o, PeerRejected)]
+    assert refused == [PeerRejected(order_seq, "Required tag missing", 1, 54)]
 
 
 def test_next_expected_msg_seq_num_in_logon_triggers_resend() -> None:
