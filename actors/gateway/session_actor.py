@@ -44,7 +44,7 @@ from actors.fix.codec import GarbledMessage, parse
 from actors.fix.config import Role
 from actors.fix.hooks import LogonHold, SessionHooks
 from actors.fix.message import Message
-from actors.fix.orders import CL_ORD_ID
+from actors.fix.orders import BUSINESS_MESSAGE_REJECT, CL_ORD_ID
 from actors.fix.outputs import Output, PeerRejected, SessionEvent, StateChanged, Withheld
 from actors.fix.states import OFFLINE, SessionState
 from actors.fix.timefmt import Instant, parse_utc_timestamp
@@ -397,8 +397,11 @@ class SessionActor:
         if epoch is None:
             epoch = self.store.creation_time_ns  # a sequence reset starts a new epoch
         origin = Origin(self.name, epoch)
-        forward = Forward(origin, seq, self.chain.link(epoch, seq), message.msg_type, header,
-                          message.body_fields(), received_ns=received_ns)
+        body = message.body_fields()
+        if self._holds and message.msg_type == BUSINESS_MESSAGE_REJECT:
+            body = self._refer_to_origin(body)
+        forward = Forward(origin, seq, self.chain.link(epoch, seq), message.msg_type, header, body,
+                          received_ns=received_ns)
         forward_id = origin.message_id(seq)
         self.awaiting[forward_id] = seq
         self.backlog.append((peer, forward_id, forward.to_wire()))
@@ -406,6 +409,26 @@ class SessionActor:
             self.trace.mark("bus_out", message.get(CL_ORD_ID))  # before: the peer may read it before the send returns
         self._drain_backlog()
         return False
+
+    def _forward_sent_as(self, out_seq: int) -> tuple[Origin, int] | None:
+        """The origin and number of the forward this session sent as its message ``out_seq`` (the note stored
+        with it); None for a message of the session's own, or a number it does not hold."""
+        notes = self.store.get_notes(out_seq, out_seq) if out_seq > 0 else []
+        return Journal.noted(notes[0][1]) if notes else None
+
+    def _refer_to_origin(self, body: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        """A venue's BusinessMessageReject names this Driven's MsgSeqNum (RefSeqNum, 45); the user's session knows
+        its own. The number of the user's message it came from (the store's note of the refused message), or
+        no RefSeqNum when it did not come from the user: a wrong number would point at another message."""
+        out: list[tuple[int, bytes]] = []
+        for tag, value in body:
+            if tag == T.REF_SEQ_NUM:
+                noted = self._forward_sent_as(int(value) if value.isdigit() else 0)
+                if noted is None:
+                    continue
+                value = str(noted[1]).encode()
+            out.append((tag, value))
+        return out
 
     def on_message_rejected(self, message: Message, text: str) -> None:
         """Send a message the session withheld (it outlived its time-to-live) back to its origin as rejected."""
@@ -443,8 +466,7 @@ class SessionActor:
         session's own (no note) or one gone from the store is only logged, as before.
         """
         peer = self.settings.peer
-        notes = self.store.get_notes(refused.ref_seq, refused.ref_seq)
-        noted = Journal.noted(notes[0][1]) if notes else None
+        noted = self._forward_sent_as(refused.ref_seq)
         stored = self.store.get_outgoing(refused.ref_seq, refused.ref_seq)
         if peer is None or noted is None or not stored:
             return

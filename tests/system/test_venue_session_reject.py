@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.interop import Children, count_received, endpoint_command, wait_until
-from tests.system.gateway import Gateway
+from tests.system.gateway import Gateway, start_venue_sim
 from tests.system.raw_fix import RawInitiator, new_order
 
 pytestmark = [pytest.mark.slow]
@@ -46,5 +46,28 @@ def test_a_venue_reject_of_an_order_reaches_the_trader_as_a_rejected_order(
             trader.order("GOOD-1")  # the session goes on
             wait_until(lambda: count_received(tmp_path / "venue" / "received.log") >= 1, 20,
                        "the next order at the venue", children)
+        finally:
+            trader.close()
+
+
+def test_a_venue_business_reject_names_the_traders_own_message(tmp_path: Path, children: Children) -> None:
+    """The venue's BusinessMessageReject refers to the Driven's MsgSeqNum; the trader gets its own number."""
+    gw = Gateway(tmp_path / "gateway", children)
+    start_venue_sim(children, gw.ports.venue, tmp_path / "venue-sim")  # a BusinessMessageReject without ClOrdID
+    with gw:
+        wait_until(lambda: "-> CONNECTED" in gw.log("venue"), 30, "the Driven logged on", children)
+        trader = RawInitiator(gw.ports.handler)
+        try:
+            trader.logon()
+            for n in range(3):  # session messages the Driven never sends: the two sessions' numbers drift apart
+                trader.send(b"1", [(112, b"ping-%d" % n)])
+            trader.wait_count(lambda: len(trader.received("0")), 3, 20, "the answers to the TestRequests")
+            trader.order("FILL-1")
+            trader.wait_count(lambda: len(trader.received("8")), 1, 20, "the first report")
+            no_id = [(tag, value) for tag, value in new_order("x", trader.now_stamp()) if tag != 11]
+            seq, _ = trader.send(b"D", no_id)
+            reject = trader.wait_for(lambda m: m.msg_type == "j", 20, "the venue's BusinessMessageReject")
+            assert reject.get_int(45) == seq, (reject.get_int(45), seq)
+            assert reject.get(372) == b"D" and b"ClOrdID (11) missing" in (reject.get(58) or b"")
         finally:
             trader.close()
