@@ -398,7 +398,7 @@ class SessionActor:
             epoch = self.store.creation_time_ns  # a sequence reset starts a new epoch
         origin = Origin(self.name, epoch)
         body = message.body_fields()
-        if self._holds and message.msg_type == BUSINESS_MESSAGE_REJECT:
+        if message.msg_type == BUSINESS_MESSAGE_REJECT:
             body = self._refer_to_origin(body)
         forward = Forward(origin, seq, self.chain.link(epoch, seq), message.msg_type, header, body,
                           received_ns=received_ns)
@@ -417,9 +417,10 @@ class SessionActor:
         return Journal.noted(notes[0][1]) if notes else None
 
     def _refer_to_origin(self, body: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
-        """A venue's BusinessMessageReject names this Driven's MsgSeqNum (RefSeqNum, 45); the user's session knows
-        its own. The number of the user's message it came from (the store's note of the refused message), or
-        no RefSeqNum when it did not come from the user: a wrong number would point at another message."""
+        """A counterparty's BusinessMessageReject names this session's MsgSeqNum (RefSeqNum, 45); the peer's
+        counterparty knows its own. The number of its message the refused one came from (the store's note),
+        or no RefSeqNum when it did not come from there: a wrong number would point at another message. Both
+        ways: a venue's reject of an order, a trader's reject of a report."""
         out: list[tuple[int, bytes]] = []
         for tag, value in body:
             if tag == T.REF_SEQ_NUM:
