@@ -49,6 +49,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from actors.fix.tags import REF_SEQ_NUM
 from actors.fix.timefmt import Instant
 from actors.store import StoreWriteError, write_error
 
@@ -173,6 +174,32 @@ class NotedStore(Protocol):
     def creation_time_ns(self) -> int: ...
 
     def get_notes(self, begin: int, end: int) -> list[tuple[int, bytes]]: ...
+
+
+def forward_sent_as(store: NotedStore, out_seq: int) -> tuple[Origin, int] | None:
+    """The origin and number of the forward a session sent as its message ``out_seq`` (the note stored with it);
+    None for a message of the session's own, or a number its store does not hold."""
+    notes = store.get_notes(out_seq, out_seq) if out_seq > 0 else []
+    return Journal.noted(notes[0][1]) if notes else None
+
+
+def refer_to_origin(store: NotedStore, body: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """A BusinessMessageReject's body with RefSeqNum (45) in its forward's numbering.
+
+    A counterparty's reject names the forwarding session's MsgSeqNum; the peer's counterparty knows its own:
+    the number of its message the refused one came from, or no RefSeqNum when it did not come from there (a
+    wrong number would point at another message). Both ways: a venue's reject of an order, a trader's of a
+    report.
+    """
+    out: list[tuple[int, bytes]] = []
+    for tag, value in body:
+        if tag == REF_SEQ_NUM:
+            noted = forward_sent_as(store, int(value) if value.isdigit() else 0)
+            if noted is None:
+                continue
+            value = str(noted[1]).encode()
+        out.append((tag, value))
+    return out
 
 
 #: The first word of a checkpoint line: ``@ 0 <store creation ns> <out_seq>`` (four words, as every line).

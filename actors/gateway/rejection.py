@@ -38,6 +38,14 @@ from actors.fix.orders import (
 ECHOED: Final = (CL_ORD_ID, SYMBOL, SIDE, ORDER_QTY)
 
 
+def refused_text(counterparty: str, text: str, ref_tag: int | None, reason: int | None) -> str:
+    """What the user reads about a message ``counterparty`` refused with a session-level Reject."""
+    detail = [f"tag {ref_tag}"] if ref_tag is not None else []
+    if reason is not None:
+        detail.append(f"SessionRejectReason {reason}")
+    return f"rejected by {counterparty}: {text or 'no reason given'}" + (f" ({', '.join(detail)})" if detail else "")
+
+
 def rejection_for(message: Message, text: str, exec_prefix: str) -> tuple[str, list[tuple[int, bytes]]]:
     """The MsgType and body of the reply to an undelivered ``message``.
 

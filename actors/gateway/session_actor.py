@@ -50,9 +50,20 @@ from actors.fix.states import OFFLINE, SessionState
 from actors.fix.timefmt import Instant, parse_utc_timestamp
 from actors.gateway.bus import BusClient, Outcome
 from actors.gateway.credentials import REFUSAL_TEXT, Credentials, Failure
-from actors.gateway.forwarding import Acceptance, Chain, Early, Forward, Journal, Origin, Verdict, Waiting
+from actors.gateway.forwarding import (
+    Acceptance,
+    Chain,
+    Early,
+    Forward,
+    Journal,
+    Origin,
+    Verdict,
+    Waiting,
+    forward_sent_as,
+    refer_to_origin,
+)
 from actors.gateway.program import start, topology_parser
-from actors.gateway.rejection import rejection_for
+from actors.gateway.rejection import refused_text, rejection_for
 from actors.gateway.stats import STATS_INTERVAL_S, Every, SessionCounters
 from actors.gateway.throttling import Delayed, Rejected, SessionThrottles
 from actors.gateway.throttling import Verdict as Throttled
@@ -399,7 +410,7 @@ class SessionActor:
         origin = Origin(self.name, epoch)
         body = message.body_fields()
         if message.msg_type == BUSINESS_MESSAGE_REJECT:
-            body = self._refer_to_origin(body)
+            body = refer_to_origin(self.store, body)
         forward = Forward(origin, seq, self.chain.link(epoch, seq), message.msg_type, header, body,
                           received_ns=received_ns)
         forward_id = origin.message_id(seq)
@@ -409,27 +420,6 @@ class SessionActor:
             self.trace.mark("bus_out", message.get(CL_ORD_ID))  # before: the peer may read it before the send returns
         self._drain_backlog()
         return False
-
-    def _forward_sent_as(self, out_seq: int) -> tuple[Origin, int] | None:
-        """The origin and number of the forward this session sent as its message ``out_seq`` (the note stored
-        with it); None for a message of the session's own, or a number it does not hold."""
-        notes = self.store.get_notes(out_seq, out_seq) if out_seq > 0 else []
-        return Journal.noted(notes[0][1]) if notes else None
-
-    def _refer_to_origin(self, body: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
-        """A counterparty's BusinessMessageReject names this session's MsgSeqNum (RefSeqNum, 45); the peer's
-        counterparty knows its own. The number of its message the refused one came from (the store's note),
-        or no RefSeqNum when it did not come from there: a wrong number would point at another message. Both
-        ways: a venue's reject of an order, a trader's reject of a report."""
-        out: list[tuple[int, bytes]] = []
-        for tag, value in body:
-            if tag == T.REF_SEQ_NUM:
-                noted = self._forward_sent_as(int(value) if value.isdigit() else 0)
-                if noted is None:
-                    continue
-                value = str(noted[1]).encode()
-            out.append((tag, value))
-        return out
 
     def on_message_rejected(self, message: Message, text: str) -> None:
         """Send a message the session withheld (it outlived its time-to-live) back to its origin as rejected."""
@@ -463,11 +453,11 @@ class SessionActor:
         gets a rejection (an ExecutionReport, OrdStatus=Rejected, for an order), as for one that outlived its
         time-to-live, instead of waiting for an answer the venue will never send.
 
-        The store's note of the refused message names the forward (``Journal.noted``); a message of the
+        The store's note of the refused message names the forward (``forward_sent_as``); a message of the
         session's own (no note) or one gone from the store is only logged, as before.
         """
         peer = self.settings.peer
-        noted = self._forward_sent_as(refused.ref_seq)
+        noted = forward_sent_as(self.store, refused.ref_seq)
         stored = self.store.get_outgoing(refused.ref_seq, refused.ref_seq)
         if peer is None or noted is None or not stored:
             return
@@ -476,11 +466,7 @@ class SessionActor:
         except GarbledMessage:
             return
         origin, seq = noted
-        detail = [f"tag {refused.ref_tag}"] if refused.ref_tag is not None else []
-        if refused.reason is not None:
-            detail.append(f"SessionRejectReason {refused.reason}")
-        text = (f"rejected by {self.settings.config.target_comp_id}: {refused.text or 'no reason given'}"
-                + (f" ({', '.join(detail)})" if detail else ""))
+        text = refused_text(self.settings.config.target_comp_id, refused.text, refused.ref_tag, refused.reason)
         self._announce_rejection(message, seq, text)
         self._forward_rejection(peer, message, seq, text, Origin(f"{self.name}.refused", origin.epoch),
                                 self.refused_chain.link(origin.epoch, seq))

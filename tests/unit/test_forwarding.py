@@ -8,7 +8,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.fix.codec import DEFAULT_MAX_MESSAGE_BYTES, Framer, encode, parse
-from actors.gateway.forwarding import Acceptance, Chain, Early, Forward, Journal, Origin, Verdict
+from actors.gateway.forwarding import (
+    Acceptance,
+    Chain,
+    Early,
+    Forward,
+    Journal,
+    Origin,
+    Verdict,
+    forward_sent_as,
+    refer_to_origin,
+)
 from actors.store.memory import MemoryStore
 from broker import protocol
 from broker.protocol import Envelope
@@ -144,6 +154,18 @@ def test_a_rebased_journal_keeps_what_was_accepted_when_the_stores_numbers_go_ba
     reloaded = Journal(tmp_path / "journal", fsync=False).load(store)
     assert reloaded.accepted == {A: 5}
     assert reloaded.judge(fwd(7, 5)) is Verdict.ACCEPT and reloaded.judge(fwd(5, 4)) is Verdict.DUPLICATE
+
+
+def test_a_reject_names_the_message_of_the_session_the_refused_one_came_from() -> None:
+    store = store_at(1)
+    store.save_outgoing(1, b"8=FIX.4.4\x0135=A\x01")  # the session's own Logon: no note
+    store.save_outgoing(2, b"8=FIX.4.4\x0135=D\x01", note=Journal.note(fwd(7, None)))
+    assert forward_sent_as(store, 2) == (A, 7)
+    assert forward_sent_as(store, 1) is None and forward_sent_as(store, 9) is None and forward_sent_as(store, 0) is None
+    body = [(45, b"2"), (58, b"no"), (380, b"3")]
+    assert refer_to_origin(store, body) == [(45, b"7"), (58, b"no"), (380, b"3")]
+    assert refer_to_origin(store, [(45, b"1"), (58, b"no")]) == [(58, b"no")], "not the user's: no number"
+    assert refer_to_origin(store, [(45, b"x"), (58, b"no")]) == [(58, b"no")]
 
 
 def test_journal_keeps_only_entries_whose_outgoing_message_was_stored(tmp_path: Path) -> None:
