@@ -19,10 +19,11 @@ Two cuts of host b's link, each healed after a fixed pause:
 * a short one (``SHORT_CUT_S``), under the bus's detection time
   (``LIVENESS`` x ``HEARTBEAT_INTERVAL_S`` = 3 s): TCP retransmits what was
   in flight once the link is back;
-* a long one (``LONG_CUT_S``), over it: the broker marks the Handler down,
-  the coordinator logs the Driven out of the venue ("end user's session
-  ended"), and once the link heals the Handler is back on the bus, the
-  coordinator connects the Driven again and everything that waited goes.
+* a long one (``LONG_CUT_S``), over it but within the coordinator's
+  ``--handler-grace-s`` (10 s): the broker marks the Handler down and, once
+  the link heals, up again; the coordinator leaves the venue session alone
+  (the trader never left: a Handler out of reach for seconds is not a user
+  gone), and everything that waited goes.
 
 After each heal, everything sent before it must arrive (and 20 more) within
 ``RESUME_BOUND_S``. At the end every order is at the venue and every venue
@@ -142,7 +143,7 @@ def test_a_handlers_host_cut_off_from_the_broker_short_and_long_loses_nothing(de
     venue_work, trader_work = d.tmp / "venue", d.tmp / "trader"
     logs = [venue_work / "received.log", trader_work / "received.log"]
     flows = [(logs[0], trader_work, "TRADER"), (logs[1], venue_work, "VENUE")]
-    endpoint(d, "c", "acceptor", 9877, "VENUE", venue_work)
+    venue = endpoint(d, "c", "acceptor", 9877, "VENUE", venue_work)
     trader = endpoint(d, "b", "initiator", 9876, "TRADER", trader_work)
     wait_until(lambda: all(count_received(log) >= SHORT_CUT_AT for log in logs), 90,
                f"{SHORT_CUT_AT} orders each way", d.children)
@@ -164,13 +165,12 @@ def test_a_handlers_host_cut_off_from_the_broker_short_and_long_loses_nothing(de
         problems = exactly_once_problems(read_received(log), TOTAL)
         assert not problems, f"{log}:\n" + "\n".join(problems[:20])
 
-    # The long cut was seen for what it is: the Handler marked down, the Driven logged out, then both back.
+    # The long cut was seen for what it is: the Handler marked down, then back; within the grace nobody was
+    # told to leave the venue (the trader was logged on all along).
     events = monitor(d)
     assert events.count("actor.client.down") > downs_before, events[-3000:]
     assert events.rfind("actor.client.up") > events.rfind("actor.client.down"), events[-3000:]
-    told = [line for line in events.splitlines() if "pair.client-venue.disconnect" in line]
-    assert told and "end user's session ended" in told[-1], told
-    assert events.rfind("pair.client-venue.connect") > events.rfind("pair.client-venue.disconnect"), events[-3000:]
+    assert "pair.client-venue.disconnect" not in events, events[-3000:]
     assert long_s < RESUME_BOUND_S and short_s < RESUME_BOUND_S, (short_s, long_s)
 
     # Every program on every host ran through both cuts, and the trader never lost its session.
@@ -180,3 +180,4 @@ def test_a_handlers_host_cut_off_from_the_broker_short_and_long_loses_nothing(de
             assert "Traceback" not in d.log(name, program), d.log(name, program)[-3000:]
     assert trader.exit_code is None, trader.report("the trader exited")
     assert "Logout" not in trader.log_text(), trader.report("the trader was logged out")
+    assert "Logout" not in venue.log_text(), venue.report("the venue session was logged out")
