@@ -42,12 +42,17 @@ REPEAT_S = 60.0
 T = TypeVar("T")
 
 
-def free_bytes(directory: Path) -> int:
-    """Bytes an unprivileged writer may still use on the file system of ``directory`` (or of its nearest parent)."""
+def nearest_existing(directory: Path) -> Path:
+    """``directory`` itself, or its nearest parent that exists (a store's folder is made at its first open)."""
     path = directory.absolute()
     while not path.exists() and path != path.parent:
         path = path.parent
-    stats = os.statvfs(path)
+    return path
+
+
+def free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use on the file system of ``directory`` (or of its nearest parent)."""
+    stats = os.statvfs(nearest_existing(directory))
     return stats.f_bavail * stats.f_frsize
 
 

@@ -347,7 +347,7 @@ class FileStore:
                 log.info("removed %s: left over from an interrupted create or reset", path)
             if identity.version != layout.FORMAT_VERSION:
                 identity = Identity(identity.session_id, identity.creation_time_ns, identity.generation)
-                layout.write_identity(self._root, identity, durable=self._durability is not Durability.OS_BUFFER)
+                layout.write_identity(self._root, identity, durable=durable)
                 log.info("store of %r at %s relabelled format version %d", self._session_id, self._root,
                          identity.version)
             return identity

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from actors.gateway.topology import SessionSettings, Topology
 from actors.shell.certificates import CertificateError, read_certificates
-from actors.shell.disk_wait import MIN_FREE_BYTES, free_bytes
+from actors.shell.disk_wait import MIN_FREE_BYTES, free_bytes, nearest_existing
 
 #: Below this much free space on a store's file system the check warns: a busy session writes a few
 #: hundred megabytes a day, and its archive keeps every ended day unless ``store.archive_days``.
@@ -51,16 +51,14 @@ def _check_store(session: SessionSettings, out: Callable[[str], None], findings:
         out(f"  {session.name}: store in memory")
         return
     folder = spec.directory
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(folder)
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         findings.problems.append(
             f"{session.name}: its store folder {folder} cannot be written by this user (the nearest existing "
             f"folder is {existing}): the session cannot start. Create the folder, or give this user write access")
         out(f"  {session.name}: store {folder}  NOT WRITABLE")
         return
-    free = free_bytes(folder)
+    free = free_bytes(existing)
     out(f"  {session.name}: store {folder}  writable, {_size(free)} free")
     if free < MIN_FREE_BYTES:
         findings.problems.append(

@@ -34,12 +34,8 @@ pytestmark = [pytest.mark.slow]
 
 @pytest.fixture
 def gateway(tmp_path: Path, children: Children) -> Iterator[Gateway]:
-    gw = Gateway(tmp_path / "gateway", children)
-    gw.start()
-    try:
+    with Gateway(tmp_path / "gateway", children) as gw:
         yield gw
-    finally:
-        gw.stop()
 
 
 def check_exactly_once(total: int, *logs: Path) -> None:

@@ -28,12 +28,8 @@ ORDERS = 300
 
 @pytest.fixture
 def gateway(tmp_path: Path, children: Children) -> Iterator[Gateway]:
-    gw = Gateway(tmp_path / "gateway", children)
-    gw.start()
-    try:
+    with Gateway(tmp_path / "gateway", children) as gw:
         yield gw
-    finally:
-        gw.stop()
 
 
 def ctl(gateway: Gateway, *args: str) -> tuple[int, dict[str, object]]:
